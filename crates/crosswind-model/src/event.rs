@@ -1,0 +1,407 @@
+//! The normalised event: OCSF Authentication (3002) for Entra sign-ins and AWS `ConsoleLogin`,
+//! OCSF API Activity (6003) for every other CloudTrail call.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// OCSF class: Authentication.
+pub const CLASS_AUTHENTICATION: u32 = 3002;
+/// OCSF class: API Activity.
+pub const CLASS_API_ACTIVITY: u32 = 6003;
+
+/// OCSF `status_id`.
+pub const STATUS_UNKNOWN: u8 = 0;
+pub const STATUS_SUCCESS: u8 = 1;
+pub const STATUS_FAILURE: u8 = 2;
+
+/// The record shapes crosswind reads. `import --format` names the families (graph, signinlogs,
+/// diagnostic, cloudtrail); the CloudTrail family has three concrete shapes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceFormat {
+    /// Microsoft Graph `signIn` (v1.0 or beta), as `/auditLogs/signIns` returns it.
+    GraphSignIn,
+    /// Azure Monitor diagnostic-settings record (`{"records":[…]}`, `properties.*`).
+    DiagnosticSignIn,
+    /// Log Analytics / Sentinel `SigninLogs` row (PascalCase, JSON-in-string columns).
+    SigninLogsRow,
+    /// Raw CloudTrail record (S3 trail file, LookupEvents `CloudTrailEvent`, EventBridge detail).
+    CloudTrail,
+    /// Raw CloudTrail record shipped by Logstash (`@timestamp`, no `eventTime`).
+    CloudTrailLogstash,
+    /// Log Analytics / Sentinel `AWSCloudTrail` row.
+    SentinelCloudTrailRow,
+}
+
+impl SourceFormat {
+    pub const ALL: [SourceFormat; 6] = [
+        SourceFormat::GraphSignIn,
+        SourceFormat::DiagnosticSignIn,
+        SourceFormat::SigninLogsRow,
+        SourceFormat::CloudTrail,
+        SourceFormat::CloudTrailLogstash,
+        SourceFormat::SentinelCloudTrailRow,
+    ];
+
+    /// Stable name, used in the store and in `metadata.log_name`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceFormat::GraphSignIn => "graph_signin",
+            SourceFormat::DiagnosticSignIn => "diagnostic_signin",
+            SourceFormat::SigninLogsRow => "signinlogs_row",
+            SourceFormat::CloudTrail => "cloudtrail",
+            SourceFormat::CloudTrailLogstash => "cloudtrail_logstash",
+            SourceFormat::SentinelCloudTrailRow => "sentinel_cloudtrail_row",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SourceFormat> {
+        SourceFormat::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+
+    /// The dedup namespace: the same sign-in exported twice in two shapes is one record.
+    pub fn record_source(self) -> RecordSource {
+        match self {
+            SourceFormat::GraphSignIn
+            | SourceFormat::DiagnosticSignIn
+            | SourceFormat::SigninLogsRow => RecordSource::EntraSignIn,
+            SourceFormat::CloudTrail
+            | SourceFormat::CloudTrailLogstash
+            | SourceFormat::SentinelCloudTrailRow => RecordSource::CloudTrail,
+        }
+    }
+
+    /// Splunk sourcetype the raw record is forwarded under (INTERFACES.md "What reaches Splunk").
+    pub fn sourcetype(self) -> &'static str {
+        match self {
+            SourceFormat::GraphSignIn | SourceFormat::SigninLogsRow => "azure:aad:signin",
+            SourceFormat::DiagnosticSignIn => "azure:monitor:aad",
+            SourceFormat::CloudTrail
+            | SourceFormat::CloudTrailLogstash
+            | SourceFormat::SentinelCloudTrailRow => "aws:cloudtrail",
+        }
+    }
+
+    pub fn provider(self) -> CloudProvider {
+        match self.record_source() {
+            RecordSource::EntraSignIn => CloudProvider::Azure,
+            RecordSource::CloudTrail => CloudProvider::Aws,
+        }
+    }
+}
+
+/// Namespace in which a record id is unique (dedup key is `(source, record id)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordSource {
+    EntraSignIn,
+    CloudTrail,
+}
+
+impl RecordSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordSource::EntraSignIn => "entra_signin",
+            RecordSource::CloudTrail => "cloudtrail",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RecordSource> {
+        match s {
+            "entra_signin" => Some(RecordSource::EntraSignIn),
+            "cloudtrail" => Some(RecordSource::CloudTrail),
+            _ => None,
+        }
+    }
+}
+
+/// OCSF `cloud.provider`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub enum CloudProvider {
+    Azure,
+    #[serde(rename = "AWS")]
+    Aws,
+}
+
+impl CloudProvider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloudProvider::Azure => "Azure",
+            CloudProvider::Aws => "AWS",
+        }
+    }
+}
+
+/// One normalised record. Field names follow OCSF 1.x where OCSF has one; the rest sit in
+/// `entra` / `aws` extension objects.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Event {
+    pub schema_version: u32,
+    /// 3002 Authentication or 6003 API Activity.
+    pub class_uid: u32,
+    /// Event time, epoch milliseconds UTC.
+    pub time: i64,
+    /// 1 success, 2 failure, 0 unknown.
+    pub status_id: u8,
+    /// Source's own result code: Entra `status.errorCode` as text ("0", "50126"), CloudTrail
+    /// `errorCode` ("AccessDenied") or, for console logins, "Success"/"Failure".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<String>,
+    /// Entra `failureReason`, CloudTrail `errorMessage`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_detail: Option<String>,
+    pub metadata: Metadata,
+    pub cloud: Cloud,
+    #[serde(default)]
+    pub src_endpoint: SrcEndpoint,
+    /// The authenticating user (class 3002).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<User>,
+    /// The calling principal (class 6003).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<Actor>,
+    /// CloudTrail call; for Entra the application signed in to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<Api>,
+    /// Entra application signed in to (`appDisplayName`, `appId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<Service>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_request: Option<HttpRequest>,
+    /// MFA used for this authentication, when the source says (Entra
+    /// `authenticationRequirement`/details, CloudTrail `MFAUsed` / `mfaAuthenticated`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_mfa: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entra: Option<EntraDetail>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsDetail>,
+}
+
+impl Event {
+    /// The user this event is about: `user` for 3002, `actor.user` for 6003.
+    pub fn principal(&self) -> Option<&User> {
+        self.user
+            .as_ref()
+            .or_else(|| self.actor.as_ref().map(|a| &a.user))
+    }
+
+    pub fn is_success(&self) -> bool {
+        self.status_id == STATUS_SUCCESS
+    }
+
+    pub fn provider(&self) -> CloudProvider {
+        self.cloud.provider
+    }
+
+    pub fn src_ip(&self) -> Option<&str> {
+        self.src_endpoint.ip.as_deref()
+    }
+
+    /// CloudTrail `eventName` (or `ConsoleLogin`), Entra: none.
+    pub fn operation(&self) -> Option<&str> {
+        self.api.as_ref().map(|a| a.operation.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Metadata {
+    /// The source record's id: Graph `id`, CloudTrail `eventID`, or `sha256:<hex>` of the record.
+    pub uid: String,
+    /// "Microsoft Entra ID" or "AWS CloudTrail".
+    pub product: String,
+    /// The shape the record came in.
+    pub log_name: SourceFormat,
+    /// Graph `correlationId`, CloudTrail `requestID`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_uid: Option<String>,
+    /// Graph `signInEventTypes`/diagnostic `category`, CloudTrail `eventType`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub event_types: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Cloud {
+    pub provider: CloudProvider,
+    /// Entra tenant id or AWS account id (`recipientAccountId`).
+    #[serde(default)]
+    pub account: Account,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Account {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SrcEndpoint {
+    /// Source IP. CloudTrail service callers ("cloudtrail.amazonaws.com", "AWS Internal") are
+    /// kept in `domain` instead, never here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    /// Entra `autonomousSystemNumber`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autonomous_system_number: Option<u32>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Location {
+    /// ISO 3166-1 alpha-2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lat: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct User {
+    /// Entra: `userPrincipalName` lower-cased. AWS: IAM `userName` as recorded (may be
+    /// `HIDDEN_DUE_TO_SECURITY_REASONS` on failed console logins), assumed-role session name,
+    /// "root" for the root user, `invokedBy` for AWS services.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Entra `userId` (object id), AWS `principalId`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    /// Entra `userType` (member/guest) or sign-in kind; AWS `userIdentity.type`
+    /// (IAMUser, Root, AssumedRole, …).
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_name: Option<String>,
+    /// AWS `userIdentity.arn` (absent on many failed console logins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// AWS access key id (OCSF `credential_uid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_uid: Option<String>,
+    /// AWS `userIdentity.accountId`; Entra home tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_uid: Option<String>,
+    /// Assumed-role session details (AWS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<Session>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Session {
+    /// `sessionContext.sessionIssuer.arn` (the role, or user for federation tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer_arn: Option<String>,
+    /// `sessionContext.sessionIssuer.userName` (the role name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer_name: Option<String>,
+    /// `sessionContext.attributes.mfaAuthenticated`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa_authenticated: Option<bool>,
+    /// Session created by IAM Identity Center (`AWSReservedSSO_*` role) or a SAML provider;
+    /// MFA for these sessions happens at the identity provider.
+    #[serde(default)]
+    pub is_federated: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Actor {
+    pub user: User,
+    /// AWS `userIdentity.invokedBy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoked_by: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Api {
+    /// CloudTrail `eventName`.
+    pub operation: String,
+    /// CloudTrail `eventSource` (`sts.amazonaws.com`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// CloudTrail `requestID`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_uid: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Service {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct HttpRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+}
+
+/// Entra-only sign-in facts the detections need.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EntraDetail {
+    /// `riskLevelDuringSignIn`: none | low | medium | high | hidden.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_level_during_signin: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_level_aggregated: Option<String>,
+    /// `riskState`: none | confirmedSafe | remediated | dismissed | atRisk | confirmedCompromised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_detail: Option<String>,
+    /// `riskEventTypes_v2` (falls back to the deprecated `riskEventTypes`), as given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub risk_event_types: Vec<String>,
+    /// `authenticationRequirement`: singleFactorAuthentication | multiFactorAuthentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication_requirement: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home_tenant_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_tenant_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_tenant_access_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_app_used: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication_protocol: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_interactive: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditional_access_status: Option<String>,
+}
+
+/// CloudTrail-only facts the detections need.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AwsDetail {
+    /// `eventType`: AwsApiCall | AwsConsoleSignIn | AwsServiceEvent | AwsConsoleAction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
+    /// `additionalEventData.MFAUsed` exactly as recorded ("Yes", "No", "YES").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa_used: Option<String>,
+    /// `additionalEventData.LoginTo`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_to: Option<String>,
+    /// `additionalEventData.SamlProviderArn` (federated console login).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saml_provider_arn: Option<String>,
+    /// `responseElements.ConsoleLogin`: Success | Failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_login: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_version: Option<String>,
+}
