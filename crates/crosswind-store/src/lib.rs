@@ -1,0 +1,493 @@
+//! Crosswind's SQLite store: the only crate that knows SQL.
+//!
+//! Invariants:
+//! - a record is stored once per `(source, record id)`; re-importing stores nothing new;
+//! - the raw record is kept byte for byte next to its normalised event;
+//! - writes happen in a [`Batch`] (one transaction): records, quarantine rows and the checkpoint
+//!   that covers them commit together or not at all;
+//! - every query is a prepared statement with bound parameters, never a concatenated string.
+
+#![forbid(unsafe_code)]
+
+mod migrations;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crosswind_model::{CloudProvider, Event, RecordSource, SourceFormat};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+pub use migrations::latest_version as schema_version;
+pub use rusqlite;
+
+/// Store failures. Open failures name the path; everything else is SQLite or a corrupt row.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open store at {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("store at {path} has schema version {found}, newer than this build ({supported})")]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("cannot serialise event: {0}")]
+    Serialize(#[source] serde_json::Error),
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored event {id} is not valid JSON: {source}")]
+    CorruptEvent {
+        id: i64,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// An open store. One writer per process; readers may share the file (WAL).
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// A record ready to be stored: its normalised event and the exact bytes it came as.
+#[derive(Clone, Copy, Debug)]
+pub struct NewRecord<'a> {
+    pub event: &'a Event,
+    pub format: SourceFormat,
+    pub raw: &'a [u8],
+    /// The file or collector that brought it.
+    pub origin: &'a str,
+}
+
+/// A record that could not be mapped, kept with the reason.
+#[derive(Clone, Copy, Debug)]
+pub struct QuarantineRecord<'a> {
+    pub origin: &'a str,
+    pub position: Option<&'a str>,
+    pub reason: &'a str,
+    pub raw: &'a [u8],
+}
+
+/// What one insert did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inserted {
+    /// Stored as a new event with this row id.
+    New(i64),
+    /// Already stored under the same `(source, record id)`.
+    Duplicate,
+}
+
+/// Counts for one committed batch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchStats {
+    pub stored: u64,
+    pub duplicates: u64,
+    pub quarantined: u64,
+    /// Smallest event time (epoch ms) among newly stored events, if any.
+    pub min_new_time: Option<i64>,
+    pub max_new_time: Option<i64>,
+}
+
+/// Which events to read. Unset bounds are open.
+#[derive(Clone, Debug, Default)]
+pub struct EventQuery {
+    /// Inclusive lower bound on event time (epoch ms).
+    pub since: Option<i64>,
+    /// Exclusive upper bound on event time (epoch ms).
+    pub until: Option<i64>,
+    pub provider: Option<CloudProvider>,
+    pub class_uid: Option<u32>,
+    pub success_only: bool,
+}
+
+/// An event as stored, with its row id.
+#[derive(Clone, Debug)]
+pub struct StoredEvent {
+    pub id: i64,
+    pub event: Event,
+}
+
+/// Sizes for `status`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreCounts {
+    pub events: u64,
+    pub quarantined: u64,
+    pub checkpoints: u64,
+    pub file_bytes: u64,
+}
+
+/// A checkpoint as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub name: String,
+    pub value: String,
+    pub updated_at: i64,
+}
+
+/// A quarantined record as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuarantineRow {
+    pub id: i64,
+    pub received_at: i64,
+    pub origin: String,
+    pub position: Option<String>,
+    pub reason: String,
+    pub raw: Vec<u8>,
+}
+
+/// Wall clock in epoch milliseconds.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_millis() as i64
+}
+
+// === impl Store ===
+
+impl Store {
+    /// Opens (creating if needed) the store at `path`, enables WAL and applies migrations.
+    pub fn open(path: &Path) -> Result<Store> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Store::init(conn, path.to_path_buf())
+    }
+
+    /// A private in-memory store (tests, dry runs).
+    pub fn open_in_memory() -> Result<Store> {
+        Store::init(Connection::open_in_memory()?, PathBuf::from(":memory:"))
+    }
+
+    fn init(mut conn: Connection, path: PathBuf) -> Result<Store> {
+        let open_err = |source| StoreError::Open {
+            path: path.clone(),
+            source,
+        };
+        // busy_timeout first: a second process may hold the write lock briefly.
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(open_err)?;
+        // WAL: readers (hunts, status) never block the writer. NORMAL is durable in WAL mode
+        // across process crashes (kill -9); only an OS crash may lose the last transactions.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "cache_size", -65_536i64) // 64 MiB page cache
+            .map_err(open_err)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        migrations::apply(&mut conn, &path)?;
+        Ok(Store { conn, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The underlying connection, for sibling modules that add their own tables.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Starts a write batch (one transaction).
+    pub fn begin(&mut self) -> Result<Batch<'_>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        Ok(Batch {
+            tx,
+            now: now_ms(),
+            stats: BatchStats::default(),
+            json: Vec::with_capacity(4096),
+        })
+    }
+
+    /// Streams the events matching `query` in event-time order (ties by row id) into `f`.
+    /// `f` may stop early by returning `Ok(false)`.
+    pub fn for_each_event<E>(
+        &self,
+        query: &EventQuery,
+        mut f: impl FnMut(StoredEvent) -> std::result::Result<bool, E>,
+    ) -> std::result::Result<(), E>
+    where
+        E: From<StoreError>,
+    {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, event FROM events
+                 WHERE time >= ?1 AND time < ?2
+                   AND (?3 IS NULL OR provider = ?3)
+                   AND (?4 IS NULL OR class_uid = ?4)
+                   AND (?5 = 0 OR status_id = 1)
+                 ORDER BY time, id",
+            )
+            .map_err(StoreError::from)?;
+        let mut rows = stmt
+            .query(params![
+                query.since.unwrap_or(i64::MIN),
+                query.until.unwrap_or(i64::MAX),
+                query.provider.map(CloudProvider::as_str),
+                query.class_uid,
+                query.success_only as i64,
+            ])
+            .map_err(StoreError::from)?;
+        while let Some(row) = rows.next().map_err(StoreError::from)? {
+            let id: i64 = row.get(0).map_err(StoreError::from)?;
+            let json = row.get_ref(1).map_err(StoreError::from)?;
+            let bytes = json
+                .as_bytes()
+                .map_err(|e| StoreError::from(rusqlite::Error::from(e)))?;
+            let event = serde_json::from_slice(bytes)
+                .map_err(|source| StoreError::CorruptEvent { id, source })?;
+            if !f(StoredEvent { id, event })? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Collects the events matching `query` (convenience for small results).
+    pub fn events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>> {
+        let mut out = Vec::new();
+        self.for_each_event(query, |e| {
+            out.push(e);
+            Ok::<_, StoreError>(true)
+        })?;
+        Ok(out)
+    }
+
+    /// Events stored after row id `after` (a follower's cursor), oldest row first, at most `limit`.
+    pub fn events_after(&self, after: i64, limit: usize) -> Result<Vec<StoredEvent>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, event FROM events WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+        let mut rows = stmt.query(params![after, limit as i64])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            let json: String = row.get(1)?;
+            let event = serde_json::from_str(&json)
+                .map_err(|source| StoreError::CorruptEvent { id, source })?;
+            out.push(StoredEvent { id, event });
+        }
+        Ok(out)
+    }
+
+    /// The record exactly as received.
+    pub fn raw_record(&self, event_id: i64) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT raw FROM raw_records WHERE event_id = ?1")?
+            .query_row([event_id], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Looks an event up by its dedup key.
+    pub fn event_id(&self, source: RecordSource, record_id: &str) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT id FROM events WHERE source = ?1 AND record_id = ?2")?
+            .query_row(params![source.as_str(), record_id], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// All record ids stored for `source` (tests and collectors' exactness checks).
+    pub fn record_ids(&self, source: RecordSource) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT record_id FROM events WHERE source = ?1 ORDER BY record_id")?;
+        let ids = stmt
+            .query_map([source.as_str()], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(ids)
+    }
+
+    pub fn checkpoint(&self, name: &str) -> Result<Option<Checkpoint>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT name, value, updated_at FROM checkpoints WHERE name = ?1")?
+            .query_row([name], |r| {
+                Ok(Checkpoint {
+                    name: r.get(0)?,
+                    value: r.get(1)?,
+                    updated_at: r.get(2)?,
+                })
+            })
+            .optional()?)
+    }
+
+    pub fn checkpoints(&self) -> Result<Vec<Checkpoint>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name, value, updated_at FROM checkpoints ORDER BY name")?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Checkpoint {
+                    name: r.get(0)?,
+                    value: r.get(1)?,
+                    updated_at: r.get(2)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Quarantined records, newest first, at most `limit`.
+    pub fn quarantine(&self, limit: usize) -> Result<Vec<QuarantineRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, received_at, origin, position, reason, raw FROM quarantine
+             ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt
+            .query_map([limit as i64], |r| {
+                Ok(QuarantineRow {
+                    id: r.get(0)?,
+                    received_at: r.get(1)?,
+                    origin: r.get(2)?,
+                    position: r.get(3)?,
+                    reason: r.get(4)?,
+                    raw: r.get(5)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    pub fn counts(&self) -> Result<StoreCounts> {
+        let count = |sql: &str| -> Result<u64> {
+            Ok(self.conn.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64)
+        };
+        let page_count = count("PRAGMA page_count")?;
+        let page_size = count("PRAGMA page_size")?;
+        Ok(StoreCounts {
+            events: count("SELECT count(*) FROM events")?,
+            quarantined: count("SELECT count(*) FROM quarantine")?,
+            checkpoints: count("SELECT count(*) FROM checkpoints")?,
+            file_bytes: page_count * page_size,
+        })
+    }
+}
+
+/// One write transaction. Dropping it without [`Batch::commit`] rolls everything back.
+pub struct Batch<'a> {
+    tx: rusqlite::Transaction<'a>,
+    now: i64,
+    stats: BatchStats,
+    /// Reused serialisation buffer: one allocation per batch, not per event.
+    json: Vec<u8>,
+}
+
+// === impl Batch ===
+
+impl Batch<'_> {
+    /// Stores a record unless its `(source, record id)` is already stored.
+    pub fn insert(&mut self, rec: &NewRecord<'_>) -> Result<Inserted> {
+        let event = rec.event;
+        self.json.clear();
+        serde_json::to_writer(&mut self.json, event).map_err(StoreError::Serialize)?;
+        // serde_json writes UTF-8; bound as TEXT so SQLite's json functions read it.
+        let json = std::str::from_utf8(&self.json).unwrap_or_default();
+        let principal = event.principal();
+        let inserted = self
+            .tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO events
+                   (source, record_id, format, time, provider, class_uid, status_id, user_name,
+                    src_ip, operation, account_uid, ingested_at, origin, event)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            )?
+            .execute(params![
+                rec.format.record_source().as_str(),
+                event.metadata.uid,
+                rec.format.as_str(),
+                event.time,
+                event.cloud.provider.as_str(),
+                event.class_uid,
+                event.status_id,
+                principal.and_then(|u| u.name.as_deref()),
+                event.src_ip(),
+                event.operation(),
+                event.cloud.account.uid.as_deref(),
+                self.now,
+                rec.origin,
+                json,
+            ])?;
+        if inserted == 0 {
+            self.stats.duplicates += 1;
+            return Ok(Inserted::Duplicate);
+        }
+        let id = self.tx.last_insert_rowid();
+        self.tx
+            .prepare_cached("INSERT INTO raw_records (event_id, raw) VALUES (?1, ?2)")?
+            .execute(params![id, rec.raw])?;
+        self.stats.stored += 1;
+        self.stats.min_new_time = Some(
+            self.stats
+                .min_new_time
+                .map_or(event.time, |t| t.min(event.time)),
+        );
+        self.stats.max_new_time = Some(
+            self.stats
+                .max_new_time
+                .map_or(event.time, |t| t.max(event.time)),
+        );
+        Ok(Inserted::New(id))
+    }
+
+    /// Keeps a record that could not be mapped, with the reason.
+    pub fn quarantine(&mut self, q: &QuarantineRecord<'_>) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO quarantine (received_at, origin, position, reason, raw)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![self.now, q.origin, q.position, q.reason, q.raw])?;
+        self.stats.quarantined += 1;
+        Ok(())
+    }
+
+    /// Advances a checkpoint; it becomes visible only with the records of this batch.
+    pub fn set_checkpoint(&mut self, name: &str, value: &str) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO checkpoints (name, value, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value,
+                                                  updated_at = excluded.updated_at",
+            )?
+            .execute(params![name, value, self.now])?;
+        Ok(())
+    }
+
+    /// The open transaction, for sibling modules writing their own tables in the same batch.
+    pub fn transaction(&self) -> &rusqlite::Transaction<'_> {
+        &self.tx
+    }
+
+    pub fn stats(&self) -> BatchStats {
+        self.stats
+    }
+
+    /// Commits everything in the batch atomically.
+    pub fn commit(self) -> Result<BatchStats> {
+        self.tx.commit()?;
+        Ok(self.stats)
+    }
+}
+
+#[cfg(test)]
+mod tests;

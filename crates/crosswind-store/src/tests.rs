@@ -1,0 +1,202 @@
+//! Store story test: open, ingest, dedup, quarantine, checkpoints, reopen, query.
+
+use crosswind_model::*;
+
+use crate::*;
+
+fn event(uid: &str, time: i64, provider: CloudProvider, ok: bool) -> Event {
+    let format = match provider {
+        CloudProvider::Azure => SourceFormat::GraphSignIn,
+        CloudProvider::Aws => SourceFormat::CloudTrail,
+    };
+    Event {
+        schema_version: SCHEMA_VERSION,
+        class_uid: CLASS_AUTHENTICATION,
+        time,
+        status_id: if ok { STATUS_SUCCESS } else { STATUS_FAILURE },
+        status_code: None,
+        status_detail: None,
+        metadata: Metadata {
+            uid: uid.into(),
+            product: "test".into(),
+            log_name: format,
+            correlation_uid: None,
+            event_types: vec![],
+        },
+        cloud: Cloud {
+            provider,
+            account: Account {
+                uid: Some("acct".into()),
+            },
+            region: None,
+        },
+        src_endpoint: SrcEndpoint {
+            ip: Some("203.0.113.7".into()),
+            ..Default::default()
+        },
+        user: Some(User {
+            name: Some("alice@corp.example".into()),
+            ..Default::default()
+        }),
+        actor: None,
+        api: None,
+        service: None,
+        http_request: None,
+        is_mfa: None,
+        entra: None,
+        aws: None,
+    }
+}
+
+fn insert(store: &mut Store, events: &[Event]) -> BatchStats {
+    let mut batch = store.begin().unwrap();
+    for e in events {
+        let raw = format!("{{\"id\":\"{}\"}}", e.metadata.uid);
+        batch
+            .insert(&NewRecord {
+                event: e,
+                format: e.metadata.log_name,
+                raw: raw.as_bytes(),
+                origin: "test",
+            })
+            .unwrap();
+    }
+    batch.commit().unwrap()
+}
+
+#[test]
+fn story_ingest_dedup_query_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cw.db");
+    let mut store = Store::open(&path).unwrap();
+    let events = vec![
+        event("a", 3_000, CloudProvider::Azure, true),
+        event("b", 1_000, CloudProvider::Azure, false),
+        event("c", 2_000, CloudProvider::Aws, true),
+    ];
+    let stats = insert(&mut store, &events);
+    assert_eq!((stats.stored, stats.duplicates), (3, 0));
+    assert_eq!(
+        (stats.min_new_time, stats.max_new_time),
+        (Some(1_000), Some(3_000))
+    );
+
+    // Same ids again: nothing new. Same id in the other source: new.
+    let again = insert(&mut store, &events);
+    assert_eq!((again.stored, again.duplicates), (0, 3));
+    let other = insert(&mut store, &[event("a", 5_000, CloudProvider::Aws, true)]);
+    assert_eq!(other.stored, 1);
+
+    // Time order, filters, raw bytes kept exactly.
+    let all: Vec<_> = store.events(&EventQuery::default()).unwrap();
+    let uids: Vec<_> = all.iter().map(|e| e.event.metadata.uid.as_str()).collect();
+    assert_eq!(uids, ["b", "c", "a", "a"]);
+    let azure_ok = store
+        .events(&EventQuery {
+            provider: Some(CloudProvider::Azure),
+            success_only: true,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(azure_ok.len(), 1);
+    assert_eq!(azure_ok[0].event, events[0]);
+    let window = store
+        .events(&EventQuery {
+            since: Some(1_000),
+            until: Some(3_000),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(window.len(), 2, "since is inclusive, until exclusive");
+    assert_eq!(
+        store.raw_record(azure_ok[0].id).unwrap().unwrap(),
+        br#"{"id":"a"}"#
+    );
+
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.counts().unwrap().events, 4);
+    assert!(
+        store
+            .event_id(RecordSource::CloudTrail, "a")
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        store.record_ids(RecordSource::EntraSignIn).unwrap(),
+        ["a", "b"]
+    );
+    assert_eq!(store.events_after(2, 10).unwrap().len(), 2);
+}
+
+#[test]
+fn quarantine_and_checkpoint_commit_with_the_batch() {
+    let mut store = Store::open_in_memory().unwrap();
+    {
+        let mut batch = store.begin().unwrap();
+        batch
+            .quarantine(&QuarantineRecord {
+                origin: "file.ndjson",
+                position: Some("line 3"),
+                reason: "invalid json",
+                raw: b"{oops",
+            })
+            .unwrap();
+        batch
+            .set_checkpoint("azure_signins:corp", "2026-11-30T00:00:00Z")
+            .unwrap();
+        // Dropped without commit: rolled back.
+    }
+    assert_eq!(store.counts().unwrap().quarantined, 0);
+    assert!(store.checkpoint("azure_signins:corp").unwrap().is_none());
+
+    let mut batch = store.begin().unwrap();
+    batch
+        .quarantine(&QuarantineRecord {
+            origin: "file.ndjson",
+            position: Some("line 3"),
+            reason: "invalid json",
+            raw: b"{oops",
+        })
+        .unwrap();
+    batch.set_checkpoint("azure_signins:corp", "t1").unwrap();
+    batch.set_checkpoint("azure_signins:corp", "t2").unwrap();
+    assert_eq!(batch.commit().unwrap().quarantined, 1);
+    let q = store.quarantine(10).unwrap();
+    assert_eq!(
+        (q[0].reason.as_str(), q[0].raw.as_slice()),
+        ("invalid json", &b"{oops"[..])
+    );
+    assert_eq!(
+        store
+            .checkpoint("azure_signins:corp")
+            .unwrap()
+            .unwrap()
+            .value,
+        "t2"
+    );
+    assert_eq!(store.checkpoints().unwrap().len(), 1);
+}
+
+#[test]
+fn unopenable_path_names_the_path() {
+    let err = Store::open(Path::new("/nonexistent-dir/x/cw.db"))
+        .err()
+        .unwrap();
+    let msg = err.to_string();
+    assert!(msg.contains("/nonexistent-dir/x/cw.db"), "{msg}");
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cw.db");
+    drop(Store::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    assert!(matches!(
+        Store::open(&path),
+        Err(StoreError::TooNew { found: 99, .. })
+    ));
+}
