@@ -6,10 +6,12 @@
 #![forbid(unsafe_code)]
 
 mod event;
+mod identity;
 mod sensitive;
 mod signal;
 
 pub use event::*;
+pub use identity::*;
 pub use sensitive::SensitiveString;
 pub use signal::*;
 

@@ -1,0 +1,261 @@
+//! The signal catalogue: every signal of DETECTIONS.md with its default score, ATT&CK
+//! techniques, window and threshold. Config overrides are applied on top in `config.rs`.
+
+/// One kind of signal. The discriminant indexes per-signal settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SignalKind {
+    AzureHighRiskSignin,
+    AzureRiskyEvent,
+    AzureCrossTenantSfa,
+    AzurePasswordSpray,
+    AwsConsoleLoginNoMfa,
+    AwsRootConsoleLogin,
+    AwsConsoleLoginFailures,
+    AwsReconBurst,
+    CrossCloudSprayThenAwsLogin,
+    CrossCloudRiskyThenAws,
+    CrossCloudImpossibleTravel,
+}
+
+/// Defaults of one signal (DETECTIONS.md).
+#[derive(Clone, Copy, Debug)]
+pub struct SignalSpec {
+    pub kind: SignalKind,
+    pub name: &'static str,
+    pub score: f64,
+    pub techniques: &'static [&'static str],
+    /// Correlation window, where the signal has one.
+    pub window_secs: Option<u64>,
+    /// Count / speed threshold, where the signal has one.
+    pub threshold: Option<u32>,
+    /// Look-back beyond the window (spray → success follow-up; "new source IP" history).
+    pub lookback_secs: Option<u64>,
+}
+
+const DAY: u64 = 86_400;
+
+impl SignalKind {
+    pub const ALL: [SignalKind; 11] = [
+        SignalKind::AzureHighRiskSignin,
+        SignalKind::AzureRiskyEvent,
+        SignalKind::AzureCrossTenantSfa,
+        SignalKind::AzurePasswordSpray,
+        SignalKind::AwsConsoleLoginNoMfa,
+        SignalKind::AwsRootConsoleLogin,
+        SignalKind::AwsConsoleLoginFailures,
+        SignalKind::AwsReconBurst,
+        SignalKind::CrossCloudSprayThenAwsLogin,
+        SignalKind::CrossCloudRiskyThenAws,
+        SignalKind::CrossCloudImpossibleTravel,
+    ];
+
+    pub fn spec(self) -> SignalSpec {
+        use SignalKind::*;
+        let s = |name, score, techniques, window_secs, threshold, lookback_secs| SignalSpec {
+            kind: self,
+            name,
+            score,
+            techniques,
+            window_secs,
+            threshold,
+            lookback_secs,
+        };
+        match self {
+            AzureHighRiskSignin => s(
+                "azure_high_risk_signin",
+                56.0,
+                &["T1078.004"],
+                None,
+                None,
+                None,
+            ),
+            AzureRiskyEvent => s("azure_risky_event", 48.0, &["T1078.004"], None, None, None),
+            AzureCrossTenantSfa => s(
+                "azure_cross_tenant_sfa",
+                40.0,
+                &["T1078.004"],
+                None,
+                None,
+                None,
+            ),
+            // window: the spray window; threshold: distinct users; lookback: how long after the
+            // spray a successful sign-in from the source is attributed to it.
+            AzurePasswordSpray => s(
+                "azure_password_spray",
+                100.0,
+                &["T1110.003"],
+                Some(600),
+                Some(10),
+                Some(DAY),
+            ),
+            // lookback: the "source IP not seen for this identity" history.
+            AwsConsoleLoginNoMfa => s(
+                "aws_console_login_no_mfa",
+                64.0,
+                &["T1078.004"],
+                None,
+                None,
+                Some(14 * DAY),
+            ),
+            AwsRootConsoleLogin => s(
+                "aws_root_console_login",
+                50.0,
+                &["T1078.004"],
+                None,
+                None,
+                None,
+            ),
+            AwsConsoleLoginFailures => s(
+                "aws_console_login_failures",
+                40.0,
+                &["T1110"],
+                Some(600),
+                Some(5),
+                None,
+            ),
+            AwsReconBurst => s(
+                "aws_recon_burst",
+                56.0,
+                &["T1087.004", "T1580", "T1069.003"],
+                Some(120),
+                Some(4),
+                Some(14 * DAY),
+            ),
+            CrossCloudSprayThenAwsLogin => s(
+                "cross_cloud_spray_then_aws_login",
+                100.0,
+                &["T1110.003", "T1078.004"],
+                Some(DAY),
+                None,
+                None,
+            ),
+            CrossCloudRiskyThenAws => s(
+                "cross_cloud_risky_then_aws",
+                80.0,
+                &["T1078.004"],
+                Some(8 * 3600),
+                None,
+                None,
+            ),
+            // window: how far apart two sign-ins may be to be compared; threshold: km/h.
+            CrossCloudImpossibleTravel => s(
+                "cross_cloud_impossible_travel",
+                60.0,
+                &["T1078.004"],
+                Some(DAY),
+                Some(1000),
+                None,
+            ),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.spec().name
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// By name; also accepts `cross_cloud_spray_then_aws` (the short name used in early notes).
+    pub fn from_name(name: &str) -> Option<SignalKind> {
+        if name == "cross_cloud_spray_then_aws" {
+            return Some(SignalKind::CrossCloudSprayThenAwsLogin);
+        }
+        SignalKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// Reconnaissance / credential-validation calls counted by `aws_recon_burst` (at most 64).
+pub const RECON_CALLS: &[&str] = &[
+    "GetCallerIdentity",
+    "ListAttachedUserPolicies",
+    "ListGroupsForUser",
+    "ListUserPolicies",
+    "ListBuckets",
+    "DescribeInstances",
+    "ListUsers",
+    "ListRoles",
+    "GetAccountAuthorizationDetails",
+    "GetAccountSummary",
+    "ListAccessKeys",
+    "ListGroups",
+    "ListPolicies",
+    "GetUser",
+    "ListAttachedGroupPolicies",
+    "ListGroupPolicies",
+    "GetPolicy",
+    "GetPolicyVersion",
+    "ListRolePolicies",
+    "ListAttachedRolePolicies",
+    "ListInstanceProfiles",
+    "ListMFADevices",
+    "GetLoginProfile",
+    "DescribeRegions",
+    "ListSecrets",
+    "GetBucketPolicy",
+    "GetBucketAcl",
+    "ListAccountAliases",
+    "GetAccountPasswordPolicy",
+    "ListSAMLProviders",
+    "ListOpenIDConnectProviders",
+    "DescribeSecurityGroups",
+    "DescribeVpcs",
+    "ListFunctions",
+    "DescribeDBInstances",
+    "ListDetectors",
+    "DescribeTrails",
+    "GetSendQuota",
+    "ListIdentities",
+    "ListOrganizationalUnitsForParent",
+    "ListAccounts",
+    "DescribeOrganization",
+];
+
+/// Index of a recon call in [`RECON_CALLS`].
+pub fn recon_index(op: &str) -> Option<u8> {
+    RECON_CALLS.iter().position(|c| *c == op).map(|i| i as u8)
+}
+
+/// Entra failure codes that make a sign-in part of a password spray.
+pub const SPRAY_FAILURE_CODES: &[&str] = &["50126", "50053", "50055", "50057"];
+
+/// `riskEventTypes_v2` values that raise `azure_risky_event` (lower-cased).
+pub const RISKY_EVENT_TYPES: &[&str] = &[
+    "impossibletravel",
+    "anonymizedipaddress",
+    "maliciousipaddress",
+    "unfamiliarfeatures",
+    "passwordspray",
+    "leakedcredentials",
+    "nationstateip",
+    "riskyipaddress",
+    "investigationsthreatintelligence",
+];
+
+/// Risk event types that are about the IP only: from a trusted CIDR they raise nothing.
+pub const IP_BASED_RISK_TYPES: &[&str] = &[
+    "anonymizedipaddress",
+    "maliciousipaddress",
+    "riskyipaddress",
+    "suspiciousipaddress",
+    "malwareinfectedipaddress",
+    "nationstateip",
+];
+
+/// Travel-like risk event types (business travellers).
+pub const TRAVEL_RISK_TYPES: &[&str] =
+    &["impossibletravel", "unlikelytravel", "unfamiliarfeatures"];
+
+/// Score multiplier: source IP not seen for this identity in the look-back.
+pub const NEW_IP_FACTOR: f64 = 1.5;
+/// Score bonus: some calls of a recon burst were denied.
+pub const DENIED_BONUS: f64 = 20.0;
+/// Score multiplier for `service_accounts`.
+pub const SERVICE_ACCOUNT_FACTOR: f64 = 0.25;
+/// Score multiplier for low-risk, travel-only Entra risk.
+pub const TRAVEL_FACTOR: f64 = 0.5;
+/// Risk multiplier while an identity has signals in both clouds.
+pub const BOTH_CLOUDS_FACTOR: f64 = 1.5;
+/// Impossible travel: pairs closer than this are geolocation noise, never a signal.
+pub const MIN_TRAVEL_KM: f64 = 500.0;
