@@ -1,0 +1,70 @@
+//! Microsoft Graph `signIn` (v1.0 and beta), as `/auditLogs/signIns` returns it.
+
+use crosswind_model::{Event, SourceFormat};
+use serde_json::Value;
+
+use crate::Rejection;
+use crate::entra::{self, CAMEL, Input};
+use crate::fields::{Obj, code, object, owned, string_list, tenant_from_resource_id};
+
+pub(crate) fn map(record: &Value, obj: &Obj) -> Result<Event, Rejection> {
+    let time = entra_time(obj.get("createdDateTime"), "createdDateTime")?;
+    let (status_code, status_detail) = status_of(obj.get("status"), "status")?;
+    let tenant = match owned(obj.get("tenantId"), "tenantId")? {
+        Some(t) => Some(t),
+        None => owned(obj.get("resourceId"), "resourceId")?
+            .as_deref()
+            .and_then(tenant_from_resource_id)
+            .map(str::to_owned),
+    };
+    entra::build(Input {
+        format: SourceFormat::GraphSignIn,
+        record,
+        fields: obj,
+        keys: &CAMEL,
+        time,
+        status_code,
+        status_detail,
+        tenant,
+        event_types: string_list(obj.get("signInEventTypes"), "signInEventTypes")?,
+        ip_fallback: None,
+        name_fallback: None,
+        country_fallback: None,
+    })
+}
+
+/// A required timestamp field, rejected with its name when missing or unparsable.
+pub(crate) fn entra_time(v: Option<&Value>, field: &str) -> Result<i64, Rejection> {
+    match v {
+        None | Some(Value::Null) => Err(Rejection::new(format!("missing {field}"))),
+        Some(Value::String(s)) if s.is_empty() => Err(Rejection::new(format!("missing {field}"))),
+        Some(Value::String(s)) => crate::time::parse_timestamp_ms(s).ok_or_else(|| {
+            Rejection::new(format!("invalid {field}: {:?} is not a timestamp", truncate(s)))
+        }),
+        Some(other) => Err(Rejection::new(format!(
+            "invalid {field}: expected a timestamp string, found {}",
+            crate::fields::kind_of(other)
+        ))),
+    }
+}
+
+pub(crate) fn truncate(s: &str) -> &str {
+    match s.char_indices().nth(40) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// `status{errorCode, failureReason}` (an object, or a JSON string of one in Log Analytics):
+/// the code as text and the failure reason.
+pub(crate) fn status_of(
+    v: Option<&Value>,
+    field: &str,
+) -> Result<(Option<String>, Option<String>), Rejection> {
+    let Some(status) = object(v, field)? else {
+        return Ok((None, None));
+    };
+    let code = code(status.get("errorCode"), &format!("{field}.errorCode"))?;
+    let detail = owned(status.get("failureReason"), &format!("{field}.failureReason"))?;
+    Ok((code, detail))
+}

@@ -1,0 +1,227 @@
+//! Raw records → crosswind's common [`Event`]: Microsoft Entra ID sign-ins (Graph v1.0/beta,
+//! diagnostic-settings records, Log Analytics `SigninLogs` rows) and AWS CloudTrail (raw records,
+//! Logstash-shipped records, Sentinel `AWSCloudTrail` rows).
+//!
+//! Two halves:
+//! - [`container`]: [`RecordReader`] splits an input stream (NDJSON, a JSON array, a Graph page,
+//!   a CloudTrail `{"Records":[…]}` file, a diagnostic `{"records":[…]}` envelope, gzip or not)
+//!   into [`RawRecord`]s, one at a time, each with its exact bytes and position.
+//! - [`normalize`]: one raw record → [`Normalized`] or a [`Rejection`] with a short reason.
+//!
+//! Invariants: this crate does no I/O of its own (it reads only the `BufRead` it is given), never
+//! panics on any input and never drops a record silently: every record is either normalised or
+//! rejected with a reason that names the field at fault.
+
+#![forbid(unsafe_code)]
+
+pub mod container;
+mod detect;
+mod fields;
+mod time;
+
+mod cloudtrail;
+mod diagnostic;
+mod entra;
+mod graph;
+mod sentinel;
+mod signinlogs;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+use crosswind_model::{Event, SourceFormat};
+use serde_json::Value;
+
+pub use container::{ContainerError, MaybeGz, Position, RawRecord, RecordReader, open_maybe_gz};
+pub use time::parse_timestamp_ms;
+
+/// What `import --format` accepts: `auto` detects the shape of each record, the others restrict
+/// detection to one family (and, when a record matches no shape at all, map it as that family so
+/// the rejection names the missing field).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum FormatFamily {
+    #[default]
+    Auto,
+    /// Microsoft Graph `signIn` (v1.0 or beta).
+    Graph,
+    /// Log Analytics / Sentinel `SigninLogs` rows.
+    SigninLogs,
+    /// Azure Monitor diagnostic-settings records.
+    Diagnostic,
+    /// CloudTrail: raw, Logstash-shipped or Sentinel `AWSCloudTrail` rows.
+    CloudTrail,
+}
+
+impl FormatFamily {
+    pub const ALL: [FormatFamily; 5] = [
+        FormatFamily::Auto,
+        FormatFamily::Graph,
+        FormatFamily::SigninLogs,
+        FormatFamily::Diagnostic,
+        FormatFamily::CloudTrail,
+    ];
+
+    /// The `--format` name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FormatFamily::Auto => "auto",
+            FormatFamily::Graph => "graph",
+            FormatFamily::SigninLogs => "signinlogs",
+            FormatFamily::Diagnostic => "diagnostic",
+            FormatFamily::CloudTrail => "cloudtrail",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<FormatFamily> {
+        FormatFamily::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+
+    /// Whether `format` belongs to this family (`Auto` holds every format).
+    pub fn contains(self, format: SourceFormat) -> bool {
+        match self {
+            FormatFamily::Auto => true,
+            FormatFamily::Graph => format == SourceFormat::GraphSignIn,
+            FormatFamily::SigninLogs => format == SourceFormat::SigninLogsRow,
+            FormatFamily::Diagnostic => format == SourceFormat::DiagnosticSignIn,
+            FormatFamily::CloudTrail => matches!(
+                format,
+                SourceFormat::CloudTrail
+                    | SourceFormat::CloudTrailLogstash
+                    | SourceFormat::SentinelCloudTrailRow
+            ),
+        }
+    }
+}
+
+impl fmt::Display for FormatFamily {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for FormatFamily {
+    type Err = Rejection;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        FormatFamily::parse(s).ok_or_else(|| {
+            Rejection::new(format!(
+                "unknown format {s:?} (expected auto, graph, signinlogs, diagnostic or cloudtrail)"
+            ))
+        })
+    }
+}
+
+/// How the caller constrains [`normalize`]: a family (as `import --format` gives) or one exact
+/// shape (a collector knows what it fetched).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FormatHint {
+    Family(FormatFamily),
+    Exact(SourceFormat),
+}
+
+impl From<FormatFamily> for FormatHint {
+    fn from(f: FormatFamily) -> Self {
+        FormatHint::Family(f)
+    }
+}
+
+impl From<SourceFormat> for FormatHint {
+    fn from(f: SourceFormat) -> Self {
+        FormatHint::Exact(f)
+    }
+}
+
+/// A record mapped to the common schema.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Normalized {
+    pub event: Event,
+    /// The shape the record came in (also in `event.metadata.log_name`).
+    pub format: SourceFormat,
+    /// The source's own record id (Graph `id`, CloudTrail `eventID`, …) or `sha256:<hex>` of the
+    /// record's canonical JSON; equals `event.metadata.uid`. Dedup key with
+    /// `format.record_source()`.
+    pub record_id: String,
+}
+
+/// Why a record could not be mapped: a short lowercase reason naming the field at fault, kept
+/// with the raw record in quarantine.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct Rejection {
+    pub reason: String,
+}
+
+impl Rejection {
+    pub fn new(reason: impl Into<String>) -> Self {
+        Rejection { reason: reason.into() }
+    }
+}
+
+/// Which shape `record` has, by its distinctive keys; `None` for anything that is not an Entra
+/// sign-in or a CloudTrail record (Entra audit logs, analytic summary rows, CSV exports, …).
+pub fn detect(record: &Value) -> Option<SourceFormat> {
+    match detect::classify(record) {
+        detect::Class::Format(f) => Some(f),
+        detect::Class::NotSignIn(_) | detect::Class::Unknown(_) => None,
+    }
+}
+
+/// Like [`detect`], but says why a record was not recognised.
+pub fn detect_or_reason(record: &Value) -> Result<SourceFormat, Rejection> {
+    match detect::classify(record) {
+        detect::Class::Format(f) => Ok(f),
+        detect::Class::NotSignIn(r) | detect::Class::Unknown(r) => Err(r),
+    }
+}
+
+/// Parses and maps one raw record. `hint` `None` means auto-detection.
+pub fn normalize(raw: &[u8], hint: Option<FormatHint>) -> Result<Normalized, Rejection> {
+    let value: Value = serde_json::from_slice(raw).map_err(|e| fields::json_rejection(&e))?;
+    normalize_value(&value, hint)
+}
+
+/// Maps one already-parsed record (see [`normalize`]).
+pub fn normalize_value(record: &Value, hint: Option<FormatHint>) -> Result<Normalized, Rejection> {
+    let format = resolve_format(record, hint.unwrap_or(FormatHint::Family(FormatFamily::Auto)))?;
+    let Value::Object(obj) = record else {
+        return Err(Rejection::new(format!(
+            "not a json object (found {})",
+            fields::kind_of(record)
+        )));
+    };
+    let event = match format {
+        SourceFormat::GraphSignIn => graph::map(record, obj)?,
+        SourceFormat::DiagnosticSignIn => diagnostic::map(record, obj)?,
+        SourceFormat::SigninLogsRow => signinlogs::map(record, obj)?,
+        SourceFormat::CloudTrail | SourceFormat::CloudTrailLogstash => {
+            cloudtrail::map(record, obj, format)?
+        }
+        SourceFormat::SentinelCloudTrailRow => sentinel::map(record, obj)?,
+    };
+    let record_id = event.metadata.uid.clone();
+    Ok(Normalized { event, format, record_id })
+}
+
+fn resolve_format(record: &Value, hint: FormatHint) -> Result<SourceFormat, Rejection> {
+    let family = match hint {
+        FormatHint::Exact(f) => return Ok(f),
+        FormatHint::Family(family) => family,
+    };
+    match detect::classify(record) {
+        detect::Class::Format(f) if family.contains(f) => Ok(f),
+        detect::Class::Format(f) => Err(Rejection::new(format!(
+            "expected a {family} record, found {}",
+            f.as_str()
+        ))),
+        detect::Class::NotSignIn(r) => Err(r),
+        detect::Class::Unknown(r) => match family {
+            FormatFamily::Auto => Err(r),
+            FormatFamily::Graph => Ok(SourceFormat::GraphSignIn),
+            FormatFamily::SigninLogs => Ok(SourceFormat::SigninLogsRow),
+            FormatFamily::Diagnostic => Ok(SourceFormat::DiagnosticSignIn),
+            FormatFamily::CloudTrail => Ok(detect::cloudtrail_default(record)),
+        },
+    }
+}
