@@ -1,0 +1,837 @@
+//! Tests: determinism, record shapes, each scenario's ground truth checked against the records,
+//! benign traffic free of attack IPs and of strong signals, file layout, the stream.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::*;
+
+fn cfg() -> SimConfig {
+    SimConfig {
+        users: 120,
+        ..SimConfig::default()
+    }
+}
+
+fn s<'a>(v: &'a Value, path: &[&str]) -> &'a str {
+    let mut cur = v;
+    for k in path {
+        cur = &cur[*k];
+    }
+    cur.as_str().unwrap_or_default()
+}
+
+fn t(v: &Value, key: &str) -> i64 {
+    parse_iso(s(v, &[key])).expect("valid time")
+}
+
+fn err(v: &Value) -> i64 {
+    v["status"]["errorCode"].as_i64().expect("errorCode")
+}
+
+fn slash24(ip: &str) -> &str {
+    ip.rsplit_once('.').map_or(ip, |(p, _)| p)
+}
+
+fn truth_of<'a>(ds: &'a Dataset, name: &str) -> &'a ScenarioTruth {
+    ds.truth
+        .scenarios
+        .iter()
+        .find(|x| x.scenario == name)
+        .expect("scenario present")
+}
+
+fn ids(tr: &ScenarioTruth) -> BTreeSet<&str> {
+    tr.signin_ids
+        .iter()
+        .chain(&tr.cloudtrail_event_ids)
+        .map(String::as_str)
+        .collect()
+}
+
+fn scenario_signins<'a>(ds: &'a Dataset, tr: &ScenarioTruth) -> Vec<&'a Value> {
+    let ids = ids(tr);
+    ds.signins
+        .iter()
+        .filter(|v| ids.contains(s(v, &["id"])))
+        .collect()
+}
+
+fn scenario_trail<'a>(ds: &'a Dataset, tr: &ScenarioTruth) -> Vec<&'a Value> {
+    let ids = ids(tr);
+    ds.cloudtrail
+        .iter()
+        .filter(|v| ids.contains(s(v, &["eventID"])))
+        .collect()
+}
+
+/// Most distinct users failing (spray codes) from one source within `window_ms`.
+fn max_spray(signins: &[&Value], source: impl Fn(&str) -> String, window_ms: i64) -> usize {
+    let mut by_src: BTreeMap<String, Vec<(i64, String)>> = BTreeMap::new();
+    for v in signins {
+        if matches!(err(v), 50126 | 50053 | 50055 | 50057) {
+            by_src
+                .entry(source(s(v, &["ipAddress"])))
+                .or_default()
+                .push((
+                    t(v, "createdDateTime"),
+                    s(v, &["userPrincipalName"]).to_owned(),
+                ));
+        }
+    }
+    let mut best = 0;
+    for evs in by_src.values_mut() {
+        evs.sort();
+        for (i, (t0, _)) in evs.iter().enumerate() {
+            let users: BTreeSet<&str> = evs[i..]
+                .iter()
+                .take_while(|(t1, _)| t1 - t0 <= window_ms)
+                .map(|(_, u)| u.as_str())
+                .collect();
+            best = best.max(users.len());
+        }
+    }
+    best
+}
+
+type ReconGroups = BTreeMap<(String, String, String), Vec<(i64, String, bool)>>;
+
+/// Largest set of distinct recon names sharing key, IP and UA within 2 minutes.
+fn max_recon(trail: &[&Value]) -> (usize, bool) {
+    let mut groups = ReconGroups::new();
+    for v in trail {
+        let name = s(v, &["eventName"]);
+        if RECON_EVENT_NAMES.contains(&name) {
+            let key = (
+                s(v, &["userIdentity", "accessKeyId"]).to_owned(),
+                s(v, &["sourceIPAddress"]).to_owned(),
+                s(v, &["userAgent"]).to_owned(),
+            );
+            groups.entry(key).or_default().push((
+                t(v, "eventTime"),
+                name.to_owned(),
+                v.get("errorCode").is_some(),
+            ));
+        }
+    }
+    let mut best = (0, false);
+    for evs in groups.values_mut() {
+        evs.sort();
+        for (i, (t0, _, _)) in evs.iter().enumerate() {
+            let win: Vec<_> = evs[i..]
+                .iter()
+                .take_while(|(t1, _, _)| t1 - t0 <= 120_000)
+                .collect();
+            let names: BTreeSet<&str> = win.iter().map(|(_, n, _)| n.as_str()).collect();
+            if names.len() > best.0 {
+                best = (names.len(), win.iter().any(|(_, _, d)| *d));
+            }
+        }
+    }
+    best
+}
+
+fn haversine_km(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (la1, lo1, la2, lo2) = (
+        a.0.to_radians(),
+        a.1.to_radians(),
+        b.0.to_radians(),
+        b.1.to_radians(),
+    );
+    let h = ((la2 - la1) / 2.0).sin().powi(2)
+        + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
+    2.0 * 6371.0 * h.sqrt().asin()
+}
+
+fn coords(v: &Value) -> (f64, f64) {
+    let g = &v["location"]["geoCoordinates"];
+    (
+        g["latitude"].as_f64().unwrap_or_default(),
+        g["longitude"].as_f64().unwrap_or_default(),
+    )
+}
+
+// === scenarios and config ===
+
+#[test]
+fn scenario_names_round_trip() {
+    for sc in Scenario::ALL {
+        assert_eq!(sc.name().parse::<Scenario>().expect("parses"), sc);
+    }
+    let e = "nope".parse::<Scenario>().expect_err("unknown");
+    assert!(e.to_string().starts_with("unknown scenario"), "{e}");
+}
+
+#[test]
+fn default_start_is_monday_midnight() {
+    assert_eq!(time::iso(DEFAULT_START), "2026-11-30T00:00:00Z");
+    assert_eq!(time::weekday(DEFAULT_START), 0);
+    assert_eq!(time::iso(1_700_000_000_123), "2023-11-14T22:13:20Z");
+    assert_eq!(parse_iso("2023-11-14T22:13:20Z"), Some(1_700_000_000_000));
+}
+
+#[test]
+fn same_seed_same_bytes() {
+    let a = generate(&cfg(), &[Scenario::Mixed]);
+    let b = generate(&cfg(), &[Scenario::Mixed]);
+    assert_eq!(a, b);
+    let c = generate(&SimConfig { seed: 7, ..cfg() }, &[Scenario::Mixed]);
+    assert_ne!(a.signins, c.signins);
+
+    let d1 = tempfile::tempdir().expect("tempdir");
+    let d2 = tempfile::tempdir().expect("tempdir");
+    let s1 = write_dataset(&a, d1.path()).expect("write");
+    let s2 = write_dataset(&b, d2.path()).expect("write");
+    assert_eq!(s1, s2);
+    for f in &s1.files {
+        let x = std::fs::read(d1.path().join(f)).expect("read");
+        let y = std::fs::read(d2.path().join(f)).expect("read");
+        assert!(x == y, "{} differs", f.display());
+    }
+}
+
+#[test]
+fn benign_output_does_not_depend_on_scenarios() {
+    let benign = generate(&cfg(), &[Scenario::Benign]);
+    let mixed = generate(&cfg(), &[Scenario::Mixed]);
+    let all: BTreeSet<String> = mixed
+        .signins
+        .iter()
+        .chain(&mixed.cloudtrail)
+        .map(Value::to_string)
+        .collect();
+    for v in benign.signins.iter().chain(&benign.cloudtrail) {
+        assert!(
+            all.contains(&v.to_string()),
+            "benign record missing from mixed: {v}"
+        );
+    }
+    assert!(benign.truth.scenarios.is_empty());
+    assert!(benign.truth.malicious_identities.is_empty());
+}
+
+// === shapes ===
+
+const BETA_KEYS: &[&str] = &[
+    "id",
+    "createdDateTime",
+    "userDisplayName",
+    "userPrincipalName",
+    "userId",
+    "appId",
+    "appDisplayName",
+    "ipAddress",
+    "clientAppUsed",
+    "correlationId",
+    "conditionalAccessStatus",
+    "isInteractive",
+    "resourceDisplayName",
+    "resourceId",
+    "riskDetail",
+    "riskLevelAggregated",
+    "riskLevelDuringSignIn",
+    "riskState",
+    "riskEventTypes_v2",
+    "status",
+    "deviceDetail",
+    "location",
+    "appliedConditionalAccessPolicies",
+    "appOwnerTenantId",
+    "appTokenProtectionStatus",
+    "appliedEventListeners",
+    "homeTenantId",
+    "homeTenantName",
+    "resourceTenantId",
+    "resourceOwnerTenantId",
+    "resourceServicePrincipalId",
+    "azureResourceId",
+    "crossTenantAccessType",
+    "authenticationAppDeviceDetails",
+    "authenticationAppPolicyEvaluationDetails",
+    "authenticationContextClassReferences",
+    "authenticationDetails",
+    "authenticationMethodsUsed",
+    "authenticationProcessingDetails",
+    "authenticationProtocol",
+    "authenticationRequirement",
+    "authenticationRequirementPolicies",
+    "clientCredentialType",
+    "conditionalAccessAudiences",
+    "federatedCredentialId",
+    "incomingTokenType",
+    "autonomousSystemNumber",
+    "globalSecureAccessIpAddress",
+    "isThroughGlobalSecureAccess",
+    "ipAddressFromResourceProvider",
+    "isTenantRestricted",
+    "networkLocationDetails",
+    "privateLinkDetails",
+    "flaggedForReview",
+    "managedServiceIdentity",
+    "mfaDetail",
+    "originalRequestId",
+    "originalTransferMethod",
+    "processingTimeInMilliseconds",
+    "sessionId",
+    "sessionLifetimePolicies",
+    "signInTokenProtectionStatus",
+    "tokenProtectionStatusDetails",
+    "uniqueTokenIdentifier",
+    "tokenIssuerName",
+    "tokenIssuerType",
+    "servicePrincipalCredentialKeyId",
+    "servicePrincipalCredentialThumbprint",
+    "servicePrincipalId",
+    "servicePrincipalName",
+    "signInEventTypes",
+    "signInIdentifier",
+    "signInIdentifierType",
+    "userAgent",
+    "userType",
+];
+
+const CT_KEYS: &[&str] = &[
+    "eventVersion",
+    "userIdentity",
+    "eventTime",
+    "eventSource",
+    "eventName",
+    "awsRegion",
+    "sourceIPAddress",
+    "userAgent",
+    "requestParameters",
+    "responseElements",
+    "eventID",
+    "readOnly",
+    "eventType",
+    "managementEvent",
+    "recipientAccountId",
+    "eventCategory",
+    "tlsDetails",
+];
+
+#[test]
+fn every_record_has_the_documented_keys() {
+    let ds = generate(&cfg(), &[Scenario::Mixed]);
+    assert!(
+        ds.signins.len() > 1000 && ds.cloudtrail.len() > 500,
+        "{} / {}",
+        ds.signins.len(),
+        ds.cloudtrail.len()
+    );
+    for v in &ds.signins {
+        for k in BETA_KEYS {
+            assert!(v.get(*k).is_some(), "sign-in lacks {k}: {v}");
+        }
+        assert!(v.get("riskEventTypes").is_none());
+        let upn = s(v, &["userPrincipalName"]);
+        assert_eq!(upn, upn.to_lowercase());
+        let created = s(v, &["createdDateTime"]);
+        assert_eq!(created.len(), 20, "{created}");
+        assert!(v["status"]["errorCode"].is_u64());
+        assert!(v["autonomousSystemNumber"].is_u64());
+        assert!(matches!(s(v, &["userType"]), "member" | "guest"));
+        let ev = s(&v["signInEventTypes"][0], &[]);
+        assert_eq!(v["isInteractive"].as_bool(), Some(ev == "interactiveUser"));
+    }
+    for v in &ds.cloudtrail {
+        for k in CT_KEYS {
+            assert!(v.get(*k).is_some(), "cloudtrail record lacks {k}: {v}");
+        }
+        assert!(matches!(s(v, &["eventVersion"]), "1.08" | "1.09"));
+        let src = s(v, &["eventSource"]);
+        if matches!(
+            src,
+            "iam.amazonaws.com" | "sts.amazonaws.com" | "signin.amazonaws.com"
+        ) {
+            assert_eq!(s(v, &["awsRegion"]), "us-east-1");
+        }
+        if v.get("errorCode").is_some() {
+            assert!(v.get("errorMessage").is_some());
+        }
+        if s(v, &["userIdentity", "type"]) == "AssumedRole" {
+            let issuer = s(
+                v,
+                &["userIdentity", "sessionContext", "sessionIssuer", "arn"],
+            );
+            assert!(
+                issuer.contains(":role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_"),
+                "{issuer}"
+            );
+            let session = s(v, &["userIdentity", "arn"])
+                .rsplit('/')
+                .next()
+                .unwrap_or_default();
+            assert!(session.ends_with("@contoso.com"), "{session}");
+            assert!(v["additionalEventData"].get("SamlProviderArn").is_none());
+        }
+    }
+}
+
+#[test]
+fn addresses_are_public_and_attack_ips_stay_in_attacks() {
+    let ds = generate(&cfg(), &[Scenario::Mixed]);
+    let attack: BTreeSet<&str> = ds.truth.scenarios.iter().flat_map(ids).collect();
+    let bad_nets: BTreeSet<&str> = ds
+        .truth
+        .malicious_ips
+        .iter()
+        .map(|ip| slash24(ip))
+        .collect();
+    let private = |ip: &str| {
+        let o: Vec<u8> = ip.split('.').filter_map(|x| x.parse().ok()).collect();
+        o.len() != 4
+            || o[0] == 10
+            || o[0] == 127
+            || (o[0] == 172 && (16..32).contains(&o[1]))
+            || (o[0] == 192 && o[1] == 168)
+            || (o[0] == 100 && (64..128).contains(&o[1]))
+    };
+    for (v, ip, id) in ds
+        .signins
+        .iter()
+        .map(|v| (v, s(v, &["ipAddress"]), s(v, &["id"])))
+        .chain(
+            ds.cloudtrail
+                .iter()
+                .map(|v| (v, s(v, &["sourceIPAddress"]), s(v, &["eventID"]))),
+        )
+    {
+        assert!(!private(ip), "private address {ip}: {v}");
+        if !attack.contains(id) {
+            assert!(
+                !bad_nets.contains(slash24(ip)),
+                "benign record uses an attack /24: {v}"
+            );
+        }
+    }
+}
+
+// === ground truth against the records ===
+
+#[test]
+fn password_spray_truth() {
+    let ds = generate(&cfg(), &[Scenario::PasswordSpray]);
+    let tr = truth_of(&ds, "password-spray");
+    let recs = scenario_signins(&ds, tr);
+    assert!(max_spray(&recs, |ip| slash24(ip).to_owned(), 5 * 60_000) >= 20);
+    assert!(
+        recs.iter()
+            .all(|v| s(v, &["clientAppUsed"]) == "Other clients"
+                && s(v, &["authenticationProtocol"]) == "ropc")
+    );
+    assert!(recs.iter().any(|v| err(v) == 50053));
+    let nets: BTreeSet<&str> = tr.ips.iter().map(|ip| slash24(ip)).collect();
+    assert_eq!(nets.len(), 1);
+    // Exactly one success from the spraying /24 in the whole dataset: the victim's.
+    let wins: Vec<&Value> = ds
+        .signins
+        .iter()
+        .filter(|v| err(v) == 0 && nets.contains(slash24(s(v, &["ipAddress"]))))
+        .collect();
+    assert_eq!(wins.len(), 1);
+    assert_eq!(
+        tr.identities,
+        vec![s(wins[0], &["userPrincipalName"]).to_owned()]
+    );
+    assert_eq!(
+        s(wins[0], &["authenticationRequirement"]),
+        "singleFactorAuthentication"
+    );
+    assert!(tr.expected_min_score >= 100.0);
+}
+
+#[test]
+fn anonymizer_truth() {
+    let ds = generate(&cfg(), &[Scenario::AnonymizerSignin]);
+    let tr = truth_of(&ds, "anonymizer-signin");
+    let recs = scenario_signins(&ds, tr);
+    assert!(!recs.is_empty());
+    for v in recs {
+        assert_eq!(err(v), 0);
+        assert_eq!(
+            v["riskEventTypes_v2"],
+            serde_json::json!(["anonymizedIPAddress"])
+        );
+        assert!(matches!(
+            s(v, &["riskLevelDuringSignIn"]),
+            "high" | "medium"
+        ));
+        assert_eq!(s(v, &["riskState"]), "atRisk");
+        assert!(
+            tr.identities
+                .contains(&s(v, &["userPrincipalName"]).to_owned())
+        );
+    }
+    assert!(tr.expected_min_score >= 100.0);
+}
+
+#[test]
+fn cross_tenant_truth() {
+    let ds = generate(&cfg(), &[Scenario::CrossTenantSfa]);
+    let tr = truth_of(&ds, "cross-tenant-sfa");
+    let si = scenario_signins(&ds, tr);
+    let ct = scenario_trail(&ds, tr);
+    let g = si.first().expect("guest sign-in");
+    assert_eq!(err(g), 0);
+    assert_eq!(s(g, &["userType"]), "guest");
+    assert_eq!(
+        s(g, &["authenticationRequirement"]),
+        "singleFactorAuthentication"
+    );
+    assert_ne!(s(g, &["homeTenantId"]), s(g, &["resourceTenantId"]));
+    assert!(
+        !ds.correlate_toml.contains(s(g, &["homeTenantId"])),
+        "foreign tenant must not be a partner"
+    );
+    let upn = s(g, &["userPrincipalName"]);
+    assert_eq!(tr.identities, vec![upn.to_owned()]);
+    let login = ct
+        .iter()
+        .find(|v| s(v, &["eventName"]) == "ConsoleLogin")
+        .expect("console login");
+    assert_eq!(s(login, &["sourceIPAddress"]), s(g, &["ipAddress"]));
+    assert_eq!(s(login, &["additionalEventData", "MFAUsed"]), "No");
+    assert_eq!(s(login, &["responseElements", "ConsoleLogin"]), "Success");
+    let dt = t(login, "eventTime") - t(g, "createdDateTime");
+    assert!(dt > 0 && dt < 2 * 3_600_000);
+    let arn = s(login, &["userIdentity", "arn"]);
+    assert!(
+        ds.identities_toml
+            .contains(&format!("name = \"{upn}\"\naws = [\"{arn}\"]")),
+        "{}",
+        ds.identities_toml
+    );
+}
+
+#[test]
+fn aws_recon_truth() {
+    let ds = generate(&cfg(), &[Scenario::AwsRecon]);
+    let tr = truth_of(&ds, "aws-recon");
+    let ct = scenario_trail(&ds, tr);
+    let (distinct, denied) = max_recon(&ct);
+    assert!(distinct >= 4 && denied, "{distinct} {denied}");
+    let key = s(ct[0], &["userIdentity", "accessKeyId"]);
+    assert!(key.starts_with("AKIA"));
+    assert!(s(ct[0], &["userAgent"]).starts_with("aws-cli/2."));
+    let arn = s(ct[0], &["userIdentity", "arn"]);
+    assert!(ds.identities_toml.contains(&format!(
+        "name = \"{}\"\naws = [\"{arn}\"]",
+        tr.identities[0]
+    )));
+    // The key is used benignly too, but never from the attack IP before.
+    let ip = s(ct[0], &["sourceIPAddress"]);
+    let benign_uses: Vec<&Value> = ds
+        .cloudtrail
+        .iter()
+        .filter(|v| s(v, &["userIdentity", "accessKeyId"]) == key && !ct.contains(v))
+        .collect();
+    assert!(!benign_uses.is_empty());
+    assert!(benign_uses.iter().all(|v| s(v, &["sourceIPAddress"]) != ip));
+    let messages: BTreeSet<&str> = ct
+        .iter()
+        .filter_map(|v| v.get("errorMessage").and_then(Value::as_str))
+        .collect();
+    assert!(messages.contains("You are not authorized to perform this operation."));
+    assert!(messages.iter().any(|m| m.starts_with("User: arn:aws:iam::")
+        && m.contains("is not authorized to perform: iam:ListUsers")));
+    assert!(
+        ct.iter()
+            .any(|v| s(v, &["errorCode"]) == "Client.UnauthorizedOperation")
+    );
+}
+
+#[test]
+fn spray_to_aws_truth() {
+    let ds = generate(&cfg(), &[Scenario::SprayToAws]);
+    let tr = truth_of(&ds, "spray-to-aws");
+    let si = scenario_signins(&ds, tr);
+    let ct = scenario_trail(&ds, tr);
+    assert!(max_spray(&si, str::to_owned, 10 * 60_000) >= 10);
+    let ip = &tr.ips[0];
+    let login = ct
+        .iter()
+        .find(|v| s(v, &["eventName"]) == "ConsoleLogin")
+        .expect("login");
+    assert_eq!(s(login, &["sourceIPAddress"]), ip);
+    assert_eq!(s(login, &["additionalEventData", "MFAUsed"]), "No");
+    assert_eq!(s(login, &["userIdentity", "type"]), "IAMUser");
+    let last_spray = si
+        .iter()
+        .map(|v| t(v, "createdDateTime"))
+        .max()
+        .unwrap_or_default();
+    let dt = t(login, "eventTime") - last_spray;
+    assert!(dt > 0 && dt < 24 * 3_600_000);
+    assert!(max_recon(&ct).0 >= 4);
+    // The identity is the sprayed person linked to the IAM user.
+    let sprayed: BTreeSet<&str> = si.iter().map(|v| s(v, &["userPrincipalName"])).collect();
+    assert!(sprayed.contains(tr.identities[0].as_str()));
+}
+
+#[test]
+fn impossible_travel_truth() {
+    let ds = generate(&cfg(), &[Scenario::ImpossibleTravel]);
+    let tr = truth_of(&ds, "impossible-travel");
+    let si = scenario_signins(&ds, tr);
+    let ct = scenario_trail(&ds, tr);
+    let login = ct
+        .iter()
+        .find(|v| s(v, &["eventName"]) == "ConsoleLogin")
+        .expect("login");
+    let ip = s(login, &["sourceIPAddress"]);
+    assert_eq!(s(login, &["additionalEventData", "MFAUsed"]), "No");
+    // The AWS IP is located through Entra sign-ins from the same IP.
+    let located = ds
+        .signins
+        .iter()
+        .find(|v| s(v, &["ipAddress"]) == ip)
+        .expect("IP seen in Entra");
+    let home = si.iter().find(|v| err(v) == 0).expect("home sign-in");
+    assert_eq!(s(home, &["userPrincipalName"]), tr.identities[0]);
+    let km = haversine_km(coords(home), coords(located));
+    let hours = (t(login, "eventTime") - t(home, "createdDateTime")) as f64 / 3_600_000.0;
+    assert!(hours > 0.0 && km / hours > 1000.0, "{km} km in {hours} h");
+    // The victim's latest Entra sign-in before the login is the European one.
+    let latest = ds
+        .signins
+        .iter()
+        .filter(|v| {
+            s(v, &["userPrincipalName"]) == tr.identities[0]
+                && t(v, "createdDateTime") <= t(login, "eventTime")
+        })
+        .max_by_key(|v| t(v, "createdDateTime"))
+        .expect("some sign-in");
+    assert_ne!(s(latest, &["ipAddress"]), ip);
+}
+
+#[test]
+fn mixed_has_every_attack_with_distinct_victims() {
+    let ds = generate(&cfg(), &[Scenario::Mixed]);
+    assert_eq!(ds.truth.scenarios.len(), 6);
+    assert_eq!(ds.truth.malicious_identities.len(), 6);
+    for tr in &ds.truth.scenarios {
+        assert!(tr.expected_min_score >= 100.0, "{}", tr.scenario);
+        assert!(tr.start_ms >= DEFAULT_START && tr.end_ms < DEFAULT_START + 24 * 3_600_000);
+    }
+    assert!(
+        ds.truth
+            .malicious_identities
+            .is_disjoint(&ds.truth.benign_traps)
+    );
+    let kinds: BTreeSet<&str> = ds
+        .truth
+        .benign_trap_kinds
+        .values()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        kinds,
+        BTreeSet::from(["partner_guest", "service_account", "traveller", "vpn"])
+    );
+}
+
+// === benign traffic does not raise strong signals ===
+
+#[test]
+fn benign_traffic_stays_quiet() {
+    let ds = generate(&SimConfig { hours: 72, ..cfg() }, &[Scenario::Benign]);
+    let refs: Vec<&Value> = ds.signins.iter().collect();
+    assert!(max_spray(&refs, |ip| slash24(ip).to_owned(), 10 * 60_000) < 3);
+    let mut travellers = BTreeMap::new();
+    for v in &ds.signins {
+        if err(v) != 0 {
+            continue;
+        }
+        let ip = s(v, &["ipAddress"]);
+        let level = s(v, &["riskLevelDuringSignIn"]);
+        let state = s(v, &["riskState"]);
+        let events: Vec<&str> = v["riskEventTypes_v2"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        if ip.starts_with("198.51.100.") {
+            continue; // trusted VPN egress
+        }
+        assert!(
+            !matches!(level, "high" | "medium")
+                && !matches!(state, "atRisk" | "confirmedCompromised"),
+            "{v}"
+        );
+        if !events.is_empty() {
+            assert_eq!(level, "low");
+            assert!(
+                events
+                    .iter()
+                    .all(|e| matches!(*e, "unlikelyTravel" | "unfamiliarFeatures"))
+            );
+            *travellers
+                .entry(s(v, &["userPrincipalName"]).to_owned())
+                .or_insert(0) += 1;
+        }
+        if s(v, &["homeTenantId"]) != s(v, &["resourceTenantId"]) {
+            assert_eq!(s(v, &["homeTenantId"]), world::PARTNER.id);
+        }
+    }
+    assert!(
+        !travellers.is_empty() && travellers.values().all(|n| *n == 1),
+        "{travellers:?}"
+    );
+    let mut recon_bursts = 0;
+    for v in &ds.cloudtrail {
+        if s(v, &["eventName"]) == "ConsoleLogin" && s(v, &["userIdentity", "type"]) == "IAMUser" {
+            assert_eq!(s(v, &["additionalEventData", "MFAUsed"]), "Yes", "{v}");
+        }
+        if s(v, &["eventName"]) == "ListRoles" {
+            recon_bursts += 1;
+            assert!(s(v, &["userIdentity", "userName"]).starts_with("svc-"));
+        }
+    }
+    // Inventory twice a day per account: 0.5^(12h/24h) decay keeps a quarter-scored sum < 100.
+    assert!(
+        recon_bursts <= 6 * ds.truth.accounts.len(),
+        "{recon_bursts}"
+    );
+    let refs: Vec<&Value> = ds
+        .cloudtrail
+        .iter()
+        .filter(|v| !s(v, &["userIdentity", "userName"]).starts_with("svc-"))
+        .collect();
+    assert!(max_recon(&refs).0 < 4);
+}
+
+#[test]
+fn arrival_delays_are_rare_and_bounded() {
+    let ds = generate(&cfg(), &[Scenario::Benign]);
+    assert_eq!(ds.signin_arrival_delay_ms.len(), ds.signins.len());
+    let late: Vec<i64> = ds
+        .signin_arrival_delay_ms
+        .iter()
+        .copied()
+        .filter(|d| *d > 0)
+        .collect();
+    let share = late.len() as f64 / ds.signins.len() as f64;
+    assert!((0.01..0.03).contains(&share), "{share}");
+    assert!(late.iter().all(|d| (300_000..=1_800_000).contains(d)));
+}
+
+// === files ===
+
+#[test]
+fn files_look_like_graph_pages_and_trails() {
+    let ds = generate(&SimConfig { hours: 48, ..cfg() }, &[Scenario::Mixed]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sum = write_dataset(&ds, dir.path()).expect("write");
+    assert!(sum.signin_pages >= 2);
+    let mut seen = 0;
+    let mut prev = i64::MAX;
+    for i in 1..=sum.signin_pages {
+        let text = std::fs::read_to_string(dir.path().join(format!("entra/signins-{i:04}.json")))
+            .expect("page");
+        let page: Value = serde_json::from_str(&text).expect("json");
+        assert!(s(&page, &["@odata.context"]).ends_with("$metadata#auditLogs/signIns"));
+        assert_eq!(page.get("@odata.nextLink").is_some(), i < sum.signin_pages);
+        let vals = page["value"].as_array().expect("value");
+        assert!(vals.len() <= GRAPH_PAGE_SIZE);
+        for v in vals {
+            let ts = t(v, "createdDateTime");
+            assert!(ts <= prev, "pages are newest first");
+            prev = ts;
+        }
+        seen += vals.len();
+    }
+    assert_eq!(seen, ds.signins.len());
+
+    let mut records = 0;
+    for f in sum
+        .files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "gz"))
+    {
+        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let parts: Vec<&str> = name.trim_end_matches(".json.gz").split('_').collect();
+        assert_eq!(parts.len(), 5, "{name}");
+        assert_eq!(parts[1], "CloudTrail");
+        assert_eq!(parts[3].len(), 14);
+        assert!(
+            f.starts_with(
+                Path::new("cloudtrail/AWSLogs")
+                    .join(parts[0])
+                    .join("CloudTrail")
+                    .join(parts[2])
+            )
+        );
+        let mut gz =
+            flate2::read::GzDecoder::new(std::fs::File::open(dir.path().join(f)).expect("open"));
+        let mut text = String::new();
+        gz.read_to_string(&mut text).expect("gunzip");
+        let body: Value = serde_json::from_str(&text).expect("json");
+        let recs = body["Records"].as_array().expect("Records");
+        assert!(!recs.is_empty() && recs.len() <= TRAIL_FILE_RECORDS);
+        for r in recs {
+            assert_eq!(s(r, &["recipientAccountId"]), parts[0]);
+            assert_eq!(s(r, &["awsRegion"]), parts[2]);
+        }
+        records += recs.len();
+    }
+    assert_eq!(records, ds.cloudtrail.len());
+    let truth: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("truth.json")).expect("truth"),
+    )
+    .expect("json");
+    assert_eq!(truth["scenarios"].as_array().map(Vec::len), Some(6));
+    let correlate = std::fs::read_to_string(dir.path().join("correlate.toml")).expect("correlate");
+    assert!(
+        correlate.contains("[correlate]")
+            && correlate.contains("198.51.100.0/24")
+            && correlate.contains(world::PARTNER.id)
+    );
+    assert!(correlate.contains(":user/svc-backup\""));
+    assert!(
+        std::fs::read_to_string(dir.path().join("identities.toml"))
+            .expect("ids")
+            .contains("[[identity]]")
+    );
+}
+
+// === stream ===
+
+#[test]
+fn stream_yields_valid_deterministic_records() {
+    let cfg = SimConfig {
+        stream_records: 20_000,
+        ..cfg()
+    };
+    let a: Vec<SimRecord> = stream(&cfg).collect();
+    let b: Vec<SimRecord> = stream(&cfg).collect();
+    assert_eq!(a.len(), 20_000);
+    assert!(a == b);
+    let signins = a
+        .iter()
+        .filter(|r| matches!(r, SimRecord::SignIn(_)))
+        .count();
+    assert!((8_000..12_000).contains(&signins), "{signins}");
+    let mut prev = 0;
+    let mut ids = BTreeSet::new();
+    for r in &a {
+        let v: Value = serde_json::from_str(r.json()).expect("valid json");
+        let (key, id) = match r {
+            SimRecord::SignIn(_) => {
+                for k in BETA_KEYS {
+                    assert!(v.get(*k).is_some(), "{k}");
+                }
+                ("createdDateTime", s(&v, &["id"]).to_owned())
+            }
+            SimRecord::CloudTrail(_) => ("eventTime", s(&v, &["eventID"]).to_owned()),
+        };
+        let ts = t(&v, key);
+        assert!(ts >= prev);
+        prev = ts;
+        assert!(ids.insert(id), "ids are unique");
+    }
+}
