@@ -75,11 +75,12 @@ pub enum ContainerError {
     /// A line holds a JSON string, number, boolean or null.
     #[error("{position}: not a json object or array (found {found})")]
     NotARecord { position: Position, found: &'static str },
-    /// The input ended in the middle of a record or compressed block (truncated `.gz`).
-    #[error("input is truncated after line {line}: {error}")]
+    /// The input ended in the middle of a record or compressed block (truncated `.gz`);
+    /// `line` is the line being read.
+    #[error("input is truncated at line {line}: {error}")]
     Truncated { line: u64, error: io::Error },
-    /// Reading failed.
-    #[error("read failed after line {line}: {error}")]
+    /// Reading failed; `line` is the line being read.
+    #[error("read failed at line {line}: {error}")]
     Io { line: u64, error: io::Error },
 }
 
@@ -186,6 +187,8 @@ pub struct RecordReader<R> {
     pending: std::collections::VecDeque<(u64, Vec<u8>)>,
     /// A read error met while reading ahead, reported after the pending lines.
     pending_error: Option<ContainerError>,
+    /// The incomplete line a read error interrupted (its whole elements are salvaged).
+    partial: Vec<u8>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -211,6 +214,7 @@ impl<R: BufRead> RecordReader<R> {
             batch: None,
             pending: std::collections::VecDeque::new(),
             pending_error: None,
+            partial: Vec::new(),
         }
     }
 
@@ -240,14 +244,31 @@ impl<R: BufRead> RecordReader<R> {
                 }
                 Ok(Some((self.line, buf)))
             }
-            // A partial last line is dropped: it is part of what the error reports.
-            Err(e) => Err(ContainerError::from_io(self.line, e)),
+            // The partial line is kept: a truncated one-line document still has whole elements.
+            Err(e) => {
+                self.partial = buf;
+                Err(ContainerError::from_io(self.line + 1, e))
+            }
         }
     }
 
+    /// Ends the stream with `e`, after the whole elements of an interrupted envelope line.
     fn fail(&mut self, e: ContainerError) {
         self.mode = Mode::Done;
-        self.batch = Some(Batch::error(e));
+        let partial = std::mem::take(&mut self.partial);
+        let mut batch = if trim(&partial).is_empty() {
+            Batch::error(e)
+        } else {
+            let mut b = Batch::scan_unit(partial, self.line + 1, false);
+            // A cut-short single record is not a record.
+            b.whole = None;
+            b.trailer = Some(e);
+            b
+        };
+        if batch.ranges.is_empty() {
+            batch.buf = Vec::new();
+        }
+        self.batch = Some(batch);
     }
 
     /// Decides between NDJSON and one JSON document from the first non-blank line(s).
@@ -342,7 +363,8 @@ impl<R: BufRead> RecordReader<R> {
         if let Some(e) = read_error {
             let last_line = first_line + count_newlines(&batch.buf) as u64;
             // The read error explains a parse failure at the end; report it instead.
-            batch.trailer = Some(ContainerError::from_io(last_line.saturating_sub(1), e));
+            batch.whole = None;
+            batch.trailer = Some(ContainerError::from_io(last_line, e));
         }
         self.batch = Some(batch);
     }

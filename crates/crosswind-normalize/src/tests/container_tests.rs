@@ -1,1 +1,241 @@
-//! Container tests.
+//! Container reading: NDJSON edge cases, documents and envelopes, gzip (whole and truncated),
+//! invalid UTF-8, huge records, empty input.
+
+use std::io::{Cursor, Write};
+
+use crate::container::{ContainerError, Position, RawRecord, RecordReader};
+
+fn read_all(input: &[u8]) -> Vec<Result<RawRecord, ContainerError>> {
+    match RecordReader::from_read(Cursor::new(input.to_vec())) {
+        Ok(r) => r.collect(),
+        Err(e) => panic!("open: {e}"),
+    }
+}
+
+/// `ok line:index text` / `err message` per item, for compact expectations.
+fn render(items: &[Result<RawRecord, ContainerError>]) -> String {
+    let mut out = String::new();
+    for item in items {
+        match item {
+            Ok(r) => {
+                let text = r.as_str();
+                let shown: String = if text.len() > 60 {
+                    format!("{}…({} bytes)", &text[..40], text.len())
+                } else {
+                    text.to_owned()
+                };
+                out.push_str(&format!("ok  {} {shown}\n", r.position));
+            }
+            Err(e) => out.push_str(&format!("err {e}\n")),
+        }
+    }
+    out
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data).unwrap_or_default();
+    enc.finish().unwrap_or_default()
+}
+
+#[test]
+fn empty_and_blank_inputs_yield_nothing() {
+    assert!(read_all(b"").is_empty());
+    assert!(read_all(b"\n\n  \r\n\t\n").is_empty());
+    assert!(read_all(b"\xEF\xBB\xBF").is_empty());
+    assert!(read_all(&gzip(b"")).is_empty());
+}
+
+#[test]
+fn ndjson_with_bad_lines_between_good_ones() {
+    let input = b"{\"a\":1}\n{\"b\":\n\n{\"c\":3}  \r\n[1,2\nnot json\n\"str\"\n{\"d\":4}\xff\n{\"e\":\"\xc3\xa9\"}\n{\"f\":6}";
+    expect_test::expect![[r#"
+        ok  line 1 {"a":1}
+        err line 2: invalid json at column 5: EOF while parsing a value
+        ok  line 4 {"c":3}
+        ok  line 5 element 0 1
+        ok  line 5 element 1 2
+        err line 5: invalid json at column 4: EOF while parsing a list
+        err line 6: invalid json at column 2: expected ident
+        err line 7: not a json object or array (found a string)
+        err line 8: invalid utf-8 at byte 7
+        ok  line 9 {"e":"é"}
+        ok  line 10 {"f":6}
+    "#]]
+    .assert_eq(&render(&read_all(input)));
+}
+
+#[test]
+fn first_line_broken_then_ndjson() {
+    // The first line is cut short but the next one is a whole object: NDJSON, not a document.
+    let input = b"{\"a\":\n{\"b\":2}\n{\"c\":3}\n";
+    expect_test::expect![[r#"
+        err line 1: invalid json at column 5: EOF while parsing a value
+        ok  line 2 {"b":2}
+        ok  line 3 {"c":3}
+    "#]]
+    .assert_eq(&render(&read_all(input)));
+}
+
+#[test]
+fn bom_and_crlf() {
+    let input = b"\xEF\xBB\xBF{\"a\":1}\r\n\r\n{\"b\":2}\r\n";
+    expect_test::expect![[r#"
+        ok  line 1 {"a":1}
+        ok  line 3 {"b":2}
+    "#]]
+    .assert_eq(&render(&read_all(input)));
+    // A pretty-printed document with a BOM and CRLF line ends.
+    let doc = b"\xEF\xBB\xBF[\r\n  {\"a\": 1},\r\n  {\"b\": 2}\r\n]\r\n";
+    expect_test::expect![[r#"
+        ok  line 2 element 0 {"a": 1}
+        ok  line 3 element 1 {"b": 2}
+    "#]]
+    .assert_eq(&render(&read_all(doc)));
+}
+
+#[test]
+fn envelopes_and_documents() {
+    let cases: [(&str, &[u8]); 7] = [
+        ("array on one line", b"[{\"a\":1}, {\"b\":2}]"),
+        (
+            "graph page",
+            b"{\"@odata.context\":\"https://graph.microsoft.com/beta/$metadata#auditLogs/signIns\",\n \"@odata.nextLink\":\"https://x/?$skiptoken=1\",\n \"value\":[\n  {\"id\":\"1\"},\n  {\"id\":\"2\"}\n ]\n}",
+        ),
+        ("cloudtrail file", b"{\"Records\":[{\"eventID\":\"e1\"},{\"eventID\":\"e2\"}]}"),
+        ("diagnostic envelope", b"{\n  \"records\": [\n    { \"time\": \"t\" }\n  ]\n}\n"),
+        ("pretty single record", b"{\n  \"eventID\": \"e1\",\n  \"value\": 3\n}\n"),
+        ("value without odata is a record", b"{\"value\":[1],\"id\":\"x\"}"),
+        ("ndjson of envelopes", b"{\"records\":[{\"a\":1}]}\n{\"records\":[{\"b\":2},{\"c\":3}]}\n"),
+    ];
+    let mut out = String::new();
+    for (name, input) in cases {
+        out.push_str(&format!("# {name}\n{}", render(&read_all(input))));
+    }
+    expect_test::expect![[r#"
+        # array on one line
+        ok  line 1 element 0 {"a":1}
+        ok  line 1 element 1 {"b":2}
+        # graph page
+        ok  line 4 element 0 {"id":"1"}
+        ok  line 5 element 1 {"id":"2"}
+        # cloudtrail file
+        ok  line 1 element 0 {"eventID":"e1"}
+        ok  line 1 element 1 {"eventID":"e2"}
+        # diagnostic envelope
+        ok  line 3 element 0 { "time": "t" }
+        # pretty single record
+        ok  line 1 {
+          "eventID": "e1",
+          "value": 3
+        }
+        # value without odata is a record
+        ok  line 1 {"value":[1],"id":"x"}
+        # ndjson of envelopes
+        ok  line 1 element 0 {"a":1}
+        ok  line 2 element 0 {"b":2}
+        ok  line 2 element 1 {"c":3}
+    "#]]
+    .assert_eq(&out);
+}
+
+#[test]
+fn element_bytes_are_exact() {
+    let input = b"{\"Records\":[ {\"b\" : 1,\"a\":\"\\u00e9\"} ,{\"x\":[1, 2]}]}";
+    let items = read_all(input);
+    let got: Vec<&[u8]> = items.iter().flatten().map(|r| r.bytes.as_slice()).collect();
+    assert_eq!(got, vec![&b"{\"b\" : 1,\"a\":\"\\u00e9\"}"[..], &b"{\"x\":[1, 2]}"[..]]);
+}
+
+#[test]
+fn gzip_is_transparent() {
+    let plain = b"{\"Records\":[{\"eventID\":\"e1\"},{\"eventID\":\"e2\"}]}\n";
+    let items = read_all(&gzip(plain));
+    assert_eq!(items.iter().flatten().count(), 2);
+    // Concatenated gzip members read as one stream.
+    let mut two = gzip(b"{\"a\":1}\n");
+    two.extend(gzip(b"{\"b\":2}\n"));
+    assert_eq!(render(&read_all(&two)), "ok  line 1 {\"a\":1}\nok  line 2 {\"b\":2}\n");
+}
+
+#[test]
+fn truncated_gzip_ndjson_yields_records_then_error() {
+    let mut plain = Vec::new();
+    for i in 0..2000 {
+        plain.extend(format!("{{\"eventID\":\"e{i}\",\"pad\":\"{}\"}}\n", "x".repeat(i % 50)).bytes());
+    }
+    let gz = gzip(&plain);
+    let cut = &gz[..gz.len() / 2];
+    let items = read_all(cut);
+    let (ok, errs): (Vec<_>, Vec<_>) = items.iter().partition(|i| i.is_ok());
+    assert!(ok.len() > 100, "read {} records before the cut", ok.len());
+    assert_eq!(errs.len(), 1);
+    let last = items.last().and_then(|r| r.as_ref().err()).map(ToString::to_string);
+    let last = last.unwrap_or_default();
+    assert!(last.starts_with(&format!("input is truncated at line {}", ok.len() + 1)), "{last}");
+    // Every record before the error is whole and in order.
+    for (i, r) in ok.iter().enumerate() {
+        let r = r.as_ref().map(|r| r.as_str().to_owned()).unwrap_or_default();
+        assert!(r.starts_with(&format!("{{\"eventID\":\"e{i}\"")), "{r}");
+    }
+}
+
+#[test]
+fn truncated_gzip_document_salvages_elements() {
+    let mut doc = String::from("{\"Records\":[");
+    for i in 0..3000 {
+        if i > 0 {
+            doc.push(',');
+        }
+        doc.push_str(&format!("{{\"eventID\":\"e{i}\",\"n\":{i}}}"));
+    }
+    doc.push_str("]}");
+    let gz = gzip(doc.as_bytes());
+    let items = read_all(&gz[..gz.len() * 2 / 3]);
+    let ok = items.iter().filter(|i| i.is_ok()).count();
+    assert!(ok > 100 && ok < 3000, "salvaged {ok}");
+    let last = items.last().and_then(|r| r.as_ref().err()).map(ToString::to_string);
+    assert!(last.is_some_and(|e| e.starts_with("input is truncated at line 1")));
+}
+
+#[test]
+fn truncated_plain_document_reports_where() {
+    let items = read_all(b"[\n {\"a\":1},\n {\"b\":2},\n {\"c\":");
+    expect_test::expect![[r#"
+        ok  line 2 element 0 {"a":1}
+        ok  line 3 element 1 {"b":2}
+        err line 4: invalid json at line 4 column 6: EOF while parsing a value
+    "#]]
+    .assert_eq(&render(&items));
+}
+
+#[test]
+fn huge_record_on_one_line() {
+    let big = "y".repeat(10 * 1024 * 1024);
+    let input = format!("{{\"a\":1}}\n{{\"eventID\":\"big\",\"blob\":\"{big}\"}}\n{{\"b\":2}}\n");
+    let items = read_all(input.as_bytes());
+    assert_eq!(items.len(), 3);
+    let sizes: Vec<usize> = items.iter().flatten().map(|r| r.bytes.len()).collect();
+    assert_eq!(sizes, vec![7, 10 * 1024 * 1024 + 27, 7]);
+    // A huge document element works too.
+    let doc = format!("{{\"Records\":[{{\"blob\":\"{big}\"}}]}}");
+    let items = read_all(doc.as_bytes());
+    assert_eq!(items.iter().flatten().count(), 1);
+}
+
+#[test]
+fn positions_render() {
+    assert_eq!(Position { line: Some(3), index: Some(1) }.to_string(), "line 3 element 1");
+    assert_eq!(Position::line(7).to_string(), "line 7");
+}
+
+#[test]
+fn many_lines_stream() {
+    // 200k lines through the reader without holding them: only count.
+    let mut input = Vec::new();
+    for i in 0..200_000 {
+        input.extend(format!("{{\"i\":{i}}}\n").bytes());
+    }
+    let n = read_all(&input).into_iter().filter(Result::is_ok).count();
+    assert_eq!(n, 200_000);
+}
