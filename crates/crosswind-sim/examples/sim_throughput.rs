@@ -1,14 +1,21 @@
-//! Measures generation throughput: `cargo run --release -p crosswind-sim --example sim_throughput [records]`.
+//! Measures generation throughput, and optionally writes the mixed dataset:
+//! `cargo run --release -p crosswind-sim --example sim_throughput [records] [out-dir]`.
 
 #![forbid(unsafe_code)]
 
 use std::time::Instant;
 
-use crosswind_sim::{Scenario, SimConfig, SimRecord, generate, stream};
+use crosswind_sim::{Scenario, SimConfig, SimRecord, generate, stream, write_dataset};
 
 fn main() {
-    let n = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(2_000_000u64);
-    let cfg = SimConfig { stream_records: n, ..SimConfig::default() };
+    let n = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(2_000_000u64);
+    let cfg = SimConfig {
+        stream_records: n,
+        ..SimConfig::default()
+    };
 
     let t0 = Instant::now();
     let (mut signins, mut bytes) = (0u64, 0usize);
@@ -35,4 +42,10 @@ fn main() {
         ds.cloudtrail.len(),
         total as f64 / secs
     );
+    if let Some(dir) = std::env::args().nth(2) {
+        match write_dataset(&ds, std::path::Path::new(&dir)) {
+            Ok(sum) => println!("wrote {} files to {dir}", sum.files.len()),
+            Err(e) => eprintln!("cannot write {dir}: {e}"),
+        }
+    }
 }
