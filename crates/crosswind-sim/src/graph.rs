@@ -108,9 +108,10 @@ impl GraphSim {
             now_ms: i64::MAX,
             ..GraphState::default()
         }));
+        let scheme = if ca.is_some() { "https" } else { "http" };
         let handler = {
             let state = state.clone();
-            Arc::new(move |req: SimRequest| handle(&state, &tokens, req))
+            Arc::new(move |req: SimRequest| handle(&state, &tokens, scheme, req))
         };
         let handle = loopback::serve(handler, ca.map(TestCa::acceptor)).await?;
         Ok(GraphSim { handle, state })
@@ -278,14 +279,14 @@ impl Filter {
     }
 }
 
-fn handle(state: &Mutex<GraphState>, tokens: &TokenValidator, req: SimRequest) -> SimResponse {
-    let resp = respond(state, tokens, &req);
+fn handle(state: &Mutex<GraphState>, tokens: &TokenValidator, scheme: &str, req: SimRequest) -> SimResponse {
+    let resp = respond(state, tokens, scheme, &req);
     let mut st = lock(state);
     st.statuses.push(resp.status);
     resp
 }
 
-fn respond(state: &Mutex<GraphState>, tokens: &TokenValidator, req: &SimRequest) -> SimResponse {
+fn respond(state: &Mutex<GraphState>, tokens: &TokenValidator, scheme: &str, req: &SimRequest) -> SimResponse {
     {
         let mut st = lock(state);
         st.requests += 1;
@@ -294,7 +295,7 @@ fn respond(state: &Mutex<GraphState>, tokens: &TokenValidator, req: &SimRequest)
             return fault_response(f);
         }
         if let Some((every, f)) = st.every
-            && n % every == 0
+            && n.is_multiple_of(every)
         {
             return fault_response(f);
         }
@@ -361,14 +362,14 @@ fn respond(state: &Mutex<GraphState>, tokens: &TokenValidator, req: &SimRequest)
     body.extend_from_slice(
         format!(
             "{{\"@odata.context\":\"{}/{version}/$metadata#auditLogs/signIns\",",
-            host_url(req)
+            host_url(scheme, req)
         )
         .as_bytes(),
     );
     if more {
         let next = format!(
             "{}/{version}/auditLogs/signIns?{}",
-            host_url(req),
+            host_url(scheme, req),
             url::form_urlencoded::Serializer::new(String::new())
                 .append_pair("$filter", filter_s)
                 .append_pair("$top", &top.to_string())
@@ -400,11 +401,9 @@ fn respond(state: &Mutex<GraphState>, tokens: &TokenValidator, req: &SimRequest)
     }
 }
 
-fn host_url(req: &SimRequest) -> String {
-    // The simulator serves TLS for the Graph URL whenever the client came over TLS; the Host
-    // header carries 127.0.0.1:PORT.
+fn host_url(scheme: &str, req: &SimRequest) -> String {
+    // The Host header carries 127.0.0.1:PORT.
     let host = req.header("host").unwrap_or("127.0.0.1");
-    let scheme = req.header("x-sim-scheme").unwrap_or("https");
     format!("{scheme}://{host}")
 }
 

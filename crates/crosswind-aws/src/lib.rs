@@ -1,0 +1,2 @@
+//! CloudTrail collector.
+#![forbid(unsafe_code)]

@@ -1,0 +1,363 @@
+//! The pull function: (checkpoint, window) → pages of sign-ins → one store transaction per page,
+//! with the checkpoint advanced only in the transaction that commits the window's last page.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use crosswind_model::SourceFormat;
+use crosswind_normalize::{FormatHint, normalize};
+use crosswind_store::{NewRecord, QuarantineRecord, Store};
+use reqwest::Url;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::client::{GraphClient, RetryTuning, build_http};
+use crate::config::{AzureConfig, Env, ProcessEnv};
+use crate::error::AzureError;
+use crate::metrics::Metrics;
+use crate::token::TokenSource;
+
+/// What one poll did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PollStats {
+    /// Inclusive window that was read: `createdDateTime ge start and le end`.
+    pub window_start: Option<DateTime<Utc>>,
+    pub window_end: Option<DateTime<Utc>>,
+    /// Pages committed (each its own transaction).
+    pub pages: u64,
+    /// HTTP requests to Graph, retries included.
+    pub requests: u64,
+    pub retries: u64,
+    /// Records read from pages.
+    pub records: u64,
+    pub stored: u64,
+    pub duplicates: u64,
+    pub quarantined: u64,
+    /// The checkpoint after the poll.
+    pub checkpoint: Option<DateTime<Utc>>,
+}
+
+/// What `crosswind status` shows for one collector (read from the store, no network).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CollectorStatus {
+    pub name: String,
+    /// `azure_signins`.
+    pub kind: &'static str,
+    /// Newest time fully covered (`createdDateTime le` of the last complete window).
+    pub checkpoint: Option<DateTime<Utc>>,
+    /// When the checkpoint was written (epoch ms).
+    pub checkpoint_updated_at: Option<i64>,
+    /// `now - checkpoint` in seconds.
+    pub lag_secs: Option<i64>,
+    /// The last poll's error, if the last poll failed.
+    pub last_error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Page<'a> {
+    #[serde(borrow, default)]
+    value: Option<Vec<&'a RawValue>>,
+    #[serde(rename = "@odata.nextLink", default)]
+    next_link: Option<String>,
+}
+
+fn last_error_name(name: &str) -> String {
+    format!("azure:{name}:last_error")
+}
+
+fn fmt_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Reads a collector's status from the store; works without credentials or network.
+pub fn status(name: &str, store: &Store, now: DateTime<Utc>) -> Result<CollectorStatus, AzureError> {
+    let cp = store.checkpoint(&format!("azure:{name}"))?;
+    let checkpoint = cp
+        .as_ref()
+        .and_then(|c| DateTime::parse_from_rfc3339(&c.value).ok())
+        .map(|t| t.with_timezone(&Utc));
+    let last_error = store
+        .checkpoint(&last_error_name(name))?
+        .map(|c| c.value)
+        .filter(|v| !v.is_empty());
+    Ok(CollectorStatus {
+        name: name.to_owned(),
+        kind: "azure_signins",
+        checkpoint,
+        checkpoint_updated_at: cp.map(|c| c.updated_at),
+        lag_secs: checkpoint.map(|c| (now - c).num_seconds()),
+        last_error,
+    })
+}
+
+/// One Entra tenant's sign-in collector.
+#[derive(Debug)]
+pub struct AzureCollector {
+    cfg: AzureConfig,
+    client: GraphClient,
+    metrics: Arc<Metrics>,
+    base: Url,
+}
+
+// === impl AzureCollector ===
+
+impl AzureCollector {
+    /// Builds the collector (reads the secret, sets up TLS); no network yet.
+    pub fn new(cfg: AzureConfig) -> Result<AzureCollector, AzureError> {
+        AzureCollector::with_env(cfg, &ProcessEnv)
+    }
+
+    pub fn with_env(cfg: AzureConfig, env: &dyn Env) -> Result<AzureCollector, AzureError> {
+        let problems = cfg.validate_with_env(env);
+        if let Some(p) = problems.first() {
+            return Err(AzureError::Config(format!("{}: {}", p.key, p.message)));
+        }
+        let http = build_http(&cfg)?;
+        let tokens = TokenSource::from_config(&cfg, env, &http)?;
+        AzureCollector::with_parts(cfg, http, tokens)
+    }
+
+    /// Builds the collector from an already made HTTP client and token source (tests, fakes).
+    pub fn with_parts(
+        cfg: AzureConfig,
+        http: reqwest::Client,
+        tokens: TokenSource,
+    ) -> Result<AzureCollector, AzureError> {
+        let signins = format!(
+            "{}/{}/auditLogs/signIns",
+            cfg.graph_url.trim_end_matches('/'),
+            cfg.api_version
+        );
+        let base = Url::parse(&signins)
+            .ok()
+            .filter(|u| u.host_str().is_some())
+            .ok_or_else(|| AzureError::Config(format!("graph_url: {:?} is not a URL", cfg.graph_url)))?;
+        let metrics = Arc::new(Metrics::default());
+        let client = GraphClient::new(&cfg, http, tokens, metrics.clone());
+        Ok(AzureCollector {
+            cfg,
+            client,
+            metrics,
+            base,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    pub fn config(&self) -> &AzureConfig {
+        &self.cfg
+    }
+
+    /// Shared counters (for the daemon's `/metrics`).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// Shortens backoff timings (tests).
+    pub fn set_retry_tuning(&mut self, tuning: RetryTuning) {
+        self.client.tuning = tuning;
+    }
+
+    /// The status view of this collector.
+    pub fn status(&self, store: &Store, now: DateTime<Utc>) -> Result<CollectorStatus, AzureError> {
+        status(&self.cfg.name, store, now)
+    }
+
+    /// One poll: reads `[checkpoint - lookback_secs, now]` (the first time
+    /// `[now - initial_backfill_secs, now]`), all pages, every configured event type.
+    pub async fn poll_once(&mut self, store: &mut Store, now: DateTime<Utc>) -> Result<PollStats, AzureError> {
+        self.poll(store, None, now).await
+    }
+
+    /// Like [`AzureCollector::poll_once`] but from `since` (`collect --since`).
+    pub async fn poll_since(
+        &mut self,
+        store: &mut Store,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<PollStats, AzureError> {
+        self.poll(store, Some(since), now).await
+    }
+
+    async fn poll(
+        &mut self,
+        store: &mut Store,
+        since: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<PollStats, AzureError> {
+        let res = self.poll_inner(store, since, now).await;
+        if let Err(e) = &res {
+            Metrics::add(&self.metrics.errors, 1);
+            tracing::warn!(collector = %self.cfg.name, error = %e, error_type = e.kind(), "Poll failed.");
+            // Best effort: the status view shows it; a store failure here changes nothing.
+            if let Ok(mut b) = store.begin() {
+                let _ = b.set_checkpoint(&last_error_name(&self.cfg.name), &e.to_string());
+                let _ = b.commit();
+            }
+        }
+        res
+    }
+
+    async fn poll_inner(
+        &mut self,
+        store: &mut Store,
+        since: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<PollStats, AzureError> {
+        let cp_name = self.cfg.checkpoint_name();
+        let checkpoint = store
+            .checkpoint(&cp_name)?
+            .and_then(|c| DateTime::parse_from_rfc3339(&c.value).ok())
+            .map(|t| t.with_timezone(&Utc));
+        let lookback = chrono::Duration::seconds(self.cfg.lookback_secs.min(i64::MAX as u64 / 2) as i64);
+        let backfill =
+            chrono::Duration::seconds(self.cfg.initial_backfill_secs.min(i64::MAX as u64 / 2) as i64);
+        let end = trunc_secs(now);
+        let start = trunc_secs(match (since, checkpoint) {
+            (Some(s), _) => s,
+            (None, Some(cp)) => cp - lookback,
+            (None, None) => now - backfill,
+        });
+        let mut stats = PollStats {
+            window_start: Some(start),
+            window_end: Some(end),
+            checkpoint,
+            ..PollStats::default()
+        };
+        if start > end {
+            return Ok(stats);
+        }
+        // Never move the checkpoint backwards (clock steps, `--since` in the past).
+        let new_checkpoint = checkpoint.map_or(end, |cp| cp.max(end));
+        let origin = format!("crosswind:{}", self.cfg.name);
+        let requests_before = self.metrics.requests.load(Ordering::Relaxed);
+        let retries_before = self.metrics.retries.load(Ordering::Relaxed);
+        let filters = self.cfg.event_type_filters();
+        for (qi, event_type) in filters.iter().enumerate() {
+            let last_query = qi + 1 == filters.len();
+            let mut url = self.first_url(start, end, event_type.as_deref());
+            let mut page_no = 0u64;
+            loop {
+                let (body, _retries) = self.client.get(&url).await?;
+                let page: Page<'_> =
+                    serde_json::from_slice(&body).map_err(|e| AzureError::Decode(e.to_string()))?;
+                let Some(values) = page.value else {
+                    return Err(AzureError::Decode("no \"value\" array".to_owned()));
+                };
+                let next = match page.next_link {
+                    Some(link) => Some(self.check_next_link(&link)?),
+                    None => None,
+                };
+                let closes_window = next.is_none() && last_query;
+                let mut batch = store.begin()?;
+                for (i, raw) in values.iter().enumerate() {
+                    let bytes = raw.get().as_bytes();
+                    match normalize(bytes, Some(FormatHint::Exact(SourceFormat::GraphSignIn))) {
+                        Ok(n) => {
+                            batch.insert(&NewRecord {
+                                event: &n.event,
+                                format: n.format,
+                                raw: bytes,
+                                origin: &origin,
+                            })?;
+                        }
+                        Err(rej) => {
+                            let position = format!(
+                                "{} page {page_no} item {i}",
+                                event_type.as_deref().unwrap_or("signIns")
+                            );
+                            batch.quarantine(&QuarantineRecord {
+                                origin: &origin,
+                                position: Some(&position),
+                                reason: &rej.reason,
+                                raw: bytes,
+                            })?;
+                        }
+                    }
+                }
+                if closes_window {
+                    batch.set_checkpoint(&cp_name, &fmt_time(new_checkpoint))?;
+                    batch.set_checkpoint(&last_error_name(&self.cfg.name), "")?;
+                }
+                let b = batch.commit()?;
+                stats.pages += 1;
+                stats.records += values.len() as u64;
+                stats.stored += b.stored;
+                stats.duplicates += b.duplicates;
+                stats.quarantined += b.quarantined;
+                Metrics::add(&self.metrics.records, values.len() as u64);
+                Metrics::add(&self.metrics.stored, b.stored);
+                Metrics::add(&self.metrics.quarantined, b.quarantined);
+                tracing::debug!(
+                    collector = %self.cfg.name,
+                    event_type = event_type.as_deref().unwrap_or("all"),
+                    page = page_no,
+                    records = values.len(),
+                    stored = b.stored,
+                    duplicates = b.duplicates,
+                    quarantined = b.quarantined,
+                    "Committed a page."
+                );
+                page_no += 1;
+                match next {
+                    Some(n) => url = n,
+                    None => break,
+                }
+            }
+        }
+        stats.checkpoint = Some(new_checkpoint);
+        stats.requests = self.metrics.requests.load(Ordering::Relaxed) - requests_before;
+        stats.retries = self.metrics.retries.load(Ordering::Relaxed) - retries_before;
+        self.metrics
+            .lag_secs
+            .store((now - new_checkpoint).num_seconds(), Ordering::Relaxed);
+        tracing::info!(
+            collector = %self.cfg.name,
+            window_start = %fmt_time(start),
+            window_end = %fmt_time(end),
+            pages = stats.pages,
+            requests = stats.requests,
+            retries = stats.retries,
+            stored = stats.stored,
+            duplicates = stats.duplicates,
+            quarantined = stats.quarantined,
+            "Poll complete."
+        );
+        Ok(stats)
+    }
+
+    /// `{graph_url}/{api_version}/auditLogs/signIns?$filter=…&$top=…`.
+    pub fn first_url(&self, start: DateTime<Utc>, end: DateTime<Utc>, event_type: Option<&str>) -> Url {
+        let mut filter = format!(
+            "createdDateTime ge {} and createdDateTime le {}",
+            fmt_time(start),
+            fmt_time(end)
+        );
+        if let Some(t) = event_type {
+            filter.push_str(&format!(" and signInEventTypes/any(t: t eq '{t}')"));
+        }
+        let mut url = self.base.clone();
+        url.query_pairs_mut()
+            .append_pair("$filter", &filter)
+            .append_pair("$top", &self.cfg.page_size.to_string());
+        url
+    }
+
+    /// Follows `@odata.nextLink` only to the Graph origin we were configured with: the bearer
+    /// token must never go anywhere else.
+    fn check_next_link(&self, link: &str) -> Result<Url, AzureError> {
+        let u = Url::parse(link).map_err(|_| AzureError::ForeignNextLink(link.chars().take(200).collect()))?;
+        if u.origin() != self.base.origin() {
+            return Err(AzureError::ForeignNextLink(u.origin().ascii_serialization()));
+        }
+        Ok(u)
+    }
+}
+
+fn trunc_secs(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
+}
+

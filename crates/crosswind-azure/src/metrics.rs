@@ -1,0 +1,56 @@
+//! Per-collector counters, shared with the daemon's metrics endpoint through an `Arc`.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+/// Counters for one collector. Monotonic except `lag_secs`, a gauge.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// HTTP requests sent to Graph (every attempt, retries included).
+    pub requests: AtomicU64,
+    /// Records read from pages (stored, duplicate or quarantined).
+    pub records: AtomicU64,
+    /// Records newly stored.
+    pub stored: AtomicU64,
+    /// Records quarantined.
+    pub quarantined: AtomicU64,
+    /// Failed polls.
+    pub errors: AtomicU64,
+    /// Request attempts repeated after throttling, 5xx, network errors or a 401.
+    pub retries: AtomicU64,
+    /// Tokens fetched from the token endpoint.
+    pub token_fetches: AtomicU64,
+    /// Seconds between the last poll's `now` and its checkpoint (the newest time covered).
+    pub lag_secs: AtomicI64,
+}
+
+/// A copy of [`Metrics`] at one instant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MetricsSnapshot {
+    pub requests: u64,
+    pub records: u64,
+    pub stored: u64,
+    pub quarantined: u64,
+    pub errors: u64,
+    pub retries: u64,
+    pub token_fetches: u64,
+    pub lag_secs: i64,
+}
+
+impl Metrics {
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        MetricsSnapshot {
+            requests: self.requests.load(Ordering::Relaxed),
+            records: self.records.load(Ordering::Relaxed),
+            stored: self.stored.load(Ordering::Relaxed),
+            quarantined: self.quarantined.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+            token_fetches: self.token_fetches.load(Ordering::Relaxed),
+            lag_secs: self.lag_secs.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,1 @@
+//! Unit tests: config validation, URL building, Retry-After parsing.

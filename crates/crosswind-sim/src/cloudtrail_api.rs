@@ -1,0 +1,1 @@
+//! Simulated AWS CloudTrail LookupEvents (placeholder, filled below).
