@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod migrations;
+pub mod outbox;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -7,7 +7,10 @@ use rusqlite::Connection;
 use crate::{Result, StoreError};
 
 /// Migrations in order; index + 1 is the schema version they bring the store to.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0003_outbox.sql"),
+];
 
 /// Applies every migration newer than the store's version, each in its own transaction.
 pub(crate) fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
