@@ -22,6 +22,7 @@ mod signin;
 mod stream;
 mod time;
 mod world;
+pub mod hec;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

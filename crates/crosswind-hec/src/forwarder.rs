@@ -1,0 +1,580 @@
+//! The outbox drainer: claim a batch, send it, then account for every event in it.
+//!
+//! Invariant: every claimed event ends in exactly one of these places after Splunk answers —
+//! still queued (pending, or sent and awaiting its ack), delivered (`outbox_delivered`) or
+//! dead-lettered with Splunk's reason (`outbox_dead`). An event leaves the outbox only when
+//! Splunk acknowledged it, accepted it without acks, or refused that very event for good.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crosswind_store::Store;
+use crosswind_store::outbox::{self, Claimed, ClaimedRow};
+use tokio::time::Instant;
+
+use crate::client::{AckStatus, Health, HecClient, SendOutcome, refusal_hint};
+use crate::config::{Env, ProcessEnv, SplunkConfig};
+use crate::metrics::Metrics;
+use crate::{HecError, Result};
+
+/// Outbox meta key of the per-store `X-Splunk-Request-Channel`.
+pub const CHANNEL_META_KEY: &str = "splunk_hec.channel";
+/// Ack ids asked about in one ack query.
+const ACK_QUERY_CHUNK: usize = 1_000;
+/// Requests awaiting their ack before the sink stops sending and waits for acks.
+const MAX_REQUESTS_AWAITING_ACK: usize = 256;
+/// Retry-After is honoured up to this long.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+
+/// What one [`Forwarder::drain_once`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DrainStats {
+    /// Requests sent to `/services/collector/event`.
+    pub requests: u64,
+    /// Requests accepted (2xx).
+    pub batches: u64,
+    pub events_sent: u64,
+    /// Events that left the outbox as delivered (acked or accepted).
+    pub events_delivered: u64,
+    /// Of those, confirmed by an indexer ack.
+    pub events_acked: u64,
+    pub dead_lettered: u64,
+    pub retries: u64,
+    pub possible_duplicates: u64,
+    pub ack_timeouts: u64,
+}
+
+enum Step {
+    /// A request was answered; `full` when the batch was large (more are likely waiting).
+    Sent { full: bool },
+    /// Nothing to send; acks pending: ask again after this.
+    Waiting(Duration),
+    /// Splunk is busy or unreachable: wait this long.
+    Backoff(Duration),
+    /// Outbox empty, everything acknowledged.
+    Empty,
+}
+
+/// Drains the outbox of one store to Splunk HEC.
+pub struct Forwarder {
+    config: SplunkConfig,
+    store: Store,
+    client: HecClient,
+    metrics: Arc<Metrics>,
+    channel: Option<String>,
+    clock: Clock,
+    limit_bytes: usize,
+    limit_rows: usize,
+    backoff: Backoff,
+    needs_health: bool,
+    next_ack_poll: Instant,
+    awaiting_ack: usize,
+}
+
+// === impl Forwarder ===
+
+impl Forwarder {
+    /// Validates `config`, reads the token (process environment) and prepares the channel.
+    pub fn new(config: SplunkConfig, store: Store) -> Result<Forwarder> {
+        Forwarder::with_env(config, store, &ProcessEnv)
+    }
+
+    /// Opens the store at `path` and calls [`Forwarder::new`].
+    pub fn open(config: SplunkConfig, path: &Path) -> Result<Forwarder> {
+        Forwarder::new(config, Store::open(path)?)
+    }
+
+    pub fn with_env(config: SplunkConfig, mut store: Store, env: &dyn Env) -> Result<Forwarder> {
+        let problems = config.validate(env);
+        if !problems.is_empty() {
+            return Err(HecError::Config(problems));
+        }
+        let token = config.token(env)?;
+        let channel = if config.indexer_ack {
+            Some(outbox::meta_get_or_insert(
+                &mut store,
+                CHANNEL_META_KEY,
+                &new_channel_guid(),
+            )?)
+        } else {
+            None
+        };
+        // Rows sent on another channel, or with acks now off, can never be confirmed: resend.
+        let requeued =
+            outbox::requeue_unacked(&mut store, channel.as_deref().unwrap_or(""), i64::MIN)?;
+        if requeued > 0 {
+            tracing::warn!(
+                events = requeued,
+                "Re-queued events sent on another HEC channel; they may be duplicated in Splunk."
+            );
+        }
+        let client = HecClient::new(&config, token, channel.clone())?;
+        let awaiting_ack = match &channel {
+            Some(ch) => outbox::pending_acks(&store, ch)?.len(),
+            None => 0,
+        };
+        Ok(Forwarder {
+            limit_bytes: config.batch_max_bytes,
+            limit_rows: usize::MAX,
+            backoff: Backoff::new(Duration::from_secs(config.retry_max_backoff_secs)),
+            config,
+            store,
+            client,
+            metrics: Arc::new(Metrics::default()),
+            channel,
+            clock: Clock::new(),
+            needs_health: true,
+            next_ack_poll: Instant::now(),
+            awaiting_ack,
+        })
+    }
+
+    /// Shares the counters (the binary's `/metrics`).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        Arc::clone(&self.metrics)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn into_store(self) -> Store {
+        self.store
+    }
+
+    /// The persisted `X-Splunk-Request-Channel` (indexer ack on).
+    pub fn channel(&self) -> Option<&str> {
+        self.channel.as_deref()
+    }
+
+    /// `GET /services/collector/health`: `Ok` when HEC is healthy (or does not expose the
+    /// endpoint).
+    pub async fn healthcheck(&self) -> Result<()> {
+        match self.client.health().await.map_err(HecError::Http)? {
+            Health::Healthy | Health::Unknown => Ok(()),
+            Health::Unhealthy { status, code, text } => {
+                Err(HecError::Unhealthy { status, code, text })
+            }
+        }
+    }
+
+    /// Sends until the outbox is empty and every event is acknowledged. Busy servers and network
+    /// errors are retried with backoff; a refusal that needs an operator (token, index, channel,
+    /// URL) returns an error with every event still queued.
+    pub async fn drain_once(&mut self) -> Result<DrainStats> {
+        let mut stats = DrainStats::default();
+        loop {
+            match self.step(&mut stats).await? {
+                Step::Sent { .. } => {}
+                Step::Waiting(d) | Step::Backoff(d) => tokio::time::sleep(d).await,
+                Step::Empty => {
+                    self.refresh_gauges()?;
+                    return Ok(stats);
+                }
+            }
+        }
+    }
+
+    /// The daemon loop: drains continuously until `shutdown` completes. A request in flight is
+    /// finished first (bounded by `request_timeout_secs`). Refusals pause sending (everything
+    /// stays queued) and are retried after `retry_max_backoff_secs`; only store errors end it.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        tokio::pin!(shutdown);
+        let mut stats = DrainStats::default();
+        let delay = Duration::from_millis(self.config.batch_max_delay_ms);
+        let pause = Duration::from_secs(self.config.retry_max_backoff_secs);
+        loop {
+            let wait = match self.step(&mut stats).await {
+                Ok(Step::Sent { full: true }) => Duration::ZERO,
+                Ok(Step::Sent { full: false }) | Ok(Step::Empty) => {
+                    self.refresh_gauges()?;
+                    delay
+                }
+                Ok(Step::Waiting(d)) => d.min(delay.max(Duration::from_millis(10))),
+                Ok(Step::Backoff(d)) => d,
+                Err(e) if e.needs_operator() || e.is_retriable() => {
+                    tracing::error!(
+                        error = %e,
+                        pause_secs = pause.as_secs(),
+                        "Splunk forwarding paused; events stay queued."
+                    );
+                    self.needs_health = true;
+                    pause
+                }
+                Err(e) => return Err(e),
+            };
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => return Ok(()),
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    async fn step(&mut self, stats: &mut DrainStats) -> Result<Step> {
+        if let Some(channel) = self.channel.clone() {
+            let timeout_ms = (self.config.ack_timeout_secs as i64).saturating_mul(1000);
+            let now = self.clock.now_ms();
+            let expired =
+                outbox::requeue_unacked(&mut self.store, &channel, now.saturating_sub(timeout_ms))?;
+            if expired > 0 {
+                tracing::warn!(
+                    events = expired,
+                    ack_timeout_secs = self.config.ack_timeout_secs,
+                    "Splunk did not confirm indexing in time; resending (possible duplicates)."
+                );
+                Metrics::add(&self.metrics.ack_timeouts, expired);
+                stats.ack_timeouts += expired;
+                self.awaiting_ack = outbox::pending_acks(&self.store, &channel)?.len();
+            }
+            if self.awaiting_ack > 0
+                && (Instant::now() >= self.next_ack_poll
+                    || self.awaiting_ack >= MAX_REQUESTS_AWAITING_ACK)
+            {
+                self.poll_acks(&channel, stats).await?;
+                if self.awaiting_ack >= MAX_REQUESTS_AWAITING_ACK {
+                    return Ok(Step::Waiting(self.ack_poll_interval()));
+                }
+            }
+        }
+        if self.needs_health {
+            match self.client.health().await {
+                Ok(Health::Healthy | Health::Unknown) => self.needs_health = false,
+                Ok(Health::Unhealthy { status, code, text }) => {
+                    Metrics::add(&self.metrics.health_failures, 1);
+                    tracing::warn!(status, code, text = %text, "Splunk HEC is unhealthy; waiting.");
+                    return Ok(Step::Backoff(self.backoff.next(None)));
+                }
+                Err(e) => {
+                    Metrics::add(&self.metrics.health_failures, 1);
+                    tracing::warn!(error = %e, "Splunk HEC health check failed; waiting.");
+                    return Ok(Step::Backoff(self.backoff.next(None)));
+                }
+            }
+        }
+        let claimed = outbox::claim(&mut self.store, self.limit_bytes, self.limit_rows)?;
+        if claimed.is_empty() {
+            if self.awaiting_ack > 0 {
+                let until_poll = self.next_ack_poll.saturating_duration_since(Instant::now());
+                return Ok(Step::Waiting(until_poll.max(Duration::from_millis(1))));
+            }
+            return Ok(Step::Empty);
+        }
+        self.send(claimed, stats).await
+    }
+
+    fn ack_poll_interval(&self) -> Duration {
+        Duration::from_millis(self.config.ack_poll_interval_ms)
+    }
+
+    async fn poll_acks(&mut self, channel: &str, stats: &mut DrainStats) -> Result<()> {
+        let pending = outbox::pending_acks(&self.store, channel)?;
+        self.awaiting_ack = pending.len();
+        let ids: Vec<u64> = pending.iter().map(|p| p.ack_id).collect();
+        for chunk in ids.chunks(ACK_QUERY_CHUNK) {
+            Metrics::add(&self.metrics.ack_polls, 1);
+            match self.client.ack_status(chunk).await {
+                Ok(AckStatus::Answered(acked)) => {
+                    let acked: Vec<u64> = acked.into_iter().filter(|a| chunk.contains(a)).collect();
+                    let now = self.clock.now_ms();
+                    let n = outbox::confirm_acks(&mut self.store, channel, &acked, now)?;
+                    Metrics::add(&self.metrics.events_acked, n);
+                    stats.events_acked += n;
+                    stats.events_delivered += n;
+                    self.awaiting_ack = self.awaiting_ack.saturating_sub(acked.len());
+                }
+                Ok(AckStatus::Failed { status, code, text }) if matches!(status, 401 | 403) => {
+                    Metrics::add(&self.metrics.refusals, 1);
+                    let hint = refusal_hint(status, code);
+                    tracing::error!(status, code, text = %text, hint, "Splunk refused the ack query.");
+                    return Err(HecError::Refused {
+                        status,
+                        code,
+                        text,
+                        hint,
+                    });
+                }
+                Ok(AckStatus::Failed { status, code, text }) => {
+                    tracing::warn!(status, code, text = %text, "Ack query failed; asking again later.");
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "Ack query failed; asking again later.");
+                    break;
+                }
+            }
+        }
+        self.next_ack_poll = Instant::now() + self.ack_poll_interval();
+        Ok(())
+    }
+
+    async fn send(&mut self, claimed: Claimed, stats: &mut DrainStats) -> Result<Step> {
+        let n = claimed.len();
+        let in_doubt = claimed.rows.iter().filter(|r| r.was_in_doubt).count() as u64;
+        let wire = self.client.encode(&claimed.body);
+        let wire_len = wire.len() as u64;
+        Metrics::add(&self.metrics.requests, 1);
+        stats.requests += 1;
+        let outcome = self.client.send(wire, n).await;
+        let now = self.clock.now_ms();
+        let rows = &claimed.rows;
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                // Never reached Splunk: nothing indexed. Otherwise the outcome is unknown and
+                // the rows stay in doubt.
+                if e.is_connect() {
+                    outbox::release(&mut self.store, rows)?;
+                }
+                Metrics::add(&self.metrics.retries, 1);
+                stats.retries += 1;
+                self.needs_health = true;
+                let wait = self.backoff.next(None);
+                tracing::warn!(error = %e, events = n, retry_in_ms = wait.as_millis() as u64,
+                    "Sending to Splunk failed; retrying.");
+                return Ok(Step::Backoff(wait));
+            }
+        };
+        match outcome {
+            SendOutcome::Accepted { ack_id } => {
+                self.backoff.reset();
+                self.limit_rows = self.limit_rows.saturating_mul(2);
+                Metrics::add(&self.metrics.batches, 1);
+                Metrics::add(&self.metrics.events_sent, n as u64);
+                Metrics::add(&self.metrics.bytes_sent, wire_len);
+                Metrics::add(&self.metrics.possible_duplicates, in_doubt);
+                stats.batches += 1;
+                stats.events_sent += n as u64;
+                stats.possible_duplicates += in_doubt;
+                match (ack_id, &self.channel) {
+                    (Some(ack_id), Some(channel)) => {
+                        outbox::mark_sent(&mut self.store, rows, channel, ack_id, now)?;
+                        self.awaiting_ack += 1;
+                    }
+                    _ => {
+                        let d = outbox::mark_delivered(&mut self.store, rows, false, now)?;
+                        Metrics::add(&self.metrics.events_accepted, d);
+                        stats.events_delivered += d;
+                    }
+                }
+                Ok(Step::Sent {
+                    full: claimed.body.len() >= self.limit_bytes / 2,
+                })
+            }
+            SendOutcome::InvalidEvent {
+                index: Some(i),
+                code,
+                text,
+            } => {
+                // HEC reads a batch as a stream: events before `i` were indexed, `i` is bad and
+                // nothing after it was read.
+                let (before, rest) = rows.split_at(i);
+                let (bad, after) = rest.split_at(1);
+                self.deliver_prefix(before, now, stats)?;
+                self.dead_letter(&claimed, &bad[0], code, &text, now, stats)?;
+                outbox::release(&mut self.store, after)?;
+                Ok(Step::Sent { full: true })
+            }
+            SendOutcome::InvalidEvent {
+                index: None,
+                code,
+                text,
+            } => {
+                if n == 1 {
+                    self.dead_letter(&claimed, &rows[0], code, &text, now, stats)?;
+                } else {
+                    // Splunk did not say which event: halve until it is alone.
+                    outbox::release(&mut self.store, rows)?;
+                    Metrics::add(&self.metrics.splits, 1);
+                    self.limit_rows = (n / 2).max(1);
+                    tracing::warn!(code, text = %text, events = n,
+                        "Splunk refused a batch without naming the event; splitting it.");
+                }
+                Ok(Step::Sent { full: true })
+            }
+            SendOutcome::TooLarge => {
+                if n == 1 {
+                    let text = format!(
+                        "request entity too large: this event alone ({} bytes) is over \
+                         Splunk's max_content_length",
+                        claimed.body.len()
+                    );
+                    self.dead_letter(&claimed, &rows[0], 413, &text, now, stats)?;
+                } else {
+                    outbox::release(&mut self.store, rows)?;
+                    Metrics::add(&self.metrics.splits, 1);
+                    self.limit_bytes = (claimed.body.len() / 2).max(1);
+                    tracing::warn!(
+                        body_bytes = claimed.body.len(),
+                        new_limit = self.limit_bytes,
+                        "Splunk answered 413; splitting batches (lower splunk.batch_max_bytes)."
+                    );
+                }
+                Ok(Step::Sent { full: true })
+            }
+            SendOutcome::Retry {
+                status,
+                retry_after,
+                text,
+            } => {
+                outbox::release(&mut self.store, rows)?;
+                Metrics::add(&self.metrics.retries, 1);
+                stats.retries += 1;
+                self.needs_health = true;
+                let wait = self.backoff.next(retry_after);
+                tracing::warn!(status, text = %text, events = n, retry_in_ms = wait.as_millis() as u64,
+                    "Splunk is busy; retrying.");
+                Ok(Step::Backoff(wait))
+            }
+            SendOutcome::Refused {
+                status,
+                code,
+                text,
+                index,
+            } => {
+                let split = index.unwrap_or(0);
+                let (before, after) = rows.split_at(split);
+                self.deliver_prefix(before, now, stats)?;
+                outbox::release(&mut self.store, after)?;
+                Metrics::add(&self.metrics.refusals, 1);
+                let hint = refusal_hint(status, code);
+                tracing::error!(status, code, text = %text, hint, queued = after.len(),
+                    "Splunk refused the events; forwarding paused, everything stays queued.");
+                Err(HecError::Refused {
+                    status,
+                    code,
+                    text,
+                    hint,
+                })
+            }
+        }
+    }
+
+    /// Events Splunk indexed before the one it refused: delivered, without an ack to confirm.
+    fn deliver_prefix(
+        &mut self,
+        rows: &[ClaimedRow],
+        now: i64,
+        stats: &mut DrainStats,
+    ) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let in_doubt = rows.iter().filter(|r| r.was_in_doubt).count() as u64;
+        let d = outbox::mark_delivered(&mut self.store, rows, false, now)?;
+        Metrics::add(&self.metrics.events_accepted, d);
+        Metrics::add(&self.metrics.events_sent, rows.len() as u64);
+        Metrics::add(&self.metrics.possible_duplicates, in_doubt);
+        stats.events_delivered += d;
+        stats.events_sent += rows.len() as u64;
+        stats.possible_duplicates += in_doubt;
+        Ok(())
+    }
+
+    fn dead_letter(
+        &mut self,
+        claimed: &Claimed,
+        row: &ClaimedRow,
+        code: i64,
+        text: &str,
+        now: i64,
+        stats: &mut DrainStats,
+    ) -> Result<()> {
+        let error = format!("splunk refused this event (code {code}): {text}");
+        outbox::dead_letter(&mut self.store, row.id, &error, now)?;
+        Metrics::add(&self.metrics.dead_lettered, 1);
+        stats.dead_lettered += 1;
+        tracing::error!(
+            outbox_id = row.id,
+            code,
+            text = %text,
+            bytes = claimed.payload(row).len(),
+            "Splunk refused one event; moved it to the dead-letter table and sending the rest."
+        );
+        Ok(())
+    }
+
+    fn refresh_gauges(&self) -> Result<()> {
+        let s = outbox::stats(&self.store)?;
+        let m = &self.metrics;
+        m.outbox_depth
+            .store(s.depth(), std::sync::atomic::Ordering::Relaxed);
+        m.outbox_oldest_age_ms.store(
+            s.oldest_age_ms(self.clock.now_ms()).unwrap_or(0) as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        Ok(())
+    }
+}
+
+/// Wall clock that follows tokio's clock, so paused-time tests see ack timeouts expire.
+struct Clock {
+    wall0: i64,
+    t0: Instant,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        Clock {
+            wall0: crosswind_store::now_ms(),
+            t0: Instant::now(),
+        }
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.wall0
+            .saturating_add(self.t0.elapsed().as_millis().min(i64::MAX as u128) as i64)
+    }
+}
+
+/// Capped exponential backoff with jitter; `Retry-After` sets a floor.
+struct Backoff {
+    attempt: u32,
+    max: Duration,
+}
+
+impl Backoff {
+    const BASE: Duration = Duration::from_millis(250);
+
+    fn new(max: Duration) -> Backoff {
+        Backoff { attempt: 0, max }
+    }
+
+    fn reset(&mut self) {
+        self.attempt = 0;
+    }
+
+    fn next(&mut self, retry_after: Option<Duration>) -> Duration {
+        let exp = Self::BASE.saturating_mul(1u32 << self.attempt.min(16));
+        self.attempt = self.attempt.saturating_add(1);
+        let cap = exp.min(self.max);
+        // Jitter in [cap/2, cap]: retries from many daemons spread out.
+        let half = cap / 2;
+        let jittered = half + half.mul_f64(fastrand::f64());
+        match retry_after {
+            Some(ra) => jittered.max(ra.min(MAX_RETRY_AFTER)),
+            None => jittered,
+        }
+    }
+}
+
+/// A random (version 4) GUID, as HEC expects for `X-Splunk-Request-Channel`.
+pub fn new_channel_guid() -> String {
+    let mut b = [0u8; 16];
+    for x in &mut b {
+        *x = fastrand::u8(..);
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}

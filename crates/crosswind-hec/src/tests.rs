@@ -1,0 +1,812 @@
+//! Unit and loopback tests: config, rendering, the outbox contract, and delivery under every
+//! injected fault (the receiver's set of event ids must equal the outbox's delivery history).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use crosswind_model::{CloudProvider, Event, Finding, Signal, SourceFormat};
+use crosswind_sim::hec::{Faults, HecSim, HecSimConfig};
+use crosswind_store::outbox::{self, NewOutboxRow, OutboxKind, Quota};
+use crosswind_store::{NewRecord, Store};
+
+use crate::*;
+
+const TOKEN: &str = "11111111-2222-4333-8444-555555555555";
+
+fn env(name: &str) -> Option<String> {
+    (name == "HEC_TOKEN").then(|| TOKEN.to_string())
+}
+
+fn sim_config() -> HecSimConfig {
+    HecSimConfig {
+        token: TOKEN.into(),
+        ..HecSimConfig::default()
+    }
+}
+
+fn splunk_config(url: &str) -> SplunkConfig {
+    let mut c = SplunkConfig::new(url);
+    c.token_env = Some("HEC_TOKEN".into());
+    c.batch_max_bytes = 4_096;
+    c.ack_poll_interval_ms = 200;
+    c.ack_timeout_secs = 30;
+    c.retry_max_backoff_secs = 5;
+    c
+}
+
+/// A store with `n` queued test events whose `event.id` is `ev-<n>`; returns outbox id → marker.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    markers: BTreeMap<i64, String>,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crosswind.db");
+        Store::open(&path).unwrap();
+        Fixture {
+            _dir: dir,
+            path,
+            markers: BTreeMap::new(),
+        }
+    }
+
+    fn store(&self) -> Store {
+        Store::open(&self.path).unwrap()
+    }
+
+    fn enqueue(&mut self, n: usize, tag: &str) {
+        let mut store = self.store();
+        let batch = store.begin().unwrap();
+        let mut quota = Quota::unlimited();
+        for i in 0..n {
+            let marker = format!("{tag}-{i:05}");
+            let payload = format!(
+                r#"{{"time":1700000000.{:03},"host":"test","source":"crosswind:test","sourcetype":"crosswind:test","event":{{"id":"{marker}","pad":"{}"}}}}"#,
+                i % 1000,
+                "x".repeat(100)
+            );
+            let id = outbox::enqueue(
+                &batch,
+                &mut quota,
+                &NewOutboxRow {
+                    kind: OutboxKind::Event,
+                    sourcetype: "crosswind:test",
+                    source: "crosswind:test",
+                    time: 1_700_000_000_000,
+                    index: None,
+                    payload: payload.as_bytes(),
+                },
+            )
+            .unwrap();
+            self.markers.insert(id, marker);
+        }
+        batch.commit().unwrap();
+    }
+
+    fn forwarder(&self, config: SplunkConfig) -> Forwarder {
+        Forwarder::with_env(config, self.store(), &env).unwrap()
+    }
+
+    /// Every enqueued event is delivered or dead-lettered; the receiver indexed exactly the
+    /// delivered ones (each at least once); duplicates are bounded by what the sink counted.
+    fn assert_exact(&self, sim: &HecSim, metrics: &MetricsSnapshot) -> Report {
+        let store = self.store();
+        let stats = outbox::stats(&store).unwrap();
+        assert_eq!(stats.depth(), 0, "outbox not drained: {stats:?}");
+        let delivered: BTreeSet<String> = outbox::delivered(&store)
+            .unwrap()
+            .iter()
+            .map(|d| self.markers[&d.id].clone())
+            .collect();
+        let dead: BTreeSet<String> = outbox::dead_letters(&store, usize::MAX)
+            .unwrap()
+            .iter()
+            .map(|d| self.markers[&d.id].clone())
+            .collect();
+        let all: BTreeSet<String> = self.markers.values().cloned().collect();
+        assert!(delivered.is_disjoint(&dead));
+        assert_eq!(
+            delivered.union(&dead).cloned().collect::<BTreeSet<_>>(),
+            all
+        );
+        let received: Vec<String> = sim
+            .events()
+            .iter()
+            .filter_map(|e| e.pointer("/event/id")?.as_str().map(str::to_string))
+            .collect();
+        let received_set: BTreeSet<String> = received.iter().cloned().collect();
+        assert_eq!(received_set, delivered, "receiver set != delivery history");
+        let duplicates = (received.len() - received_set.len()) as u64;
+        assert_eq!(duplicates, sim.stats().duplicates);
+        assert!(
+            duplicates <= metrics.possible_duplicates,
+            "{duplicates} duplicates but only {} counted",
+            metrics.possible_duplicates
+        );
+        Report {
+            delivered: delivered.len(),
+            dead,
+            duplicates,
+        }
+    }
+}
+
+struct Report {
+    delivered: usize,
+    dead: BTreeSet<String>,
+    duplicates: u64,
+}
+
+// --- config ---
+
+#[test]
+fn config_parses_with_defaults_and_rejects_unknown_keys() {
+    let c: SplunkConfig = toml::from_str(
+        r#"url = "https://splunk.example.com:8088"
+           token_env = "HEC_TOKEN"
+           index = "cloud"
+           forward = ["raw", "risk", "findings", "events"]"#,
+    )
+    .unwrap();
+    assert!(c.indexer_ack && c.gzip && c.tls_verify);
+    assert_eq!(c.batch_max_bytes, 900_000);
+    assert!(c.validate(&env).is_empty(), "{:?}", c.validate(&env));
+    let err = toml::from_str::<SplunkConfig>(
+        r#"url = "https://s:8088"
+           token_env = "X"
+           idx = "typo""#,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("idx"), "{err}");
+}
+
+#[test]
+fn validate_names_each_bad_key() {
+    let mut c = SplunkConfig::new("ftp://splunk");
+    c.index = Some("Bad Index".into());
+    c.forward.clear();
+    c.batch_max_bytes = 10;
+    c.ack_timeout_secs = 0;
+    c.ca_file = Some("/nonexistent/ca.pem".into());
+    let keys: BTreeSet<String> = c.validate(&env).into_iter().map(|p| p.key).collect();
+    for key in [
+        "splunk.url",
+        "splunk.token_file",
+        "splunk.index",
+        "splunk.forward",
+        "splunk.batch_max_bytes",
+        "splunk.ack_timeout_secs",
+        "splunk.ca_file",
+    ] {
+        assert!(keys.contains(key), "{key} missing from {keys:?}");
+    }
+    let mut c = splunk_config("https://s:8088");
+    c.token_env = Some("UNSET_TOKEN".into());
+    let problems = c.validate(&env);
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].key, "splunk.token_env");
+}
+
+#[test]
+fn token_never_in_debug_or_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, format!("{TOKEN}\n")).unwrap();
+    let mut c = SplunkConfig::new("http://127.0.0.1:1");
+    c.token_file = Some(file);
+    let token = c.token(&env).unwrap();
+    assert_eq!(token.expose(), TOKEN);
+    assert!(!format!("{token:?} {token}").contains(TOKEN));
+    let fwd = Forwarder::with_env(c, Store::open_in_memory().unwrap(), &env).unwrap();
+    assert!(fwd.channel().is_some());
+    let refused = HecError::Refused {
+        status: 403,
+        code: Some(4),
+        text: "Invalid token".into(),
+        hint: client::refusal_hint(403, Some(4)),
+    };
+    assert!(!format!("{refused} {refused:?}").contains(TOKEN));
+    assert!(refused.needs_operator());
+}
+
+// --- rendering ---
+
+fn graph_event(raw: &serde_json::Value) -> Event {
+    serde_json::from_value(serde_json::json!({
+        "schema_version": 1,
+        "class_uid": 3002,
+        "time": 1_700_000_000_123i64,
+        "status_id": 2,
+        "status_code": "50126",
+        "metadata": {
+            "uid": raw["id"],
+            "product": "Microsoft Entra ID",
+            "log_name": SourceFormat::GraphSignIn,
+        },
+        "cloud": { "provider": CloudProvider::Azure,
+                   "account": { "uid": "9f1c0000-0000-4000-8000-00000000aaaa" } },
+    }))
+    .unwrap()
+}
+
+#[test]
+fn raw_graph_signin_is_verbatim_with_indexed_fields() {
+    // Odd spacing and key order: must reach Splunk byte for byte.
+    let raw = br#"{"id":"66ea54eb-6301-4ee5-be62-ff5a759b0100",  "createdDateTime":"2023-11-14T22:13:20.123Z","status":{"errorCode":50126,"failureReason":"Invalid username or password."},"userPrincipalName":"alice@contoso.com"}"#;
+    let event = graph_event(&serde_json::from_slice(raw).unwrap());
+    let mut c = splunk_config("https://s:8088");
+    c.index = Some("cloud".into());
+    c.host = Some("collector-1".into());
+    let r = Renderer::new(&c)
+        .raw(SourceFormat::GraphSignIn, raw, &event, "corp")
+        .unwrap();
+    let payload = std::str::from_utf8(&r.payload).unwrap();
+    assert!(
+        payload.contains(std::str::from_utf8(raw).unwrap()),
+        "{payload}"
+    );
+    assert!(payload.starts_with(r#"{"time":1700000000.123,"host":"collector-1","source":"crosswind:corp","sourcetype":"azure:aad:signin","index":"cloud","event":{"id""#), "{payload}");
+    let v: serde_json::Value = serde_json::from_str(payload).unwrap();
+    assert_eq!(v["fields"]["resultType"], "50126");
+    assert_eq!(
+        v["fields"]["tenant_id"],
+        "9f1c0000-0000-4000-8000-00000000aaaa"
+    );
+    assert_eq!(r.kind, OutboxKind::Raw);
+    assert_eq!(r.sourcetype, "azure:aad:signin");
+}
+
+#[test]
+fn risk_events_carry_es_fields_and_findings_their_shape() {
+    let signal = Signal {
+        schema_version: 1,
+        id: "sig-1".into(),
+        signal: "azure_password_spray".into(),
+        time: 1_700_000_000_500,
+        risk_object: "alice@contoso.com".into(),
+        risk_object_type: "user".into(),
+        risk_score: 56.0,
+        risk_message: "Password spray from 203.0.113.9 hit alice@contoso.com.".into(),
+        threat_object: Some("203.0.113.9".into()),
+        threat_object_type: Some("ip_address".into()),
+        mitre_technique_id: vec!["T1110.003".into()],
+        cloud: vec![CloudProvider::Azure, CloudProvider::Aws],
+        event_ids: vec!["e1".into(), "e2".into()],
+    };
+    let c = splunk_config("https://s:8088");
+    let r = Renderer::new(&c).risk(&signal).unwrap();
+    assert_eq!(r.sourcetype, "crosswind:risk");
+    let v: serde_json::Value = serde_json::from_slice(&r.payload).unwrap();
+    assert_eq!(v["sourcetype"], "crosswind:risk");
+    assert_eq!(v["time"].as_f64(), Some(1_700_000_000.5));
+    let e = &v["event"];
+    assert_eq!(e["risk_object"], "alice@contoso.com");
+    assert_eq!(e["risk_object_type"], "user");
+    assert_eq!(e["risk_score"], 56.0);
+    assert_eq!(e["risk_message"], signal.risk_message.as_str());
+    assert_eq!(e["threat_object"], "203.0.113.9");
+    assert_eq!(e["threat_object_type"], "ip_address");
+    assert_eq!(e["signal"], "azure_password_spray");
+    assert_eq!(e["mitre_technique_id"], serde_json::json!(["T1110.003"]));
+    assert_eq!(e["cloud"], serde_json::json!(["Azure", "AWS"]));
+    assert_eq!(e["event_ids"], serde_json::json!(["e1", "e2"]));
+
+    let finding = Finding {
+        schema_version: 1,
+        id: "f-1".into(),
+        identity: "alice@contoso.com".into(),
+        score: 120.0,
+        threshold: 100.0,
+        clouds: vec![CloudProvider::Azure],
+        signals: vec!["sig-1".into()],
+        first_seen: 1,
+        last_seen: 2,
+        raised_at: 1_700_000_001_000,
+        summary: "alice".into(),
+    };
+    let f = Renderer::new(&c).finding(&finding).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&f.payload).unwrap();
+    assert_eq!(v["sourcetype"], "crosswind:finding");
+    for key in [
+        "identity",
+        "score",
+        "threshold",
+        "clouds",
+        "signals",
+        "first_seen",
+        "last_seen",
+        "summary",
+    ] {
+        assert!(!v["event"][key].is_null(), "{key}");
+    }
+    // forward = raw, risk, findings by default: normalised events are not forwarded.
+    assert!(
+        Renderer::new(&c)
+            .event(&graph_event(&serde_json::json!({"id":"x"})), "corp")
+            .is_none()
+    );
+}
+
+// --- outbox contract ---
+
+#[test]
+fn enqueue_commits_or_rolls_back_with_the_record_and_full_outbox_refuses() {
+    let mut store = Store::open_in_memory().unwrap();
+    let raw = br#"{"id":"r1","createdDateTime":"2023-11-14T22:13:20Z"}"#;
+    let event = graph_event(&serde_json::from_slice(raw).unwrap());
+    let renderer = Renderer::new(&splunk_config("https://s:8088"));
+    let rec = NewRecord {
+        event: &event,
+        format: SourceFormat::GraphSignIn,
+        raw,
+        origin: "import",
+    };
+    {
+        let mut batch = store.begin().unwrap();
+        let mut quota = Quota::check(&batch, 1).unwrap();
+        batch.insert(&rec).unwrap();
+        let r = renderer
+            .raw(rec.format, rec.raw, rec.event, rec.origin)
+            .unwrap();
+        enqueue(&batch, &mut quota, &r).unwrap();
+        // Dropped without commit: neither the record nor its outbox row exist.
+    }
+    assert_eq!(outbox::stats(&store).unwrap().depth(), 0);
+    let mut batch = store.begin().unwrap();
+    let mut quota = Quota::check(&batch, 1).unwrap();
+    batch.insert(&rec).unwrap();
+    let r = renderer
+        .raw(rec.format, rec.raw, rec.event, rec.origin)
+        .unwrap();
+    enqueue(&batch, &mut quota, &r).unwrap();
+    let full = enqueue(&batch, &mut quota, &r).unwrap_err();
+    assert!(full.is_full() && full.to_string().contains("max_outbox_rows"));
+    batch.commit().unwrap();
+    let batch = store.begin().unwrap();
+    assert!(Quota::check(&batch, 1).unwrap_err().is_full());
+    drop(batch);
+    let stats = outbox::stats(&store).unwrap();
+    assert_eq!((stats.pending, stats.depth()), (1, 1));
+    assert!(stats.oldest_enqueued_at.is_some());
+}
+
+// --- delivery under faults ---
+
+#[tokio::test(start_paused = true)]
+async fn delivers_everything_with_gzip_and_acks() {
+    let sim = HecSim::start(sim_config()).await.unwrap();
+    let mut fx = Fixture::new();
+    fx.enqueue(300, "ev");
+    let mut fwd = fx.forwarder(splunk_config(&sim.url()));
+    let stats = fwd.drain_once().await.unwrap();
+    let m = fwd.metrics().snapshot();
+    let report = fx.assert_exact(&sim, &m);
+    assert_eq!(report.delivered, 300);
+    assert_eq!(report.duplicates, 0);
+    assert_eq!(stats.events_acked, 300);
+    assert!(
+        stats.batches > 5,
+        "small batch_max_bytes should split: {stats:?}"
+    );
+    assert!(
+        outbox::delivered(&fx.store())
+            .unwrap()
+            .iter()
+            .all(|d| d.acked)
+    );
+    assert_eq!(m.possible_duplicates, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn busy_storm_and_unhealthy_server_are_waited_out() {
+    let sim = HecSim::start(sim_config()).await.unwrap();
+    sim.set_faults(Faults {
+        busy_requests: 6,
+        retry_after_secs: Some(3),
+        unhealthy_checks: 4,
+        ..Faults::default()
+    });
+    let mut fx = Fixture::new();
+    fx.enqueue(120, "ev");
+    let mut fwd = fx.forwarder(splunk_config(&sim.url()));
+    let stats = fwd.drain_once().await.unwrap();
+    let m = fwd.metrics().snapshot();
+    let report = fx.assert_exact(&sim, &m);
+    assert_eq!((report.delivered, report.duplicates), (120, 0));
+    assert_eq!(stats.retries, 6);
+    assert!(m.health_failures >= 4);
+    assert_eq!(m.possible_duplicates, 0, "503 means nothing was indexed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_acks_are_waited_for_without_resending() {
+    let sim = HecSim::start(sim_config()).await.unwrap();
+    sim.set_faults(Faults {
+        ack_delay_polls: 5,
+        ..Faults::default()
+    });
+    let mut fx = Fixture::new();
+    fx.enqueue(100, "ev");
+    let mut fwd = fx.forwarder(splunk_config(&sim.url()));
+    let stats = fwd.drain_once().await.unwrap();
+    let report = fx.assert_exact(&sim, &fwd.metrics().snapshot());
+    assert_eq!((report.delivered, report.duplicates), (100, 0));
+    assert_eq!(stats.ack_timeouts, 0);
+    assert_eq!(stats.events_acked, 100);
+}
+
+#[tokio::test(start_paused = true)]
+async fn lost_acks_are_resent_after_the_timeout_and_counted() {
+    let sim = HecSim::start(sim_config()).await.unwrap();
+    sim.set_faults(Faults {
+        lose_acks: 2,
+        ..Faults::default()
+    });
+    let mut fx = Fixture::new();
+    fx.enqueue(100, "ev");
+    let mut fwd = fx.forwarder(splunk_config(&sim.url()));
+    let stats = fwd.drain_once().await.unwrap();
+    let m = fwd.metrics().snapshot();
+    let report = fx.assert_exact(&sim, &m);
+    assert_eq!(report.delivered, 100);
+    assert!(report.duplicates > 0, "the lost acks' events were resent");
+    assert_eq!(report.duplicates, m.possible_duplicates);
+    assert_eq!(stats.ack_timeouts, report.duplicates);
+    let resent = outbox::delivered(&fx.store())
+        .unwrap()
+        .iter()
+        .filter(|d| d.attempts > 1)
+        .count() as u64;
+    assert_eq!(resent, report.duplicates);
+}
+
+#[tokio::test(start_paused = true)]
+async fn too_large_splits_the_batch_and_dead_letters_a_lone_giant() {
+    let sim = HecSim::start(HecSimConfig {
+        max_content_length: Some(1_500),
+        ..sim_config()
+    })
+    .await
+    .unwrap();
+    let mut fx = Fixture::new();
+    fx.enqueue(40, "ev");
+    // One event alone over the limit.
+    {
+        let mut store = fx.store();
+        let batch = store.begin().unwrap();
+        let payload = format!(
+            r#"{{"time":1.000,"event":{{"id":"giant","pad":"{}"}}}}"#,
+            "y".repeat(3_000)
+        );
+        let id = outbox::enqueue(
+            &batch,
+            &mut Quota::unlimited(),
+            &NewOutboxRow {
+                kind: OutboxKind::Raw,
+                sourcetype: "t",
+                source: "s",
+                time: 1,
+                index: None,
+                payload: payload.as_bytes(),
+            },
+        )
+        .unwrap();
+        batch.commit().unwrap();
+        fx.markers.insert(id, "giant".into());
+    }
+    let mut fwd = fx.forwarder(splunk_config(&sim.url()));
+    fwd.drain_once().await.unwrap();
+    let m = fwd.metrics().snapshot();
+    let report = fx.assert_exact(&sim, &m);
+    assert_eq!(report.delivered, 40);
+    assert_eq!(report.dead, BTreeSet::from(["giant".to_string()]));
+    assert!(m.splits > 0);
+    let dead = outbox::dead_letters(&fx.store(), 10).unwrap();
+    assert!(dead[0].error.contains("too large"), "{}", dead[0].error);
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropped_connections_are_retried() {
+    let sim = HecSim::start(sim_config()).await.unwrap();
+    sim.set_faults(Faults {
+        drop_connections: 3,
+        ..Faults::default()
+    });
+    let mut fx = Fixture::new();
+    fx.enqueue(100, "ev");
+    let mut fwd = fx.forwarder(splunk_config(&sim.url()));
+    let stats = fwd.drain_once().await.unwrap();
+    let m = fwd.metrics().snapshot();
+    let report = fx.assert_exact(&sim, &m);
+    assert_eq!((report.delivered, report.duplicates), (100, 0));
+    assert!(stats.retries >= 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn connection_lost_after_indexing_is_a_counted_duplicate() {
+    let sim = HecSim::start(sim_config()).await.unwrap();
+    sim.set_faults(Faults {
+        drop_after_index: 1,
+        ..Faults::default()
+    });
+    let mut fx = Fixture::new();
+    fx.enqueue(60, "ev");
+    let mut fwd = fx.forwarder(splunk_config(&sim.url()));
+    fwd.drain_once().await.unwrap();
+    let m = fwd.metrics().snapshot();
+    let report = fx.assert_exact(&sim, &m);
+    assert_eq!(report.delivered, 60);
+    assert!(report.duplicates > 0);
+    assert_eq!(report.duplicates, m.possible_duplicates);
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_invalid_event_is_dead_lettered_and_the_rest_delivered_once() {
+    let sim = HecSim::start(sim_config()).await.unwrap();
+    sim.set_faults(Faults {
+        invalid_marker: Some("ev-00013".into()),
+        ..Faults::default()
+    });
+    let mut fx = Fixture::new();
+    fx.enqueue(50, "ev");
+    let mut fwd = fx.forwarder(splunk_config(&sim.url()));
+    let stats = fwd.drain_once().await.unwrap();
+    let m = fwd.metrics().snapshot();
+    let report = fx.assert_exact(&sim, &m);
+    assert_eq!(report.dead, BTreeSet::from(["ev-00013".to_string()]));
+    assert_eq!(report.delivered, 49);
+    assert_eq!(
+        report.duplicates, 0,
+        "events before the bad one were not doubled"
+    );
+    assert_eq!(stats.dead_lettered, 1);
+    let dead = outbox::dead_letters(&fx.store(), 10).unwrap();
+    assert!(
+        dead[0].error.contains("Invalid data format") && dead[0].error.contains("code 6"),
+        "{}",
+        dead[0].error
+    );
+    // The events before the bad one were indexed without an ack to confirm them.
+    assert!(
+        outbox::delivered(&fx.store())
+            .unwrap()
+            .iter()
+            .any(|d| !d.acked)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn bad_token_pauses_with_everything_queued_until_fixed() {
+    let sim = HecSim::start(sim_config()).await.unwrap();
+    sim.update_config(|c| c.token = "another-token".into());
+    let mut fx = Fixture::new();
+    fx.enqueue(30, "ev");
+    let mut fwd = fx.forwarder(splunk_config(&sim.url()));
+    let err = fwd.drain_once().await.unwrap_err();
+    assert!(err.needs_operator(), "{err}");
+    let text = format!("{err} {err:?}");
+    assert!(
+        text.contains("Invalid token") && text.contains("code 4"),
+        "{text}"
+    );
+    assert!(!text.contains(TOKEN));
+    assert_eq!(outbox::stats(&fx.store()).unwrap().pending, 30);
+    assert_eq!(sim.stats().indexed, 0);
+    // Disabled token: code 1, still queued.
+    sim.update_config(|c| {
+        c.token = TOKEN.into();
+        c.token_disabled = true;
+    });
+    let err = fwd.drain_once().await.unwrap_err();
+    assert!(err.to_string().contains("Token disabled"), "{err}");
+    sim.update_config(|c| c.token_disabled = false);
+    fwd.drain_once().await.unwrap();
+    let report = fx.assert_exact(&sim, &fwd.metrics().snapshot());
+    assert_eq!(report.delivered, 30);
+}
+
+#[tokio::test(start_paused = true)]
+async fn incorrect_index_is_refused_and_kept() {
+    let sim = HecSim::start(HecSimConfig {
+        allowed_indexes: Some(vec!["main".into()]),
+        ..sim_config()
+    })
+    .await
+    .unwrap();
+    let mut fx = Fixture::new();
+    let mut store = fx.store();
+    let renderer = Renderer::new(&{
+        let mut c = splunk_config(&sim.url());
+        c.index = Some("cloud".into());
+        c
+    });
+    let signal = Signal {
+        schema_version: 1,
+        id: "s".into(),
+        signal: "x".into(),
+        time: 1,
+        risk_object: "u".into(),
+        risk_object_type: "user".into(),
+        risk_score: 1.0,
+        risk_message: "m".into(),
+        threat_object: None,
+        threat_object_type: None,
+        mitre_technique_id: vec![],
+        cloud: vec![],
+        event_ids: vec![],
+    };
+    let batch = store.begin().unwrap();
+    let id = enqueue(
+        &batch,
+        &mut Quota::unlimited(),
+        &renderer.risk(&signal).unwrap(),
+    )
+    .unwrap();
+    batch.commit().unwrap();
+    fx.markers.insert(id, "s".into());
+    let mut fwd = fx.forwarder(splunk_config(&sim.url()));
+    let err = fwd.drain_once().await.unwrap_err();
+    assert!(err.to_string().contains("Incorrect index"), "{err}");
+    assert_eq!(outbox::stats(&fx.store()).unwrap().pending, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_acks_two_hundred_means_delivered() {
+    let sim = HecSim::start(HecSimConfig {
+        indexer_ack: false,
+        ..sim_config()
+    })
+    .await
+    .unwrap();
+    let mut fx = Fixture::new();
+    fx.enqueue(80, "ev");
+    let mut config = splunk_config(&sim.url());
+    config.indexer_ack = false;
+    config.gzip = false;
+    let mut fwd = fx.forwarder(config);
+    assert!(fwd.channel().is_none());
+    fwd.drain_once().await.unwrap();
+    let report = fx.assert_exact(&sim, &fwd.metrics().snapshot());
+    assert_eq!(report.delivered, 80);
+    assert!(
+        outbox::delivered(&fx.store())
+            .unwrap()
+            .iter()
+            .all(|d| !d.acked)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn token_with_acks_but_sink_without_is_code_10() {
+    let sim = HecSim::start(sim_config()).await.unwrap();
+    let mut fx = Fixture::new();
+    fx.enqueue(5, "ev");
+    let mut config = splunk_config(&sim.url());
+    config.indexer_ack = false;
+    let err = fx.forwarder(config).drain_once().await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("Data channel is missing") && text.contains("indexer_ack = true"),
+        "{text}"
+    );
+    assert_eq!(outbox::stats(&fx.store()).unwrap().pending, 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn sender_dropped_mid_batch_then_restarted_loses_nothing() {
+    let sim = HecSim::start(sim_config()).await.unwrap();
+    // The 3rd request is indexed and never answered: the sender hangs mid-batch.
+    sim.set_faults(Faults {
+        stall_after_index: 1,
+        ..Faults::default()
+    });
+    let mut fx = Fixture::new();
+    fx.enqueue(200, "ev");
+    let config = splunk_config(&sim.url());
+    let mut first = fx.forwarder(config.clone());
+    let task = tokio::spawn(async move { first.drain_once().await });
+    // Wait until the stalled request reached the receiver, then kill the sender.
+    while sim.stats().requests < 1 || sim.stats().indexed == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+    assert!(outbox::stats(&fx.store()).unwrap().depth() > 0);
+    let mut second = fx.forwarder(config);
+    second.drain_once().await.unwrap();
+    let m = second.metrics().snapshot();
+    let report = fx.assert_exact(&sim, &m);
+    assert_eq!(report.delivered, 200);
+    assert!(
+        report.duplicates > 0,
+        "the stalled request's events were resent"
+    );
+    assert_eq!(report.duplicates, m.possible_duplicates);
+}
+
+#[tokio::test(start_paused = true)]
+async fn run_stops_on_shutdown_and_delivers_what_arrives() {
+    let sim = HecSim::start(sim_config()).await.unwrap();
+    let mut fx = Fixture::new();
+    fx.enqueue(20, "ev");
+    let mut config = splunk_config(&sim.url());
+    config.batch_max_delay_ms = 100;
+    let fwd = fx.forwarder(config);
+    let metrics = fwd.metrics();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(fwd.run(async move {
+        let _ = rx.await;
+    }));
+    while metrics.snapshot().events_acked < 20 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tx.send(()).unwrap();
+    task.await.unwrap().unwrap();
+    fx.assert_exact(&sim, &metrics.snapshot());
+}
+
+#[test]
+fn classify_reads_hec_answers() {
+    let reply = |s: &str| serde_json::from_str::<HecReply>(s).unwrap();
+    assert_eq!(
+        classify(
+            200,
+            None,
+            reply(r#"{"text":"Success","code":0,"ackId":7}"#),
+            3
+        ),
+        SendOutcome::Accepted { ack_id: Some(7) }
+    );
+    assert_eq!(
+        classify(
+            400,
+            None,
+            reply(r#"{"text":"Invalid data format","code":6,"invalid-event-number":2}"#),
+            3
+        ),
+        SendOutcome::InvalidEvent {
+            index: Some(2),
+            code: 6,
+            text: "Invalid data format".into()
+        }
+    );
+    // A number outside the batch is ignored.
+    assert!(matches!(
+        classify(
+            400,
+            None,
+            reply(r#"{"text":"Invalid data format","code":6,"invalid-event-number":9}"#),
+            3
+        ),
+        SendOutcome::InvalidEvent { index: None, .. }
+    ));
+    assert!(matches!(
+        classify(503, None, reply(r#"{"text":"Server is busy","code":9}"#), 1),
+        SendOutcome::Retry { status: 503, .. }
+    ));
+    assert!(matches!(
+        classify(429, None, HecReply::default(), 1),
+        SendOutcome::Retry { .. }
+    ));
+    assert_eq!(
+        classify(413, None, HecReply::default(), 2),
+        SendOutcome::TooLarge
+    );
+    assert!(matches!(
+        classify(403, None, reply(r#"{"text":"Invalid token","code":4}"#), 1),
+        SendOutcome::Refused { code: Some(4), .. }
+    ));
+    assert!(matches!(
+        classify(
+            400,
+            None,
+            reply(r#"{"text":"Incorrect index","code":7}"#),
+            1
+        ),
+        SendOutcome::Refused { code: Some(7), .. }
+    ));
+}
