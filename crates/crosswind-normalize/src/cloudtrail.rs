@@ -3,14 +3,14 @@
 //! is shared with the Sentinel `AWSCloudTrail` row mapping.
 
 use crosswind_model::{
-    Account, Actor, Api, AwsDetail, CLASS_API_ACTIVITY, CLASS_AUTHENTICATION, Cloud,
-    CloudProvider, Event, HttpRequest, Metadata, SCHEMA_VERSION, STATUS_FAILURE, STATUS_SUCCESS,
-    STATUS_UNKNOWN, Session, SourceFormat, SrcEndpoint, User,
+    Account, Actor, Api, AwsDetail, CLASS_API_ACTIVITY, CLASS_AUTHENTICATION, Cloud, CloudProvider,
+    Event, HttpRequest, Metadata, SCHEMA_VERSION, STATUS_FAILURE, STATUS_SUCCESS, STATUS_UNKNOWN,
+    Session, SourceFormat, SrcEndpoint, User,
 };
 use serde_json::Value;
 
 use crate::Rejection;
-use crate::fields::{Obj, flag, ip_or_domain, object, owned};
+use crate::fields::{J, Obj, flag, ip_or_domain, member, object, owned};
 use crate::graph::truncate;
 
 /// The caller, from `userIdentity` or the Sentinel `UserIdentity*`/`Session*` columns.
@@ -33,7 +33,7 @@ pub(crate) struct Identity {
 /// One CloudTrail event's facts, whichever shape they came in.
 pub(crate) struct Input<'a> {
     pub format: SourceFormat,
-    pub record: &'a Value,
+    pub record: &'a [u8],
     pub time: i64,
     pub event_id: Option<String>,
     pub event_name: String,
@@ -57,19 +57,25 @@ pub(crate) struct Input<'a> {
     pub saml_provider_arn: Option<String>,
 }
 
-pub(crate) fn map(record: &Value, obj: &Obj, format: SourceFormat) -> Result<Event, Rejection> {
-    let time = match (obj.get("eventTime"), obj.get("@timestamp")) {
-        (Some(t), _) if !t.is_null() => time_field(t, "eventTime")?,
-        (_, Some(t)) if !t.is_null() => time_field(t, "@timestamp")?,
+pub(crate) fn map(record: &[u8], obj: &Obj<'_>, format: SourceFormat) -> Result<Event, Rejection> {
+    let present = |k: &str| obj.get(k).filter(|v| !v.is_null());
+    let time = match (present("eventTime"), present("@timestamp")) {
+        (Some(t), _) => time_field(t, "eventTime")?,
+        (None, Some(t)) => time_field(t, "@timestamp")?,
         _ => return Err(Rejection::new("missing eventTime")),
     };
-    let event_name =
-        owned(obj.get("eventName"), "eventName")?.ok_or_else(|| Rejection::new("missing eventName"))?;
+    let event_name = owned(obj.get("eventName"), "eventName")?
+        .ok_or_else(|| Rejection::new("missing eventName"))?;
     let identity = match object(obj.get("userIdentity"), "userIdentity")? {
         Some(ui) => Some(identity_of(&ui)?),
         None => None,
     };
-    let response = object(obj.get("responseElements"), "responseElements")?;
+    // Only console logins read the response (other calls' responses can be large).
+    let response = if event_name == "ConsoleLogin" {
+        object(obj.get("responseElements"), "responseElements")?
+    } else {
+        None
+    };
     let extra = object(obj.get("additionalEventData"), "additionalEventData")?;
     let s = |key: &str| owned(obj.get(key), key);
     build(Input {
@@ -91,7 +97,7 @@ pub(crate) fn map(record: &Value, obj: &Obj, format: SourceFormat) -> Result<Eve
         recipient_account: s("recipientAccountId")?,
         identity,
         console_login: match response.as_deref() {
-            Some(r) => owned(r.get("ConsoleLogin"), "responseElements.ConsoleLogin")?,
+            Some(r) => owned(member(r, "ConsoleLogin"), "responseElements.ConsoleLogin")?,
             None => None,
         },
         mfa_used: sub(extra.as_deref(), "MFAUsed")?,
@@ -103,26 +109,29 @@ pub(crate) fn map(record: &Value, obj: &Obj, format: SourceFormat) -> Result<Eve
 /// An `additionalEventData` member.
 pub(crate) fn sub(extra: Option<&Value>, key: &str) -> Result<Option<String>, Rejection> {
     match extra {
-        Some(e) => owned(e.get(key), &format!("additionalEventData.{key}")),
+        Some(e) => owned(member(e, key), format_args!("additionalEventData.{key}")),
         None => Ok(None),
     }
 }
 
-pub(crate) fn time_field(v: &Value, field: &str) -> Result<i64, Rejection> {
-    match v {
-        Value::String(s) if s.is_empty() => Err(Rejection::new(format!("missing {field}"))),
-        Value::String(s) => crate::time::parse_timestamp_ms(s).ok_or_else(|| {
-            Rejection::new(format!("invalid {field}: {:?} is not a timestamp", truncate(s)))
+pub(crate) fn time_field(v: J<'_>, field: &str) -> Result<i64, Rejection> {
+    match v.as_str() {
+        Some(s) if s.is_empty() => Err(Rejection::new(format!("missing {field}"))),
+        Some(s) => crate::time::parse_timestamp_ms(&s).ok_or_else(|| {
+            Rejection::new(format!(
+                "invalid {field}: {:?} is not a timestamp",
+                truncate(&s)
+            ))
         }),
-        other => Err(Rejection::new(format!(
+        None => Err(Rejection::new(format!(
             "invalid {field}: expected a timestamp string, found {}",
-            crate::fields::kind_of(other)
+            v.kind()
         ))),
     }
 }
 
 fn identity_of(ui: &Value) -> Result<Identity, Rejection> {
-    let s = |key: &str| owned(ui.get(key), &format!("userIdentity.{key}"));
+    let s = |key: &str| owned(member(ui, key), format_args!("userIdentity.{key}"));
     let mut id = Identity {
         kind: s("type")?,
         principal_id: s("principalId")?,
@@ -133,18 +142,21 @@ fn identity_of(ui: &Value) -> Result<Identity, Rejection> {
         invoked_by: s("invokedBy")?,
         ..Identity::default()
     };
-    if let Some(ctx) = object(ui.get("sessionContext"), "userIdentity.sessionContext")? {
+    if let Some(ctx) = object(member(ui, "sessionContext"), "userIdentity.sessionContext")? {
         id.has_session = true;
         if let Some(attrs) = ctx.get("attributes") {
             id.mfa_authenticated = flag(
-                attrs.get("mfaAuthenticated"),
+                member(attrs, "mfaAuthenticated"),
                 "userIdentity.sessionContext.attributes.mfaAuthenticated",
             )?;
         }
         if let Some(issuer) = ctx.get("sessionIssuer") {
-            id.issuer_arn = owned(issuer.get("arn"), "userIdentity.sessionContext.sessionIssuer.arn")?;
+            id.issuer_arn = owned(
+                member(issuer, "arn"),
+                "userIdentity.sessionContext.sessionIssuer.arn",
+            )?;
             id.issuer_name = owned(
-                issuer.get("userName"),
+                member(issuer, "userName"),
                 "userIdentity.sessionContext.sessionIssuer.userName",
             )?;
         }
@@ -178,7 +190,12 @@ fn build_user(id: Identity, saml_provider_arn: Option<&str>) -> (User, Option<St
         .clone()
         .or_else(|| (kind == Some("Root")).then(|| "root".to_owned()))
         .or_else(|| role_parts.map(|(_, session)| session.to_owned()))
-        .or_else(|| id.arn.as_deref().and_then(federated_user_name).map(str::to_owned))
+        .or_else(|| {
+            id.arn
+                .as_deref()
+                .and_then(federated_user_name)
+                .map(str::to_owned)
+        })
         .or_else(|| match kind {
             Some("AssumedRole" | "FederatedUser") => after_colon(&id.principal_id),
             _ => None,
@@ -200,7 +217,10 @@ fn build_user(id: Identity, saml_provider_arn: Option<&str>) -> (User, Option<St
         || kind == Some("SAMLUser");
     let wants_session = id.has_session
         || is_federated
-        || matches!(kind, Some("AssumedRole" | "FederatedUser" | "WebIdentityUser"));
+        || matches!(
+            kind,
+            Some("AssumedRole" | "FederatedUser" | "WebIdentityUser")
+        );
     let session = wants_session.then_some(Session {
         issuer_arn: id.issuer_arn,
         issuer_name,
@@ -239,7 +259,12 @@ pub(crate) fn build(input: Input<'_>) -> Result<Event, Rejection> {
             Some(c) => (STATUS_FAILURE, Some(c.to_owned())),
             None if input.error_code.is_some() || input.error_message.is_some() => (
                 STATUS_FAILURE,
-                Some(input.error_code.clone().unwrap_or_else(|| "Failure".to_owned())),
+                Some(
+                    input
+                        .error_code
+                        .clone()
+                        .unwrap_or_else(|| "Failure".to_owned()),
+                ),
             ),
             None => (STATUS_UNKNOWN, None),
         }
@@ -252,7 +277,11 @@ pub(crate) fn build(input: Input<'_>) -> Result<Event, Rejection> {
 
     let mfa_authenticated = input.identity.as_ref().and_then(|i| i.mfa_authenticated);
     let is_mfa = if is_console_login {
-        input.mfa_used.as_deref().and_then(yes_no).or(mfa_authenticated)
+        input
+            .mfa_used
+            .as_deref()
+            .and_then(yes_no)
+            .or(mfa_authenticated)
     } else {
         mfa_authenticated
     };
@@ -279,7 +308,11 @@ pub(crate) fn build(input: Input<'_>) -> Result<Event, Rejection> {
 
     Ok(Event {
         schema_version: SCHEMA_VERSION,
-        class_uid: if is_console_login { CLASS_AUTHENTICATION } else { CLASS_API_ACTIVITY },
+        class_uid: if is_console_login {
+            CLASS_AUTHENTICATION
+        } else {
+            CLASS_API_ACTIVITY
+        },
         time: input.time,
         status_id,
         status_code,
@@ -293,10 +326,17 @@ pub(crate) fn build(input: Input<'_>) -> Result<Event, Rejection> {
         },
         cloud: Cloud {
             provider: CloudProvider::Aws,
-            account: Account { uid: input.recipient_account.or(identity_account) },
+            account: Account {
+                uid: input.recipient_account.or(identity_account),
+            },
             region: input.region,
         },
-        src_endpoint: SrcEndpoint { ip, domain, location: None, autonomous_system_number: None },
+        src_endpoint: SrcEndpoint {
+            ip,
+            domain,
+            location: None,
+            autonomous_system_number: None,
+        },
         user,
         actor,
         api: Some(Api {
@@ -305,7 +345,9 @@ pub(crate) fn build(input: Input<'_>) -> Result<Event, Rejection> {
             request_uid: input.request_id,
         }),
         service: None,
-        http_request: input.user_agent.map(|ua| HttpRequest { user_agent: Some(ua) }),
+        http_request: input.user_agent.map(|ua| HttpRequest {
+            user_agent: Some(ua),
+        }),
         is_mfa,
         entra: None,
         aws: Some(AwsDetail {

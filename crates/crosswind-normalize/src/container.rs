@@ -34,7 +34,10 @@ pub struct Position {
 
 impl Position {
     pub fn line(line: u64) -> Self {
-        Position { line: Some(line), index: None }
+        Position {
+            line: Some(line),
+            index: None,
+        }
     }
 }
 
@@ -74,7 +77,10 @@ pub enum ContainerError {
     InvalidUtf8 { line: u64, offset: usize },
     /// A line holds a JSON string, number, boolean or null.
     #[error("{position}: not a json object or array (found {found})")]
-    NotARecord { position: Position, found: &'static str },
+    NotARecord {
+        position: Position,
+        found: &'static str,
+    },
     /// The input ended in the middle of a record or compressed block (truncated `.gz`);
     /// `line` is the line being read.
     #[error("input is truncated at line {line}: {error}")]
@@ -98,14 +104,17 @@ impl ContainerError {
 
     /// Whether reading stops after this error (the rest of the input is unreadable).
     pub fn is_fatal(&self) -> bool {
-        matches!(self, ContainerError::Truncated { .. } | ContainerError::Io { .. })
+        matches!(
+            self,
+            ContainerError::Truncated { .. } | ContainerError::Io { .. }
+        )
     }
 
     fn from_io(line: u64, error: io::Error) -> Self {
         match error.kind() {
-            io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => {
-                ContainerError::Truncated { line, error }
-            }
+            io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::InvalidInput
+            | io::ErrorKind::InvalidData => ContainerError::Truncated { line, error },
             _ => ContainerError::Io { line, error },
         }
     }
@@ -143,7 +152,10 @@ pub fn open_maybe_gz<R: Read>(mut reader: R) -> io::Result<MaybeGz<R>> {
     let prefixed = io::Cursor::new(head[..n].to_vec()).chain(reader);
     const CAPACITY: usize = 256 * 1024;
     Ok(if n == 2 && head == [0x1f, 0x8b] {
-        MaybeGz::Gzip(BufReader::with_capacity(CAPACITY, MultiGzDecoder::new(prefixed)))
+        MaybeGz::Gzip(BufReader::with_capacity(
+            CAPACITY,
+            MultiGzDecoder::new(prefixed),
+        ))
     } else {
         MaybeGz::Plain(BufReader::with_capacity(CAPACITY, prefixed))
     })
@@ -411,7 +423,10 @@ fn is_json_ws(b: &u8) -> bool {
 
 fn trim(b: &[u8]) -> &[u8] {
     let start = b.iter().position(|c| !is_json_ws(c)).unwrap_or(b.len());
-    let end = b.iter().rposition(|c| !is_json_ws(c)).map_or(start, |e| e + 1);
+    let end = b
+        .iter()
+        .rposition(|c| !is_json_ws(c))
+        .map_or(start, |e| e + 1);
     b.get(start..end).unwrap_or_default()
 }
 
@@ -463,7 +478,10 @@ impl Batch {
         batch.trailer = None;
 
         let start = buf.iter().position(|c| !is_json_ws(c)).unwrap_or(buf.len());
-        let end = buf.iter().rposition(|c| !is_json_ws(c)).map_or(start, |e| e + 1);
+        let end = buf
+            .iter()
+            .rposition(|c| !is_json_ws(c))
+            .map_or(start, |e| e + 1);
         let body = buf.get(start..end).unwrap_or_default();
         let body_line = first_line + count_newlines(buf.get(..start).unwrap_or_default()) as u64;
 
@@ -483,7 +501,9 @@ impl Batch {
         };
         let result = {
             let mut de = serde_json::Deserializer::from_slice(body);
-            Top { c: &mut c }.deserialize(&mut de).and_then(|()| de.end())
+            Top { c: &mut c }
+                .deserialize(&mut de)
+                .and_then(|()| de.end())
         };
         let keep_elements = c.top == TopKind::Array || c.envelope;
         match &result {
@@ -541,7 +561,10 @@ impl Batch {
             let bytes = self.buf.get(range).unwrap_or_default().to_vec();
             return Some(Ok(RawRecord {
                 bytes,
-                position: Position { line: Some(line), index: Some(index) },
+                position: Position {
+                    line: Some(line),
+                    index: Some(index),
+                },
             }));
         }
         self.trailer.take().map(Err)
@@ -554,7 +577,9 @@ impl Batch {
 fn scan(body: &[u8]) -> Result<(), serde_json::Error> {
     let mut c = Collector::default();
     let mut de = serde_json::Deserializer::from_slice(body);
-    Top { c: &mut c }.deserialize(&mut de).and_then(|()| de.end())
+    Top { c: &mut c }
+        .deserialize(&mut de)
+        .and_then(|()| de.end())
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -753,7 +778,10 @@ impl<'de> Visitor<'de> for Elements<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
-        while seq.next_element_seed(Element { c: &mut *self.c })?.is_some() {}
+        while seq
+            .next_element_seed(Element { c: &mut *self.c })?
+            .is_some()
+        {}
         Ok(true)
     }
 }

@@ -1,10 +1,9 @@
 //! Which shape a record has, by its distinctive keys, and why a record is not one we map.
 
 use crosswind_model::SourceFormat;
-use serde_json::Value;
 
 use crate::Rejection;
-use crate::fields::{Obj, get_ci};
+use crate::fields::Obj;
 
 pub(crate) enum Class {
     /// One of the shapes we map.
@@ -35,28 +34,21 @@ const SIGNIN_TABLES: [&str; 4] = [
 ];
 
 fn not_sign_in(what: String) -> Class {
-    Class::NotSignIn(Rejection::new(format!("not a sign-in or CloudTrail record: {what}")))
+    Class::NotSignIn(Rejection::new(format!(
+        "not a sign-in or CloudTrail record: {what}"
+    )))
 }
 
-fn str_of<'a>(o: &'a Obj, key: &str) -> Option<&'a str> {
-    o.get(key).and_then(Value::as_str)
-}
-
-pub(crate) fn classify(record: &Value) -> Class {
-    let Value::Object(o) = record else {
-        return Class::Unknown(Rejection::new(format!(
-            "not a json object (found {})",
-            crate::fields::kind_of(record)
-        )));
-    };
-
+pub(crate) fn classify(o: &Obj<'_>) -> Class {
     // Azure Monitor diagnostic-settings record: {time, category, operationName, properties{…}}.
-    let has_props = o.get("properties").is_some_and(Value::is_object);
-    let category = get_ci(o, "category").and_then(Value::as_str);
-    let operation = get_ci(o, "operationName").and_then(Value::as_str);
+    let has_props = o.get("properties").is_some_and(|p| p.kind() == "an object");
     if has_props {
-        let signin_category = category.is_some_and(|c| SIGNIN_CATEGORIES.contains(&c));
-        if signin_category || operation == Some("Sign-in activity") {
+        let category = o.str_ci("category");
+        let operation = o.str_ci("operationName");
+        let signin_category = category
+            .as_deref()
+            .is_some_and(|c| SIGNIN_CATEGORIES.contains(&c));
+        if signin_category || operation.as_deref() == Some("Sign-in activity") {
             return Class::Format(SourceFormat::DiagnosticSignIn);
         }
         if let Some(c) = category {
@@ -68,11 +60,11 @@ pub(crate) fn classify(record: &Value) -> Class {
     }
 
     // Log Analytics rows carry their table in `Type`.
-    match str_of(o, "Type") {
+    match o.str_of("Type").as_deref() {
         Some(t) if SIGNIN_TABLES.contains(&t) => {
             let is_row = ["ResultType", "UserPrincipalName", "Id", "UserId"]
                 .iter()
-                .any(|k| o.contains_key(*k));
+                .any(|k| o.contains_key(k));
             return if is_row {
                 Class::Format(SourceFormat::SigninLogsRow)
             } else {
@@ -101,7 +93,7 @@ pub(crate) fn classify(record: &Value) -> Class {
     if o.contains_key("createdDateTime")
         && ["userPrincipalName", "status", "appDisplayName"]
             .iter()
-            .any(|k| o.contains_key(*k))
+            .any(|k| o.contains_key(k))
     {
         return Class::Format(SourceFormat::GraphSignIn);
     }
@@ -113,7 +105,7 @@ pub(crate) fn classify(record: &Value) -> Class {
     // CloudTrail.
     if ["eventVersion", "eventSource", "eventName"]
         .iter()
-        .any(|k| o.contains_key(*k))
+        .any(|k| o.contains_key(k))
     {
         if o.contains_key("eventTime") {
             return Class::Format(SourceFormat::CloudTrail);
@@ -121,10 +113,12 @@ pub(crate) fn classify(record: &Value) -> Class {
         if o.contains_key("@timestamp") {
             return Class::Format(SourceFormat::CloudTrailLogstash);
         }
-        return Class::Unknown(Rejection::new("cloudtrail record without eventTime or @timestamp"));
+        return Class::Unknown(Rejection::new(
+            "cloudtrail record without eventTime or @timestamp",
+        ));
     }
 
-    let mut keys: Vec<&str> = o.keys().map(String::as_str).take(4).collect();
+    let mut keys: Vec<&str> = o.keys().into_iter().take(4).collect();
     if o.len() > 4 {
         keys.push("…");
     }
@@ -135,14 +129,12 @@ pub(crate) fn classify(record: &Value) -> Class {
 }
 
 /// The CloudTrail shape to map an unrecognised record as under `--format cloudtrail`.
-pub(crate) fn cloudtrail_default(record: &Value) -> SourceFormat {
-    match record {
-        Value::Object(o) if o.contains_key("AwsEventId") || o.contains_key("EventName") => {
-            SourceFormat::SentinelCloudTrailRow
-        }
-        Value::Object(o) if o.contains_key("@timestamp") && !o.contains_key("eventTime") => {
-            SourceFormat::CloudTrailLogstash
-        }
-        _ => SourceFormat::CloudTrail,
+pub(crate) fn cloudtrail_default(o: &Obj<'_>) -> SourceFormat {
+    if o.contains_key("AwsEventId") || o.contains_key("EventName") {
+        SourceFormat::SentinelCloudTrailRow
+    } else if o.contains_key("@timestamp") && !o.contains_key("eventTime") {
+        SourceFormat::CloudTrailLogstash
+    } else {
+        SourceFormat::CloudTrail
     }
 }

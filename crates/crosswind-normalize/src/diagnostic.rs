@@ -2,25 +2,28 @@
 //! `{time, category, resultType, tenantId, callerIpAddress, identity, properties{…signIn…}}`.
 
 use crosswind_model::{Event, SourceFormat};
-use serde_json::Value;
 
 use crate::Rejection;
 use crate::entra::{self, CAMEL, Input};
-use crate::fields::{Obj, code, get_ci, owned, string_list, tenant_from_resource_id};
+use crate::fields::{J, Obj, code, owned, string_list, tenant_from_resource_id};
 use crate::graph::{entra_time, status_of};
 
-pub(crate) fn map(record: &Value, obj: &Obj) -> Result<Event, Rejection> {
+pub(crate) fn map(record: &[u8], obj: &Obj<'_>) -> Result<Event, Rejection> {
     let props = match obj.get("properties") {
-        Some(Value::Object(p)) => p,
-        None | Some(Value::Null) => return Err(Rejection::new("missing properties")),
-        Some(other) => {
+        Some(J::Raw(raw)) if raw.get().starts_with('{') => Obj::nested(raw)
+            .ok()
+            .flatten()
+            .ok_or_else(|| Rejection::new("invalid properties: not a json object"))?,
+        Some(p) if !p.is_null() => {
             return Err(Rejection::new(format!(
                 "invalid properties: expected an object, found {}",
-                crate::fields::kind_of(other)
+                p.kind()
             )));
         }
+        _ => return Err(Rejection::new("missing properties")),
     };
-    let time = match get_ci(obj, "time") {
+    let props = &props;
+    let time = match obj.get_ci("time") {
         Some(t) if !t.is_null() => entra_time(Some(t), "time")?,
         _ => entra_time(props.get("createdDateTime"), "properties.createdDateTime")?,
     };
@@ -29,13 +32,13 @@ pub(crate) fn map(record: &Value, obj: &Obj) -> Result<Event, Rejection> {
     // tests sometimes set to "Success"/"Failure").
     let (mut status_code, mut status_detail) = status_of(props.get("status"), "properties.status")?;
     if status_code.is_none() {
-        status_code = code(get_ci(obj, "resultType"), "resultType")?;
+        status_code = code(obj.get_ci("resultType"), "resultType")?;
     }
     if status_detail.is_none() {
-        status_detail = owned(get_ci(obj, "resultDescription"), "resultDescription")?;
+        status_detail = owned(obj.get_ci("resultDescription"), "resultDescription")?;
     }
 
-    let mut tenant = owned(get_ci(obj, "tenantId"), "tenantId")?;
+    let mut tenant = owned(obj.get_ci("tenantId"), "tenantId")?;
     if tenant.is_none() {
         tenant = owned(props.get("tenantId"), "properties.tenantId")?;
     }
@@ -43,15 +46,16 @@ pub(crate) fn map(record: &Value, obj: &Obj) -> Result<Event, Rejection> {
         tenant = owned(props.get("resourceTenantId"), "properties.resourceTenantId")?;
     }
     if tenant.is_none() {
-        tenant = owned(get_ci(obj, "resourceId"), "resourceId")?
+        tenant = owned(obj.get_ci("resourceId"), "resourceId")?
             .as_deref()
             .and_then(tenant_from_resource_id)
             .map(str::to_owned);
     }
 
-    let mut event_types = string_list(props.get("signInEventTypes"), "properties.signInEventTypes")?;
+    let mut event_types =
+        string_list(props.get("signInEventTypes"), "properties.signInEventTypes")?;
     if event_types.is_empty() {
-        event_types.extend(owned(get_ci(obj, "category"), "category")?);
+        event_types.extend(owned(obj.get_ci("category"), "category")?);
     }
 
     entra::build(Input {
@@ -64,11 +68,12 @@ pub(crate) fn map(record: &Value, obj: &Obj) -> Result<Event, Rejection> {
         status_detail,
         tenant,
         event_types,
-        ip_fallback: owned(get_ci(obj, "callerIpAddress"), "callerIpAddress")?,
-        name_fallback: owned(get_ci(obj, "identity"), "identity")?,
-        country_fallback: match get_ci(obj, "location") {
-            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-            _ => None,
-        },
+        ip_fallback: owned(obj.get_ci("callerIpAddress"), "callerIpAddress")?,
+        name_fallback: owned(obj.get_ci("identity"), "identity")?,
+        country_fallback: obj
+            .get_ci("location")
+            .and_then(J::as_str)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.into_owned()),
     })
 }

@@ -3,8 +3,8 @@
 //! Each shape's module supplies the time, status, tenant and fallbacks; this builds the event.
 
 use crosswind_model::{
-    Account, CLASS_AUTHENTICATION, Cloud, CloudProvider, EntraDetail, Event, HttpRequest,
-    Location, Metadata, SCHEMA_VERSION, STATUS_FAILURE, STATUS_SUCCESS, STATUS_UNKNOWN, Service,
+    Account, CLASS_AUTHENTICATION, Cloud, CloudProvider, EntraDetail, Event, HttpRequest, Location,
+    Metadata, SCHEMA_VERSION, STATUS_FAILURE, STATUS_SUCCESS, STATUS_UNKNOWN, Service,
     SourceFormat, SrcEndpoint, User,
 };
 use serde_json::Value;
@@ -120,10 +120,10 @@ pub(crate) const PASCAL: Keys = Keys {
 /// What the shape-specific module worked out before the shared mapping.
 pub(crate) struct Input<'a> {
     pub format: SourceFormat,
-    /// The whole record (hashed for the id when the record has none).
-    pub record: &'a Value,
+    /// The whole record's JSON text (hashed for the id when the record has none).
+    pub record: &'a [u8],
     /// Where the sign-in's own fields live (the record, or diagnostic `properties`).
-    pub fields: &'a Obj,
+    pub fields: &'a Obj<'a>,
     pub keys: &'static Keys,
     pub time: i64,
     /// `status.errorCode` / `resultType` / `ResultType` as text.
@@ -149,7 +149,13 @@ pub(crate) fn status_id(code: Option<&str>) -> u8 {
 }
 
 pub(crate) fn build(input: Input<'_>) -> Result<Event, Rejection> {
-    let Input { format, record, fields: f, keys: k, .. } = input;
+    let Input {
+        format,
+        record,
+        fields: f,
+        keys: k,
+        ..
+    } = input;
     let get = |key: &str| f.get(key);
 
     // --- user ---
@@ -175,7 +181,8 @@ pub(crate) fn build(input: Input<'_>) -> Result<Event, Rejection> {
         }
         user.name = sp_name;
         user.uid = sp_id;
-        user.kind.get_or_insert_with(|| "servicePrincipal".to_owned());
+        user.kind
+            .get_or_insert_with(|| "servicePrincipal".to_owned());
     }
 
     // --- source ---
@@ -186,7 +193,10 @@ pub(crate) fn build(input: Input<'_>) -> Result<Event, Rejection> {
     let (ip, domain) = ip_or_domain(ip);
     let location = match structured(get(k.location), k.location)? {
         Some(loc) => location_of(&loc, input.country_fallback),
-        None => input.country_fallback.map(|c| Location { country: Some(c), ..Location::default() }),
+        None => input.country_fallback.map(|c| Location {
+            country: Some(c),
+            ..Location::default()
+        }),
     };
     let src_endpoint = SrcEndpoint {
         ip,
@@ -229,10 +239,13 @@ pub(crate) fn build(input: Input<'_>) -> Result<Event, Rejection> {
 
     let app_name = owned(get(k.app_name), k.app_name)?;
     let app_id = owned(get(k.app_id), k.app_id)?;
-    let service =
-        (app_name.is_some() || app_id.is_some()).then_some(Service { name: app_name, uid: app_id });
-    let http_request = owned(get(k.user_agent), k.user_agent)?
-        .map(|ua| HttpRequest { user_agent: Some(ua) });
+    let service = (app_name.is_some() || app_id.is_some()).then_some(Service {
+        name: app_name,
+        uid: app_id,
+    });
+    let http_request = owned(get(k.user_agent), k.user_agent)?.map(|ua| HttpRequest {
+        user_agent: Some(ua),
+    });
 
     let uid = match owned(get(k.id), k.id)? {
         Some(id) => id,

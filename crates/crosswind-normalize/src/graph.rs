@@ -1,13 +1,12 @@
 //! Microsoft Graph `signIn` (v1.0 and beta), as `/auditLogs/signIns` returns it.
 
 use crosswind_model::{Event, SourceFormat};
-use serde_json::Value;
 
 use crate::Rejection;
 use crate::entra::{self, CAMEL, Input};
-use crate::fields::{Obj, code, object, owned, string_list, tenant_from_resource_id};
+use crate::fields::{J, Obj, code, member, object, owned, string_list, tenant_from_resource_id};
 
-pub(crate) fn map(record: &Value, obj: &Obj) -> Result<Event, Rejection> {
+pub(crate) fn map(record: &[u8], obj: &Obj<'_>) -> Result<Event, Rejection> {
     let time = entra_time(obj.get("createdDateTime"), "createdDateTime")?;
     let (status_code, status_detail) = status_of(obj.get("status"), "status")?;
     let tenant = match owned(obj.get("tenantId"), "tenantId")? {
@@ -34,16 +33,21 @@ pub(crate) fn map(record: &Value, obj: &Obj) -> Result<Event, Rejection> {
 }
 
 /// A required timestamp field, rejected with its name when missing or unparsable.
-pub(crate) fn entra_time(v: Option<&Value>, field: &str) -> Result<i64, Rejection> {
-    match v {
-        None | Some(Value::Null) => Err(Rejection::new(format!("missing {field}"))),
-        Some(Value::String(s)) if s.is_empty() => Err(Rejection::new(format!("missing {field}"))),
-        Some(Value::String(s)) => crate::time::parse_timestamp_ms(s).ok_or_else(|| {
-            Rejection::new(format!("invalid {field}: {:?} is not a timestamp", truncate(s)))
+pub(crate) fn entra_time(v: Option<J<'_>>, field: &str) -> Result<i64, Rejection> {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Err(Rejection::new(format!("missing {field}")));
+    };
+    match v.as_str() {
+        Some(s) if s.is_empty() => Err(Rejection::new(format!("missing {field}"))),
+        Some(s) => crate::time::parse_timestamp_ms(&s).ok_or_else(|| {
+            Rejection::new(format!(
+                "invalid {field}: {:?} is not a timestamp",
+                truncate(&s)
+            ))
         }),
-        Some(other) => Err(Rejection::new(format!(
+        None => Err(Rejection::new(format!(
             "invalid {field}: expected a timestamp string, found {}",
-            crate::fields::kind_of(other)
+            v.kind()
         ))),
     }
 }
@@ -58,13 +62,19 @@ pub(crate) fn truncate(s: &str) -> &str {
 /// `status{errorCode, failureReason}` (an object, or a JSON string of one in Log Analytics):
 /// the code as text and the failure reason.
 pub(crate) fn status_of(
-    v: Option<&Value>,
+    v: Option<J<'_>>,
     field: &str,
 ) -> Result<(Option<String>, Option<String>), Rejection> {
     let Some(status) = object(v, field)? else {
         return Ok((None, None));
     };
-    let code = code(status.get("errorCode"), &format!("{field}.errorCode"))?;
-    let detail = owned(status.get("failureReason"), &format!("{field}.failureReason"))?;
+    let code = code(
+        member(&status, "errorCode"),
+        format_args!("{field}.errorCode"),
+    )?;
+    let detail = owned(
+        member(&status, "failureReason"),
+        format_args!("{field}.failureReason"),
+    )?;
     Ok((code, detail))
 }

@@ -34,6 +34,8 @@ use std::fmt;
 use crosswind_model::{Event, SourceFormat};
 use serde_json::Value;
 
+use crate::fields::{Obj, Parsed};
+
 pub use container::{ContainerError, MaybeGz, Position, RawRecord, RecordReader, open_maybe_gz};
 pub use time::parse_timestamp_ms;
 
@@ -155,56 +157,71 @@ pub struct Rejection {
 
 impl Rejection {
     pub fn new(reason: impl Into<String>) -> Self {
-        Rejection { reason: reason.into() }
+        Rejection {
+            reason: reason.into(),
+        }
     }
 }
 
 /// Which shape `record` has, by its distinctive keys; `None` for anything that is not an Entra
 /// sign-in or a CloudTrail record (Entra audit logs, analytic summary rows, CSV exports, …).
 pub fn detect(record: &Value) -> Option<SourceFormat> {
-    match detect::classify(record) {
-        detect::Class::Format(f) => Some(f),
-        detect::Class::NotSignIn(_) | detect::Class::Unknown(_) => None,
-    }
+    detect_or_reason(record).ok()
 }
 
 /// Like [`detect`], but says why a record was not recognised.
 pub fn detect_or_reason(record: &Value) -> Result<SourceFormat, Rejection> {
-    match detect::classify(record) {
+    let raw = serde_json::to_vec(record).map_err(|e| Rejection::new(e.to_string()))?;
+    detect_raw(&raw)
+}
+
+/// [`detect_or_reason`] over a record's JSON text.
+pub fn detect_raw(raw: &[u8]) -> Result<SourceFormat, Rejection> {
+    let obj = parse_object(raw)?;
+    match detect::classify(&obj) {
         detect::Class::Format(f) => Ok(f),
         detect::Class::NotSignIn(r) | detect::Class::Unknown(r) => Err(r),
     }
 }
 
-/// Parses and maps one raw record. `hint` `None` means auto-detection.
-pub fn normalize(raw: &[u8], hint: Option<FormatHint>) -> Result<Normalized, Rejection> {
-    let value: Value = serde_json::from_slice(raw).map_err(|e| fields::json_rejection(&e))?;
-    normalize_value(&value, hint)
+fn parse_object(raw: &[u8]) -> Result<Obj<'_>, Rejection> {
+    match Obj::parse(raw).map_err(|e| fields::json_rejection(&e))? {
+        Parsed::Object(o) => Ok(o),
+        Parsed::Other(found) => Err(Rejection::new(format!("not a json object (found {found})"))),
+    }
 }
 
-/// Maps one already-parsed record (see [`normalize`]).
-pub fn normalize_value(record: &Value, hint: Option<FormatHint>) -> Result<Normalized, Rejection> {
-    let format = resolve_format(record, hint.unwrap_or(FormatHint::Family(FormatFamily::Auto)))?;
-    let Value::Object(obj) = record else {
-        return Err(Rejection::new(format!(
-            "not a json object (found {})",
-            fields::kind_of(record)
-        )));
-    };
+/// Parses and maps one raw record (its JSON text). `hint` `None` means auto-detection.
+///
+/// Only the record's top level (and a diagnostic record's `properties`) is split into members;
+/// the members a mapping reads are parsed on demand, the rest are only validated.
+pub fn normalize(raw: &[u8], hint: Option<FormatHint>) -> Result<Normalized, Rejection> {
+    let obj = parse_object(raw)?;
+    let format = resolve_format(&obj, hint.unwrap_or(FormatHint::Family(FormatFamily::Auto)))?;
     let event = match format {
-        SourceFormat::GraphSignIn => graph::map(record, obj)?,
-        SourceFormat::DiagnosticSignIn => diagnostic::map(record, obj)?,
-        SourceFormat::SigninLogsRow => signinlogs::map(record, obj)?,
+        SourceFormat::GraphSignIn => graph::map(raw, &obj)?,
+        SourceFormat::DiagnosticSignIn => diagnostic::map(raw, &obj)?,
+        SourceFormat::SigninLogsRow => signinlogs::map(raw, &obj)?,
         SourceFormat::CloudTrail | SourceFormat::CloudTrailLogstash => {
-            cloudtrail::map(record, obj, format)?
+            cloudtrail::map(raw, &obj, format)?
         }
-        SourceFormat::SentinelCloudTrailRow => sentinel::map(record, obj)?,
+        SourceFormat::SentinelCloudTrailRow => sentinel::map(raw, &obj)?,
     };
     let record_id = event.metadata.uid.clone();
-    Ok(Normalized { event, format, record_id })
+    Ok(Normalized {
+        event,
+        format,
+        record_id,
+    })
 }
 
-fn resolve_format(record: &Value, hint: FormatHint) -> Result<SourceFormat, Rejection> {
+/// Maps one already-parsed record (a convenience: it is serialised and read like [`normalize`]).
+pub fn normalize_value(record: &Value, hint: Option<FormatHint>) -> Result<Normalized, Rejection> {
+    let raw = serde_json::to_vec(record).map_err(|e| Rejection::new(e.to_string()))?;
+    normalize(&raw, hint)
+}
+
+fn resolve_format(record: &Obj<'_>, hint: FormatHint) -> Result<SourceFormat, Rejection> {
     let family = match hint {
         FormatHint::Exact(f) => return Ok(f),
         FormatHint::Family(family) => family,

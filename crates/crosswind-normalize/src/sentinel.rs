@@ -2,13 +2,12 @@
 //! `ResponseElements` and `AdditionalEventData` as JSON text.
 
 use crosswind_model::{Event, SourceFormat};
-use serde_json::Value;
 
 use crate::Rejection;
 use crate::cloudtrail::{self, Identity, Input, sub, time_field};
-use crate::fields::{Obj, flag, object, owned};
+use crate::fields::{Obj, flag, member, object, owned};
 
-pub(crate) fn map(record: &Value, obj: &Obj) -> Result<Event, Rejection> {
+pub(crate) fn map(record: &[u8], obj: &Obj<'_>) -> Result<Event, Rejection> {
     let s = |key: &str| owned(obj.get(key), key);
     let time = match obj.get("TimeGenerated") {
         Some(t) if !t.is_null() => time_field(t, "TimeGenerated")?,
@@ -24,7 +23,10 @@ pub(crate) fn map(record: &Value, obj: &Obj) -> Result<Event, Rejection> {
         access_key_id: s("UserIdentityAccessKeyId")?,
         user_name: s("UserIdentityUserName")?,
         invoked_by: s("UserIdentityInvokedBy")?,
-        mfa_authenticated: flag(obj.get("SessionMfaAuthenticated"), "SessionMfaAuthenticated")?,
+        mfa_authenticated: flag(
+            obj.get("SessionMfaAuthenticated"),
+            "SessionMfaAuthenticated",
+        )?,
         issuer_arn: s("SessionIssuerArn")?,
         issuer_name: s("SessionIssuerUserName")?,
         has_session: false,
@@ -66,7 +68,7 @@ pub(crate) fn map(record: &Value, obj: &Obj) -> Result<Event, Rejection> {
         recipient_account: s("RecipientAccountId")?,
         identity: has_identity.then_some(identity),
         console_login: match response.as_deref() {
-            Some(r) => owned(r.get("ConsoleLogin"), "ResponseElements.ConsoleLogin")?,
+            Some(r) => owned(member(r, "ConsoleLogin"), "ResponseElements.ConsoleLogin")?,
             None => None,
         },
         mfa_used: sub(extra.as_deref(), "MFAUsed")?,

@@ -3,14 +3,13 @@
 //! `[UTC]` suffixed datetime headers.
 
 use crosswind_model::{Event, SourceFormat};
-use serde_json::Value;
 
 use crate::Rejection;
 use crate::entra::{self, Input, PASCAL};
-use crate::fields::{Obj, code, owned, tenant_from_resource_id};
+use crate::fields::{J, Obj, code, owned, tenant_from_resource_id};
 use crate::graph::{entra_time, status_of};
 
-pub(crate) fn map(record: &Value, obj: &Obj) -> Result<Event, Rejection> {
+pub(crate) fn map(record: &[u8], obj: &Obj<'_>) -> Result<Event, Rejection> {
     let time = [
         "CreatedDateTime",
         "CreatedDateTime [UTC]",
@@ -18,7 +17,7 @@ pub(crate) fn map(record: &Value, obj: &Obj) -> Result<Event, Rejection> {
         "TimeGenerated [UTC]",
     ]
     .iter()
-    .find_map(|k| obj.get(*k).filter(|v| !v.is_null()).map(|v| (*k, v)));
+    .find_map(|k| obj.get(k).filter(|v| !v.is_null()).map(|v| (*k, v)));
     let time = match time {
         Some((k, v)) => entra_time(Some(v), k)?,
         None => return Err(Rejection::new("missing CreatedDateTime")),
@@ -49,7 +48,9 @@ pub(crate) fn map(record: &Value, obj: &Obj) -> Result<Event, Rejection> {
             .map(str::to_owned);
     }
 
-    let event_types = owned(obj.get("Category"), "Category")?.into_iter().collect();
+    let event_types = owned(obj.get("Category"), "Category")?
+        .into_iter()
+        .collect();
 
     entra::build(Input {
         format: SourceFormat::SigninLogsRow,
@@ -63,9 +64,10 @@ pub(crate) fn map(record: &Value, obj: &Obj) -> Result<Event, Rejection> {
         event_types,
         ip_fallback: None,
         name_fallback: owned(obj.get("Identity"), "Identity")?,
-        country_fallback: match obj.get("Location") {
-            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-            _ => None,
-        },
+        country_fallback: obj
+            .get("Location")
+            .and_then(J::as_str)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.into_owned()),
     })
 }

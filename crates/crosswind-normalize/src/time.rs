@@ -156,12 +156,27 @@ mod tests {
         ] {
             assert_eq!(parse_timestamp_ms(s), Some(base), "{s}");
         }
-        assert_eq!(parse_timestamp_ms("2020-05-20T18:19:04.423000Z"), Some(1_589_998_744_423));
-        assert_eq!(parse_timestamp_ms("2022-11-10T16:24:34Z"), Some(1_668_097_474_000));
-        assert_eq!(parse_timestamp_ms("2020-05-20T18:19:04.4Z"), Some(1_589_998_744_400));
-        assert_eq!(parse_timestamp_ms("4/28/2021, 2:08:45.221 PM"), Some(1_619_618_925_221));
+        assert_eq!(
+            parse_timestamp_ms("2020-05-20T18:19:04.423000Z"),
+            Some(1_589_998_744_423)
+        );
+        assert_eq!(
+            parse_timestamp_ms("2022-11-10T16:24:34Z"),
+            Some(1_668_097_474_000)
+        );
+        assert_eq!(
+            parse_timestamp_ms("2020-05-20T18:19:04.4Z"),
+            Some(1_589_998_744_400)
+        );
+        assert_eq!(
+            parse_timestamp_ms("4/28/2021, 2:08:45.221 PM"),
+            Some(1_619_618_925_221)
+        );
         assert_eq!(parse_timestamp_ms("1969-12-31T23:59:59Z"), Some(-1000));
-        assert_eq!(parse_timestamp_ms("2024-02-29T00:00:00Z"), Some(1_709_164_800_000));
+        assert_eq!(
+            parse_timestamp_ms("2024-02-29T00:00:00Z"),
+            Some(1_709_164_800_000)
+        );
     }
 
     #[test]

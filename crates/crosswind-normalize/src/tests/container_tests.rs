@@ -144,7 +144,13 @@ fn element_bytes_are_exact() {
     let input = b"{\"Records\":[ {\"b\" : 1,\"a\":\"\\u00e9\"} ,{\"x\":[1, 2]}]}";
     let items = read_all(input);
     let got: Vec<&[u8]> = items.iter().flatten().map(|r| r.bytes.as_slice()).collect();
-    assert_eq!(got, vec![&b"{\"b\" : 1,\"a\":\"\\u00e9\"}"[..], &b"{\"x\":[1, 2]}"[..]]);
+    assert_eq!(
+        got,
+        vec![
+            &b"{\"b\" : 1,\"a\":\"\\u00e9\"}"[..],
+            &b"{\"x\":[1, 2]}"[..]
+        ]
+    );
 }
 
 #[test]
@@ -155,14 +161,23 @@ fn gzip_is_transparent() {
     // Concatenated gzip members read as one stream.
     let mut two = gzip(b"{\"a\":1}\n");
     two.extend(gzip(b"{\"b\":2}\n"));
-    assert_eq!(render(&read_all(&two)), "ok  line 1 {\"a\":1}\nok  line 2 {\"b\":2}\n");
+    assert_eq!(
+        render(&read_all(&two)),
+        "ok  line 1 {\"a\":1}\nok  line 2 {\"b\":2}\n"
+    );
 }
 
 #[test]
 fn truncated_gzip_ndjson_yields_records_then_error() {
     let mut plain = Vec::new();
     for i in 0..2000 {
-        plain.extend(format!("{{\"eventID\":\"e{i}\",\"pad\":\"{}\"}}\n", "x".repeat(i % 50)).bytes());
+        plain.extend(
+            format!(
+                "{{\"eventID\":\"e{i}\",\"pad\":\"{}\"}}\n",
+                "x".repeat(i % 50)
+            )
+            .bytes(),
+        );
     }
     let gz = gzip(&plain);
     let cut = &gz[..gz.len() / 2];
@@ -170,12 +185,21 @@ fn truncated_gzip_ndjson_yields_records_then_error() {
     let (ok, errs): (Vec<_>, Vec<_>) = items.iter().partition(|i| i.is_ok());
     assert!(ok.len() > 100, "read {} records before the cut", ok.len());
     assert_eq!(errs.len(), 1);
-    let last = items.last().and_then(|r| r.as_ref().err()).map(ToString::to_string);
+    let last = items
+        .last()
+        .and_then(|r| r.as_ref().err())
+        .map(ToString::to_string);
     let last = last.unwrap_or_default();
-    assert!(last.starts_with(&format!("input is truncated at line {}", ok.len() + 1)), "{last}");
+    assert!(
+        last.starts_with(&format!("input is truncated at line {}", ok.len() + 1)),
+        "{last}"
+    );
     // Every record before the error is whole and in order.
     for (i, r) in ok.iter().enumerate() {
-        let r = r.as_ref().map(|r| r.as_str().to_owned()).unwrap_or_default();
+        let r = r
+            .as_ref()
+            .map(|r| r.as_str().to_owned())
+            .unwrap_or_default();
         assert!(r.starts_with(&format!("{{\"eventID\":\"e{i}\"")), "{r}");
     }
 }
@@ -194,7 +218,10 @@ fn truncated_gzip_document_salvages_elements() {
     let items = read_all(&gz[..gz.len() * 2 / 3]);
     let ok = items.iter().filter(|i| i.is_ok()).count();
     assert!(ok > 100 && ok < 3000, "salvaged {ok}");
-    let last = items.last().and_then(|r| r.as_ref().err()).map(ToString::to_string);
+    let last = items
+        .last()
+        .and_then(|r| r.as_ref().err())
+        .map(ToString::to_string);
     assert!(last.is_some_and(|e| e.starts_with("input is truncated at line 1")));
 }
 
@@ -225,7 +252,14 @@ fn huge_record_on_one_line() {
 
 #[test]
 fn positions_render() {
-    assert_eq!(Position { line: Some(3), index: Some(1) }.to_string(), "line 3 element 1");
+    assert_eq!(
+        Position {
+            line: Some(3),
+            index: Some(1)
+        }
+        .to_string(),
+        "line 3 element 1"
+    );
     assert_eq!(Position::line(7).to_string(), "line 7");
 }
 

@@ -35,7 +35,10 @@ fn principal(n: &Normalized) -> User {
 
 #[test]
 fn golden_diagnostic_record_microsoft_docs() {
-    let (_, raw) = pick("microsoft-docs/azure_monitor_signinlogs_record_example.ndjson", &[]);
+    let (_, raw) = pick(
+        "microsoft-docs/azure_monitor_signinlogs_record_example.ndjson",
+        &[],
+    );
     let n = ok(&raw);
     assert_eq!(n.format, SourceFormat::DiagnosticSignIn);
     assert_eq!(n.event.status_code.as_deref(), Some("50140"));
@@ -49,13 +52,19 @@ fn golden_signinlogs_row_msticpy() {
     let n = ok(&raw);
     assert_eq!(n.format, SourceFormat::SigninLogsRow);
     // The Entra tenant, not the Log Analytics workspace (`TenantId`).
-    assert_eq!(n.event.cloud.account.uid.as_deref(), Some("4b2462a4-bbee-495a-a0e1-f23ae524cc9c"));
+    assert_eq!(
+        n.event.cloud.account.uid.as_deref(),
+        Some("4b2462a4-bbee-495a-a0e1-f23ae524cc9c")
+    );
     expect_file!["../../tests/golden/signinlogs_msticpy.json"].assert_eq(&pretty(&n));
 }
 
 #[test]
 fn golden_signinlogs_row_training_lab() {
-    let (_, raw) = pick("azure-sentinel/training_lab_signin_adelev_signinlogs.ndjson", &[]);
+    let (_, raw) = pick(
+        "azure-sentinel/training_lab_signin_adelev_signinlogs.ndjson",
+        &[],
+    );
     let n = ok(&raw);
     assert_eq!(n.event.time, 1_619_618_925_221); // "4/28/2021, 2:08:45.221 PM" [UTC]
     expect_file!["../../tests/golden/signinlogs_training_lab.json"].assert_eq(&pretty(&n));
@@ -64,18 +73,28 @@ fn golden_signinlogs_row_training_lab() {
         &["\"ResultType\": \"50058\""],
     );
     let n = ok(&raw);
-    assert_eq!((n.event.status_id, n.event.status_code.as_deref()), (2, Some("50058")));
+    assert_eq!(
+        (n.event.status_id, n.event.status_code.as_deref()),
+        (2, Some("50058"))
+    );
 }
 
 #[test]
 fn golden_root_console_login_mfa_yes_uppercase() {
-    let (_, raw) = pick("awsdocs-cloudtrail-user-guide/doc_example_events.ndjson", &["\"YES\""]);
+    let (_, raw) = pick(
+        "awsdocs-cloudtrail-user-guide/doc_example_events.ndjson",
+        &["\"YES\""],
+    );
     let n = ok(&raw);
     assert_eq!(n.event.class_uid, CLASS_AUTHENTICATION);
     assert_eq!(n.event.is_mfa, Some(true));
-    assert_eq!(n.event.aws.as_ref().and_then(|a| a.mfa_used.as_deref()), Some("YES"));
+    assert_eq!(
+        n.event.aws.as_ref().and_then(|a| a.mfa_used.as_deref()),
+        Some("YES")
+    );
     assert_eq!(principal(&n).name.as_deref(), Some("root"));
-    expect_file!["../../tests/golden/cloudtrail_root_console_login_mfa_yes.json"].assert_eq(&pretty(&n));
+    expect_file!["../../tests/golden/cloudtrail_root_console_login_mfa_yes.json"]
+        .assert_eq(&pretty(&n));
 }
 
 #[test]
@@ -86,10 +105,14 @@ fn golden_iam_console_login_failure_without_arn() {
     );
     let n = ok(&raw);
     let user = principal(&n);
-    assert_eq!((n.event.status_id, n.event.status_code.as_deref()), (2, Some("Failure")));
+    assert_eq!(
+        (n.event.status_id, n.event.status_code.as_deref()),
+        (2, Some("Failure"))
+    );
     assert!(user.arn.is_none());
     assert!(user.credential_uid.is_none(), "empty accessKeyId is absent");
-    expect_file!["../../tests/golden/cloudtrail_iam_console_login_failure.json"].assert_eq(&pretty(&n));
+    expect_file!["../../tests/golden/cloudtrail_iam_console_login_failure.json"]
+        .assert_eq(&pretty(&n));
 }
 
 #[test]
@@ -100,8 +123,14 @@ fn golden_hidden_user_failure_sentinel() {
     );
     let n = ok(&raw);
     assert_eq!(n.format, SourceFormat::SentinelCloudTrailRow);
-    assert_eq!(principal(&n).name.as_deref(), Some("HIDDEN_DUE_TO_SECURITY_REASONS"));
-    assert_eq!(n.event.status_detail.as_deref(), Some("No username found in supplied account"));
+    assert_eq!(
+        principal(&n).name.as_deref(),
+        Some("HIDDEN_DUE_TO_SECURITY_REASONS")
+    );
+    assert_eq!(
+        n.event.status_detail.as_deref(),
+        Some("No username found in supplied account")
+    );
     expect_file!["../../tests/golden/sentinel_hidden_user_failure.json"].assert_eq(&pretty(&n));
 }
 
@@ -119,7 +148,10 @@ fn golden_sentinel_row_success_with_mfa() {
 
 #[test]
 fn golden_logstash_record_otrf() {
-    let (_, raw) = pick("otrf-security-datasets/ec2_proxy_s3_exfiltration_cloudtrail.ndjson", &[]);
+    let (_, raw) = pick(
+        "otrf-security-datasets/ec2_proxy_s3_exfiltration_cloudtrail.ndjson",
+        &[],
+    );
     let n = ok(&raw);
     assert_eq!(n.format, SourceFormat::CloudTrailLogstash);
     assert_eq!(n.event.time, 1_600_044_263_000); // @timestamp 2020-09-14T00:44:23.000Z
@@ -128,18 +160,31 @@ fn golden_logstash_record_otrf() {
 
 #[test]
 fn golden_stratus_assumed_role_denied() {
-    let (_, raw) = pick("stratus-red-team/detonation_logs.ndjson", &["GetPasswordData", "assumed-role"]);
+    let (_, raw) = pick(
+        "stratus-red-team/detonation_logs.ndjson",
+        &["GetPasswordData", "assumed-role"],
+    );
     let n = ok(&raw);
     let user = principal(&n);
     assert_eq!(n.event.class_uid, CLASS_API_ACTIVITY);
-    assert_eq!(n.event.status_code.as_deref(), Some("Client.UnauthorizedOperation"));
-    assert!(user.name.as_deref().is_some_and(|s| s.starts_with("aws-go-sdk-")));
+    assert_eq!(
+        n.event.status_code.as_deref(),
+        Some("Client.UnauthorizedOperation")
+    );
+    assert!(
+        user.name
+            .as_deref()
+            .is_some_and(|s| s.starts_with("aws-go-sdk-"))
+    );
     expect_file!["../../tests/golden/stratus_assumed_role_denied.json"].assert_eq(&pretty(&n));
 }
 
 #[test]
 fn golden_stratus_console_login_without_mfa() {
-    let (_, raw) = pick("stratus-red-team/detonation_logs.ndjson", &["\"ConsoleLogin\""]);
+    let (_, raw) = pick(
+        "stratus-red-team/detonation_logs.ndjson",
+        &["\"ConsoleLogin\""],
+    );
     let n = ok(&raw);
     assert_eq!(n.event.is_mfa, Some(false));
     expect_file!["../../tests/golden/stratus_console_login.json"].assert_eq(&pretty(&n));
@@ -163,13 +208,21 @@ fn golden_panther_service_principal_signin() {
 
 #[test]
 fn panther_hand_written_results_and_naive_times() {
-    let (_, raw) =
-        pick("panther-analysis/azure_audit_rule_tests.ndjson", &["\"resultType\": \"Success\""]);
+    let (_, raw) = pick(
+        "panther-analysis/azure_audit_rule_tests.ndjson",
+        &["\"resultType\": \"Success\""],
+    );
     let n = ok(&raw);
-    assert_eq!((n.event.status_id, n.event.status_code.as_deref()), (1, Some("Success")));
+    assert_eq!(
+        (n.event.status_id, n.event.status_code.as_deref()),
+        (1, Some("Success"))
+    );
     assert_eq!(n.event.time, 1_736_940_015_789); // "2025-01-15 11:20:15.789"
     // The sign-in's own status.errorCode wins over a hand-written "Failure".
-    let (_, raw) = pick("panther-analysis/azure_audit_rule_tests.ndjson", &["50053", "\"Failure\""]);
+    let (_, raw) = pick(
+        "panther-analysis/azure_audit_rule_tests.ndjson",
+        &["50053", "\"Failure\""],
+    );
     let n = ok(&raw);
     assert_eq!(n.event.status_code.as_deref(), Some("50053"));
     assert_eq!(n.event.src_endpoint.autonomous_system_number, Some(12345));
@@ -182,37 +235,65 @@ fn cloudtrail_identities() {
     // AWS service caller: no IP, the service's name.
     let (_, raw) = pick(
         file,
-        &[r#""userIdentity": {"accountId": "123837392027", "invokedBy": "secretsmanager.amazonaws.com"}"#],
+        &[
+            r#""userIdentity": {"accountId": "123837392027", "invokedBy": "secretsmanager.amazonaws.com"}"#,
+        ],
     );
     let n = ok(&raw);
     assert_eq!(n.event.src_endpoint.ip, None);
-    assert_eq!(n.event.src_endpoint.domain.as_deref(), Some("secretsmanager.amazonaws.com"));
+    assert_eq!(
+        n.event.src_endpoint.domain.as_deref(),
+        Some("secretsmanager.amazonaws.com")
+    );
     let actor = n.event.actor.clone().map(|a| (a.user.name, a.invoked_by));
     assert_eq!(
         actor,
-        Some((Some("secretsmanager.amazonaws.com".into()), Some("secretsmanager.amazonaws.com".into())))
+        Some((
+            Some("secretsmanager.amazonaws.com".into()),
+            Some("secretsmanager.amazonaws.com".into())
+        ))
     );
     // IAM user with an access key.
-    let (_, raw) = pick(file, &["GetAccountAuthorizationDetails", "\"userName\": \"benjamin\""]);
+    let (_, raw) = pick(
+        file,
+        &[
+            "GetAccountAuthorizationDetails",
+            "\"userName\": \"benjamin\"",
+        ],
+    );
     let n = ok(&raw);
     let user = principal(&n);
     assert_eq!(user.name.as_deref(), Some("benjamin"));
     assert_eq!(n.event.operation(), Some("GetAccountAuthorizationDetails"));
-    assert!(user.credential_uid.as_deref().is_some_and(|k| k.starts_with("AKIA")));
+    assert!(
+        user.credential_uid
+            .as_deref()
+            .is_some_and(|k| k.starts_with("AKIA"))
+    );
     assert_eq!(n.event.cloud.account.uid.as_deref(), Some("123837392027"));
     // Throttled calls are failures with the error code.
     let (_, raw) = pick(file, &["ThrottlingException"]);
     let n = ok(&raw);
-    assert_eq!((n.event.status_id, n.event.status_code.as_deref()), (2, Some("ThrottlingException")));
+    assert_eq!(
+        (n.event.status_id, n.event.status_code.as_deref()),
+        (2, Some("ThrottlingException"))
+    );
 }
 
 #[test]
 fn sso_sessions_are_federated() {
-    let (_, raw) = pick("panther-analysis/aws_cloudtrail_rule_tests.ndjson", &["AWSReservedSSO_", "assumed-role"]);
+    let (_, raw) = pick(
+        "panther-analysis/aws_cloudtrail_rule_tests.ndjson",
+        &["AWSReservedSSO_", "assumed-role"],
+    );
     let n = ok(&raw);
     let session = principal(&n).session.unwrap_or_default();
     assert!(session.is_federated);
-    assert!(session.issuer_name.is_some_and(|r| r.starts_with("AWSReservedSSO_")));
+    assert!(
+        session
+            .issuer_name
+            .is_some_and(|r| r.starts_with("AWSReservedSSO_"))
+    );
 }
 
 #[test]
@@ -272,7 +353,10 @@ fn golden_graph_beta_with_risk() {
     assert_eq!(n.record_id, "66ea54eb-6301-4ee5-be62-ff5a759b0100");
     assert_eq!(principal(&n).name.as_deref(), Some("adelev@contoso.com"));
     assert_eq!(n.event.src_ip(), Some("2001:db8::1"));
-    assert_eq!(n.event.cloud.account.uid.as_deref(), Some("bbbbbbbb-0000-0000-0000-000000000002"));
+    assert_eq!(
+        n.event.cloud.account.uid.as_deref(),
+        Some("bbbbbbbb-0000-0000-0000-000000000002")
+    );
     expect_file!["../../tests/golden/graph_beta_risky.json"].assert_eq(&pretty(&n));
 }
 
@@ -307,9 +391,15 @@ fn golden_graph_v1_failure() {
     });
     let raw = serde_json::to_vec(&v1).unwrap_or_default();
     let n = ok(&raw);
-    assert_eq!((n.event.status_id, n.event.status_code.as_deref()), (2, Some("50126")));
+    assert_eq!(
+        (n.event.status_id, n.event.status_code.as_deref()),
+        (2, Some("50126"))
+    );
     assert!(n.event.is_mfa.is_none());
-    assert!(n.event.cloud.account.uid.is_none(), "v1.0 carries no tenant");
+    assert!(
+        n.event.cloud.account.uid.is_none(),
+        "v1.0 carries no tenant"
+    );
     expect_file!["../../tests/golden/graph_v1_failure.json"].assert_eq(&pretty(&n));
 }
 
@@ -354,8 +444,17 @@ fn log_analytics_json_text_columns() {
     let n = ok(&serde_json::to_vec(&row).unwrap_or_default());
     let e = &n.event;
     assert_eq!(e.time, 1_736_950_835_123);
-    assert_eq!(e.entra.as_ref().map(|d| d.risk_event_types.clone()), Some(vec!["unfamiliarFeatures".to_owned()]));
-    assert_eq!(e.src_endpoint.location.as_ref().and_then(|l| l.city.as_deref()), Some("Lagos"));
+    assert_eq!(
+        e.entra.as_ref().map(|d| d.risk_event_types.clone()),
+        Some(vec!["unfamiliarFeatures".to_owned()])
+    );
+    assert_eq!(
+        e.src_endpoint
+            .location
+            .as_ref()
+            .and_then(|l| l.city.as_deref()),
+        Some("Lagos")
+    );
     assert_eq!(e.src_endpoint.autonomous_system_number, Some(37148));
     assert_eq!(e.is_mfa, Some(true));
     assert_eq!(e.entra.as_ref().and_then(|d| d.is_interactive), Some(false));
@@ -369,13 +468,22 @@ fn detection_and_hints() {
     let graph = serde_json::to_vec(&graph_beta()).unwrap_or_default();
     assert_eq!(detect(&graph_beta()), Some(SourceFormat::GraphSignIn));
     let as_ct = normalize(&graph, Some(FormatHint::Family(FormatFamily::CloudTrail)));
-    assert_eq!(as_ct.map(|_| ()).map_err(|r| r.reason), Err("expected a cloudtrail record, found graph_signin".into()));
+    assert_eq!(
+        as_ct.map(|_| ()).map_err(|r| r.reason),
+        Err("expected a cloudtrail record, found graph_signin".into())
+    );
     // Under --format graph an unrecognisable record is mapped as Graph, naming what is missing.
     let bare = br#"{"id":"x","userPrincipalName":"a@b.c"}"#;
-    assert_eq!(norm(bare).map(|_| ()).map_err(|r| r.reason).err().is_some_and(|r| r.starts_with("not a sign-in or CloudTrail record")), true);
-    let r = normalize(bare, Some(FormatFamily::Graph.into())).map(|_| ()).map_err(|r| r.reason);
+    let auto = norm(bare).map(|_| ()).map_err(|r| r.reason);
+    assert!(auto.is_err_and(|r| r.starts_with("not a sign-in or CloudTrail record")));
+    let r = normalize(bare, Some(FormatFamily::Graph.into()))
+        .map(|_| ())
+        .map_err(|r| r.reason);
     assert_eq!(r, Err("missing createdDateTime".into()));
-    assert_eq!(FormatFamily::parse("signinlogs"), Some(FormatFamily::SigninLogs));
+    assert_eq!(
+        FormatFamily::parse("signinlogs"),
+        Some(FormatFamily::SigninLogs)
+    );
     assert!("nope".parse::<FormatFamily>().is_err());
 }
 
@@ -395,7 +503,12 @@ fn rejections_name_the_field() {
     ];
     for (raw, want) in cases {
         let got = norm(raw).map(|_| ()).map_err(|r| r.reason);
-        assert_eq!(got, Err(want.to_owned()), "{}", String::from_utf8_lossy(raw));
+        assert_eq!(
+            got,
+            Err(want.to_owned()),
+            "{}",
+            String::from_utf8_lossy(raw)
+        );
     }
 }
 
@@ -433,7 +546,12 @@ fn hostile_inputs_never_panic() {
         b"{\"createdDateTime\":\"0000-01-01T00:00:00Z\",\"userId\":\"u\",\"status\":[]}".to_vec(),
     ];
     for raw in inputs {
-        for hint in [None, Some(FormatHint::Family(FormatFamily::CloudTrail)), Some(FormatHint::Exact(SourceFormat::SigninLogsRow)), Some(FormatHint::Exact(SourceFormat::DiagnosticSignIn))] {
+        for hint in [
+            None,
+            Some(FormatHint::Family(FormatFamily::CloudTrail)),
+            Some(FormatHint::Exact(SourceFormat::SigninLogsRow)),
+            Some(FormatHint::Exact(SourceFormat::DiagnosticSignIn)),
+        ] {
             let _ = normalize(&raw, hint);
         }
     }
