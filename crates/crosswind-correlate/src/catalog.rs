@@ -214,7 +214,18 @@ pub const RECON_CALLS: &[&str] = &[
 
 /// Index of a recon call in [`RECON_CALLS`].
 pub fn recon_index(op: &str) -> Option<u8> {
-    RECON_CALLS.iter().position(|c| *c == op).map(|i| i as u8)
+    static INDEX: std::sync::OnceLock<std::collections::HashMap<&'static str, u8>> =
+        std::sync::OnceLock::new();
+    INDEX
+        .get_or_init(|| {
+            RECON_CALLS
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (*c, i as u8))
+                .collect()
+        })
+        .get(op)
+        .copied()
 }
 
 /// Entra failure codes that make a sign-in part of a password spray.

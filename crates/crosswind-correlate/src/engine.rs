@@ -394,7 +394,13 @@ impl Engine {
             && valid_coords(lat, lon)
             && !c.trusted
         {
-            self.geo.insert(ip.to_owned(), GeoFix { t: c.t, lat, lon });
+            let fix = GeoFix { t: c.t, lat, lon };
+            match self.geo.get_mut(ip) {
+                Some(g) => *g = fix,
+                None => {
+                    self.geo.insert(ip.to_owned(), fix);
+                }
+            }
         }
         let code = ev.status_code.as_deref().map(str::trim);
         let success = ev.is_success() || (ev.status_id != STATUS_FAILURE && code == Some("0"));
@@ -1107,26 +1113,50 @@ impl Engine {
             CloudProvider::Azure => (0, 1),
             CloudProvider::Aws => (1, 0),
         };
-        let fixes = self
-            .last_fix
-            .entry(who.name.clone())
-            .or_insert([None, None]);
-        let prev = fixes[other].clone();
-        fixes[idx] = Some(Fix {
-            t: c.t,
-            lat,
-            lon,
-            ip: ip.to_owned(),
-            event_id: c.id.to_owned(),
-        });
-        let Some(p) = prev else { return };
-        if p.ip == ip || c.t < p.t || age(c.t, p.t) > set.window_ms {
+        let fixes = match self.last_fix.get_mut(&who.name) {
+            Some(f) => f,
+            None => self
+                .last_fix
+                .entry(who.name.clone())
+                .or_insert([None, None]),
+        };
+        let prev = fixes[other]
+            .as_ref()
+            .map(|p| (p.t, p.lat, p.lon, p.ip == ip));
+        match &mut fixes[idx] {
+            Some(f) => {
+                // Reuse the buffers: this runs for most events.
+                f.t = c.t;
+                f.lat = lat;
+                f.lon = lon;
+                f.ip.clear();
+                f.ip.push_str(ip);
+                f.event_id.clear();
+                f.event_id.push_str(c.id);
+            }
+            slot => {
+                *slot = Some(Fix {
+                    t: c.t,
+                    lat,
+                    lon,
+                    ip: ip.to_owned(),
+                    event_id: c.id.to_owned(),
+                });
+            }
+        }
+        let Some((pt, plat, plon, same_ip)) = prev else {
+            return;
+        };
+        if same_ip || c.t < pt || age(c.t, pt) > set.window_ms {
             return;
         }
-        let km = haversine_km(p.lat, p.lon, lat, lon);
+        let km = haversine_km(plat, plon, lat, lon);
         if km < MIN_TRAVEL_KM {
             return;
         }
+        let Some(p) = self.last_fix.get(&who.name).and_then(|f| f[other].clone()) else {
+            return;
+        };
         let hours = (c.t - p.t) as f64 / HOUR_MS as f64;
         let speed = if hours > 0.0 {
             km / hours

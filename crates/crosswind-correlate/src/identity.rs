@@ -181,24 +181,30 @@ fn arn_resource(arn: &str) -> Option<&str> {
     arn.splitn(6, ':').nth(5)
 }
 
-fn raw_identity(ev: &Event) -> Option<Raw> {
+/// `full`: also compute lookup keys and aliases (skipped on the hot path when there are no
+/// links and no service accounts).
+fn raw_identity(ev: &Event, full: bool) -> Option<Raw> {
     match ev.provider() {
-        CloudProvider::Azure => raw_entra(ev),
-        CloudProvider::Aws => raw_aws(ev),
+        CloudProvider::Azure => raw_entra(ev, full),
+        CloudProvider::Aws => raw_aws(ev, full),
     }
 }
 
-fn raw_entra(ev: &Event) -> Option<Raw> {
+fn when<T>(full: bool, f: impl FnOnce() -> Vec<T>) -> Vec<T> {
+    if full { f() } else { Vec::new() }
+}
+
+fn raw_entra(ev: &Event, full: bool) -> Option<Raw> {
     let user = ev.principal()?;
     let upn = nonempty(user.name.as_ref()).map(str::to_lowercase);
     let oid = nonempty(user.uid.as_ref());
     let mut keys = Vec::with_capacity(2);
     let mut aliases = Vec::with_capacity(2);
-    if let Some(u) = &upn {
+    if let Some(u) = upn.as_ref().filter(|_| full) {
         keys.push(u.clone());
         aliases.push(("upn", u.clone()));
     }
-    if let Some(o) = oid {
+    if let Some(o) = oid.filter(|_| full) {
         keys.push(o.to_lowercase());
         aliases.push(("object_id", o.to_owned()));
     }
@@ -224,7 +230,7 @@ fn infer_aws_kind(user: &User) -> &str {
     }
 }
 
-fn raw_aws(ev: &Event) -> Option<Raw> {
+fn raw_aws(ev: &Event, full: bool) -> Option<Raw> {
     let user = ev.principal()?;
     let name = nonempty(user.name.as_ref()).filter(|n| *n != HIDDEN);
     let arn = nonempty(user.arn.as_ref());
@@ -233,49 +239,42 @@ fn raw_aws(ev: &Event) -> Option<Raw> {
         .or_else(|| nonempty(ev.cloud.account.uid.as_ref()));
     match infer_aws_kind(user) {
         "IAMUser" => {
-            let (orig_arn, user_part) = match arn.and_then(|a| Some((a, arn_resource(a)?))) {
-                Some((a, res)) => (
-                    a.to_owned(),
-                    res.strip_prefix("user/").unwrap_or(res).to_owned(),
-                ),
-                None => {
-                    let n = name?;
-                    (
-                        format!("arn:aws:iam::{}:user/{n}", account.unwrap_or("unknown")),
-                        n.to_owned(),
-                    )
-                }
-            };
+            let built;
+            let (orig_arn, user_part): (&str, &str) =
+                match arn.and_then(|a| Some((a, arn_resource(a)?))) {
+                    Some((a, res)) => (a, res.strip_prefix("user/").unwrap_or(res)),
+                    None => {
+                        let n = name?;
+                        built = format!("arn:aws:iam::{}:user/{n}", account.unwrap_or("unknown"));
+                        (&built, n)
+                    }
+                };
             let lower_arn = orig_arn.to_lowercase();
-            let short = user_part
-                .rsplit('/')
-                .next()
-                .unwrap_or(&user_part)
-                .to_owned();
-            let mut aliases = vec![("iam_user_arn", orig_arn)];
-            if let Some(n) = name {
-                aliases.push(("iam_user_name", n.to_owned()));
-            } else {
-                aliases.push(("iam_user_name", short.clone()));
-            }
+            let short = user_part.rsplit('/').next().unwrap_or(user_part);
             Some(Raw {
-                default: lower_arn.clone(),
-                keys: vec![lower_arn, iam_name_key(&short)],
+                keys: when(full, || vec![lower_arn.clone(), iam_name_key(short)]),
+                default: lower_arn,
                 kind: PrincipalKind::IamUser,
-                aliases,
+                aliases: when(full, || {
+                    vec![
+                        ("iam_user_arn", orig_arn.to_owned()),
+                        ("iam_user_name", name.unwrap_or(short).to_owned()),
+                    ]
+                }),
             })
         }
         "Root" => {
             let acct = account?;
-            let root_arn = arn
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("arn:aws:iam::{acct}:root"));
+            let root_arn = || {
+                arn.map(str::to_owned)
+                    .unwrap_or_else(|| format!("arn:aws:iam::{acct}:root"))
+            };
             let default = format!("root@{acct}");
             Some(Raw {
-                keys: vec![root_arn.to_lowercase(), default.clone()],
+                keys: when(full, || vec![root_arn().to_lowercase(), default.clone()]),
                 default,
                 kind: PrincipalKind::Root,
-                aliases: vec![("root_arn", root_arn)],
+                aliases: when(full, || vec![("root_arn", root_arn())]),
             })
         }
         "AssumedRole" => {
@@ -305,7 +304,7 @@ fn raw_aws(ev: &Event) -> Option<Raw> {
                     .aws
                     .as_ref()
                     .is_some_and(|a| a.saml_provider_arn.is_some());
-            let full_arn = match arn {
+            let full_arn = || match arn {
                 Some(a) => a.to_owned(),
                 None => format!(
                     "arn:aws:sts::{}:assumed-role/{role}/{session}",
@@ -315,21 +314,22 @@ fn raw_aws(ev: &Event) -> Option<Raw> {
             if federated && session.contains('@') {
                 let upn = session.to_lowercase();
                 Some(Raw {
-                    keys: vec![upn.clone(), full_arn.to_lowercase()],
+                    keys: when(full, || vec![upn.clone(), full_arn().to_lowercase()]),
                     default: upn,
                     kind: PrincipalKind::FederatedSession,
-                    aliases: vec![("sso_session", full_arn)],
+                    aliases: when(full, || vec![("sso_session", full_arn())]),
                 })
             } else {
+                let default = full_arn();
                 Some(Raw {
-                    default: full_arn.clone(),
-                    keys: vec![full_arn.to_lowercase()],
+                    keys: when(full, || vec![default.to_lowercase()]),
+                    aliases: when(full, || vec![("assumed_role_arn", default.clone())]),
+                    default,
                     kind: if federated {
                         PrincipalKind::FederatedSession
                     } else {
                         PrincipalKind::AssumedRole
                     },
-                    aliases: vec![("assumed_role_arn", full_arn)],
                 })
             }
         }
@@ -343,20 +343,19 @@ fn raw_aws(ev: &Event) -> Option<Raw> {
             };
             Some(Raw {
                 default: a.to_owned(),
-                keys: vec![a.to_lowercase()],
+                keys: when(full, || vec![a.to_lowercase()]),
                 kind: PrincipalKind::Other,
-                aliases: vec![(alias_kind, a.to_owned())],
+                aliases: when(full, || vec![(alias_kind, a.to_owned())]),
             })
         }
     }
 }
 
-fn apply_links(raw: &Raw, links: &IdentityLinks) -> String {
-    raw.keys
-        .iter()
-        .find_map(|k| links.lookup(k))
-        .map(str::to_owned)
-        .unwrap_or_else(|| raw.default.clone())
+fn apply_links(keys: &[String], default: String, links: &IdentityLinks) -> String {
+    match keys.iter().find_map(|k| links.lookup(k)) {
+        Some(name) => name.to_owned(),
+        None => default,
+    }
 }
 
 /// The canonical identity of an event, or `None` (hidden user, AWS service, no user).
@@ -365,8 +364,9 @@ pub fn resolve(
     links: &IdentityLinks,
     service_accounts: &std::collections::HashSet<String>,
 ) -> Option<Resolved> {
-    let raw = raw_identity(ev)?;
-    let name = apply_links(&raw, links);
+    let full = !links.is_empty() || !service_accounts.is_empty();
+    let raw = raw_identity(ev, full)?;
+    let name = apply_links(&raw.keys, raw.default, links);
     let is_service = !service_accounts.is_empty()
         && (service_accounts.contains(&name)
             || service_accounts.contains(&name.to_lowercase())
@@ -380,16 +380,16 @@ pub fn resolve(
 
 /// Canonical identity name only (no service-account check).
 pub fn identity_of(ev: &Event, links: &IdentityLinks) -> Option<String> {
-    raw_identity(ev).map(|raw| apply_links(&raw, links))
+    raw_identity(ev, !links.is_empty()).map(|raw| apply_links(&raw.keys, raw.default, links))
 }
 
 /// Every alias of the event's identity, for the store's `aliases` table. Empty when the event
 /// has no identity.
 pub fn aliases_of(ev: &Event, links: &IdentityLinks) -> Vec<Alias> {
-    let Some(raw) = raw_identity(ev) else {
+    let Some(raw) = raw_identity(ev, true) else {
         return Vec::new();
     };
-    let identity = apply_links(&raw, links);
+    let identity = apply_links(&raw.keys, raw.default, links);
     let cloud = ev.provider();
     raw.aliases
         .into_iter()
