@@ -273,3 +273,47 @@ fn many_lines_stream() {
     let n = read_all(&input).into_iter().filter(Result::is_ok).count();
     assert_eq!(n, 200_000);
 }
+
+#[test]
+fn every_prefix_of_mixed_input_is_safe() {
+    // Cut a mixed input (NDJSON, envelopes, a pretty document) at every byte: never a panic,
+    // and whatever is yielded is either a whole record or an error.
+    let inputs: [&[u8]; 3] = [
+        b"{\"a\":1}\n{\"records\":[{\"b\":2},{\"c\":[3,{\"d\":\"\xc3\xa9\"}]}]}\n[{\"e\":5}]\n",
+        b"{\n  \"@odata.context\": \"x\",\n  \"value\": [\n    {\"id\": \"1\"},\n    {\"id\": \"2\"}\n  ]\n}\n",
+        b"\xEF\xBB\xBF[\r\n {\"a\":\"\\u00e9\\\"\"},\r\n {\"b\":[]}\r\n]",
+    ];
+    for input in inputs {
+        for cut in 0..=input.len() {
+            for item in read_all(&input[..cut]).into_iter().flatten() {
+                assert!(serde_json::from_slice::<serde_json::Value>(&item.bytes).is_ok());
+            }
+        }
+        let gz = gzip(input);
+        for cut in 0..=gz.len() {
+            for item in read_all(&gz[..cut]).into_iter().flatten() {
+                assert!(serde_json::from_slice::<serde_json::Value>(&item.bytes).is_ok());
+            }
+        }
+    }
+}
+
+#[test]
+fn real_file_gzipped_through_reader_and_normalize() {
+    // The import path on a real CloudTrail file: gzip it to a temporary file, read it back.
+    let path = super::shared_data().join("invictus-ir-aws_dataset/cloudtrail_records.ndjson");
+    let plain = std::fs::read(&path).unwrap_or_default();
+    let mut tmp = tempfile::NamedTempFile::new().unwrap_or_else(|e| panic!("tempfile: {e}"));
+    tmp.write_all(&gzip(&plain))
+        .unwrap_or_else(|e| panic!("write: {e}"));
+    let file = std::fs::File::open(tmp.path()).unwrap_or_else(|e| panic!("open: {e}"));
+    let reader = RecordReader::from_read(file).unwrap_or_else(|e| panic!("open: {e}"));
+    let (mut ok, mut bad) = (0, 0);
+    for item in reader {
+        match item.map(|r| crate::normalize(&r.bytes, None)) {
+            Ok(Ok(_)) => ok += 1,
+            _ => bad += 1,
+        }
+    }
+    assert_eq!((ok, bad), (2900, 0));
+}
