@@ -177,7 +177,7 @@ fn gen_event(rng: &mut Rng, i: u64, total: u64) -> Event {
                 long: Some(-10.0 + (user % 40) as f64),
                 ..Location::default()
             });
-            let risky = roll % 97 == 0;
+            let risky = roll.is_multiple_of(97);
             e.entra = Some(EntraDetail {
                 risk_level_during_signin: Some(if risky { "medium" } else { "none" }.into()),
                 risk_state: Some(if risky { "atRisk" } else { "none" }.into()),
@@ -196,7 +196,7 @@ fn gen_event(rng: &mut Rng, i: u64, total: u64) -> Event {
         500..=549 => {
             let mut e = base(CloudProvider::Aws, uid, time, ip);
             e.class_uid = CLASS_AUTHENTICATION;
-            let iam_user = user % 10 == 0;
+            let iam_user = user.is_multiple_of(10);
             e.user = Some(if iam_user { iam(user) } else { sso(user) });
             e.api = Some(Api {
                 operation: "ConsoleLogin".into(),
@@ -205,16 +205,20 @@ fn gen_event(rng: &mut Rng, i: u64, total: u64) -> Event {
             });
             e.aws = Some(AwsDetail {
                 console_login: Some("Success".into()),
-                mfa_used: Some(if roll % 5 == 0 { "No" } else { "Yes" }.into()),
+                mfa_used: Some(if roll.is_multiple_of(5) { "No" } else { "Yes" }.into()),
                 ..AwsDetail::default()
             });
             e
         }
         _ => {
             let mut e = base(CloudProvider::Aws, uid, time, ip);
-            let actor = if user % 10 == 0 { iam(user) } else { sso(user) };
+            let actor = if user.is_multiple_of(10) {
+                iam(user)
+            } else {
+                sso(user)
+            };
             // Users tend to repeat a few calls; recon calls are a fraction.
-            let op = if roll % 7 == 0 {
+            let op = if roll.is_multiple_of(7) {
                 RECON_CALLS[rng.below(12) as usize].to_owned()
             } else {
                 [
@@ -226,7 +230,7 @@ fn gen_event(rng: &mut Rng, i: u64, total: u64) -> Event {
                 ][rng.below(5) as usize]
                     .to_owned()
             };
-            if roll % 53 == 0 {
+            if roll.is_multiple_of(53) {
                 e.status_id = STATUS_FAILURE;
                 e.status_code = Some("AccessDenied".into());
             }

@@ -378,9 +378,12 @@ impl Engine {
             CloudProvider::Azure => self.on_entra(&ctx, out),
             CloudProvider::Aws => self.on_aws(&ctx, out),
         }
-        // History: source IPs seen per identity (successful events only).
+        // History for the "new source IP" modifier: source IPs of the identity's successful
+        // AWS activity. Entra sign-ins are not a baseline for AWS: an attacker's Entra sign-in
+        // just before using AWS must not make its IP "known".
         if let (Some(who), Some(ip)) = (&ctx.who, ctx.ip)
             && ev.is_success()
+            && ev.provider() == CloudProvider::Aws
         {
             self.remember_ip(&who.name, ip, t);
         }
@@ -453,11 +456,16 @@ impl Engine {
             && state != "confirmedcompromised";
         let high = matches!(level.as_str(), "high" | "medium")
             || matches!(state.as_str(), "atrisk" | "confirmedcompromised");
-        let risky: Vec<&str> = types
+        // As recorded (original case), for the message.
+        let risky: Vec<&str> = d
+            .risk_event_types
             .iter()
-            .map(String::as_str)
-            .filter(|t| RISKY_EVENT_TYPES.contains(t))
-            .filter(|t| !(c.trusted && IP_BASED_RISK_TYPES.contains(t)))
+            .map(|t| t.trim())
+            .filter(|t| {
+                let l = t.to_ascii_lowercase();
+                RISKY_EVENT_TYPES.contains(&l.as_str())
+                    && !(c.trusted && IP_BASED_RISK_TYPES.contains(&l.as_str()))
+            })
             .collect();
         let home = d
             .home_tenant_id
@@ -500,8 +508,8 @@ impl Engine {
         if high && !trusted_ip_risk {
             let why = format!(
                 "Entra sign-in risk level `{}`, risk state `{}`",
-                or_none(&level),
-                or_none(&state)
+                d.risk_level_during_signin.as_deref().unwrap_or("none"),
+                d.risk_state.as_deref().unwrap_or("none")
             );
             self.fire(
                 c.t,
@@ -728,8 +736,13 @@ impl Engine {
             return;
         };
         let desc = format!(
-            "{} (source {source}) failed Entra sign-ins for {} distinct users within {} at {}",
+            "{}{} failed Entra sign-ins for {} distinct users within {} at {}",
             s.threat,
+            if s.threat == source {
+                String::new()
+            } else {
+                format!(" (source {source})")
+            },
             s.users,
             fmt_duration(s.window_ms),
             fmt_time(s.at)

@@ -139,7 +139,9 @@ pub fn fmt_duration(ms: i64) -> String {
         format!("{s:.0} s")
     } else if s < 7200.0 {
         format!("{:.0} min", s / 60.0)
-    } else {
+    } else if s < 172_800.0 {
         format!("{:.1} h", s / 3600.0)
+    } else {
+        format!("{:.0} d", s / 86_400.0)
     }
 }
