@@ -16,20 +16,26 @@ pub const STATUS_FAILURE: u8 = 2;
 
 /// The record shapes crosswind reads. `import --format` names the families (graph, signinlogs,
 /// diagnostic, cloudtrail); the CloudTrail family has three concrete shapes.
+/// Serialised names equal [`SourceFormat::as_str`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
 pub enum SourceFormat {
     /// Microsoft Graph `signIn` (v1.0 or beta), as `/auditLogs/signIns` returns it.
+    #[serde(rename = "graph_signin")]
     GraphSignIn,
     /// Azure Monitor diagnostic-settings record (`{"records":[…]}`, `properties.*`).
+    #[serde(rename = "diagnostic_signin")]
     DiagnosticSignIn,
     /// Log Analytics / Sentinel `SigninLogs` row (PascalCase, JSON-in-string columns).
+    #[serde(rename = "signinlogs_row")]
     SigninLogsRow,
     /// Raw CloudTrail record (S3 trail file, LookupEvents `CloudTrailEvent`, EventBridge detail).
+    #[serde(rename = "cloudtrail")]
     CloudTrail,
     /// Raw CloudTrail record shipped by Logstash (`@timestamp`, no `eventTime`).
+    #[serde(rename = "cloudtrail_logstash")]
     CloudTrailLogstash,
     /// Log Analytics / Sentinel `AWSCloudTrail` row.
+    #[serde(rename = "sentinel_cloudtrail_row")]
     SentinelCloudTrailRow,
 }
 
@@ -92,9 +98,10 @@ impl SourceFormat {
 
 /// Namespace in which a record id is unique (dedup key is `(source, record id)`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
 pub enum RecordSource {
+    #[serde(rename = "entra_signin")]
     EntraSignIn,
+    #[serde(rename = "cloudtrail")]
     CloudTrail,
 }
 

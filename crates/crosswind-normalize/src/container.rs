@@ -71,15 +71,21 @@ impl RawRecord {
 pub enum ContainerError {
     /// A line (or the document) is not valid JSON.
     #[error("{position}: invalid json {reason}")]
-    InvalidJson { position: Position, reason: String },
+    InvalidJson {
+        position: Position,
+        reason: String,
+        /// The bytes that could not be read as records, for quarantine.
+        raw: Vec<u8>,
+    },
     /// A line is not valid UTF-8.
     #[error("line {line}: invalid utf-8 at byte {offset}")]
-    InvalidUtf8 { line: u64, offset: usize },
+    InvalidUtf8 { line: u64, offset: usize, raw: Vec<u8> },
     /// A line holds a JSON string, number, boolean or null.
     #[error("{position}: not a json object or array (found {found})")]
     NotARecord {
         position: Position,
         found: &'static str,
+        raw: Vec<u8>,
     },
     /// The input ended in the middle of a record or compressed block (truncated `.gz`);
     /// `line` is the line being read.
@@ -99,6 +105,17 @@ impl ContainerError {
             ContainerError::InvalidUtf8 { line, .. }
             | ContainerError::Truncated { line, .. }
             | ContainerError::Io { line, .. } => Some(*line),
+        }
+    }
+
+    /// The input bytes this error is about (empty for read failures), kept in quarantine so
+    /// nothing read is dropped without a trace.
+    pub fn raw_bytes(&self) -> &[u8] {
+        match self {
+            ContainerError::InvalidJson { raw, .. }
+            | ContainerError::InvalidUtf8 { raw, .. }
+            | ContainerError::NotARecord { raw, .. } => raw,
+            ContainerError::Truncated { .. } | ContainerError::Io { .. } => &[],
         }
     }
 
@@ -471,6 +488,7 @@ impl Batch {
         let mut batch = Batch::error(ContainerError::NotARecord {
             position: Position::line(first_line),
             found: "nothing",
+            raw: Vec::new(),
         });
         batch.first_line = first_line;
         batch.multiline = multiline;
@@ -490,6 +508,7 @@ impl Batch {
             batch.trailer = Some(ContainerError::InvalidUtf8 {
                 line: first_line + count_newlines(buf.get(..offset).unwrap_or_default()) as u64,
                 offset: if multiline { offset } else { e.valid_up_to() },
+                raw: body.to_vec(),
             });
             return batch;
         }
@@ -512,6 +531,7 @@ impl Batch {
                     batch.trailer = Some(ContainerError::NotARecord {
                         position: Position::line(body_line),
                         found,
+                        raw: body.to_vec(),
                     });
                 }
                 TopKind::Object if !c.envelope => batch.whole = Some(start..end),
@@ -523,9 +543,16 @@ impl Batch {
                 } else {
                     Position::line(first_line)
                 };
+                // What follows the last whole element is what could not be read.
+                let tail_from = if keep_elements {
+                    c.ranges.last().map_or(start, |r| r.end)
+                } else {
+                    start
+                };
                 batch.trailer = Some(ContainerError::InvalidJson {
                     position,
                     reason: json_error_text(e),
+                    raw: buf.get(tail_from..end).unwrap_or_default().to_vec(),
                 });
             }
         }
