@@ -39,7 +39,9 @@ struct Env {
 async fn setup(sim: SimConfig, token_cfg: TokenSimConfig, page_size: u32) -> Env {
     let data = generate(&sim, &[Scenario::Mixed]);
     let ca = TestCa::generate().expect("test CA");
-    let token = TokenSim::start(token_cfg.clone(), &ca).await.expect("token simulator");
+    let token = TokenSim::start(token_cfg.clone(), &ca)
+        .await
+        .expect("token simulator");
     let graph = GraphSim::start(
         &data.signins,
         &data.signin_arrival_delay_ms,
@@ -53,7 +55,14 @@ async fn setup(sim: SimConfig, token_cfg: TokenSimConfig, page_size: u32) -> Env
     ca.write_ca_file(&ca_file).expect("write ca");
     let secret_file = dir.path().join("secret");
     std::fs::write(&secret_file, format!("{}\n", token_cfg.client_secret)).expect("write secret");
-    let cfg = config(&token, &graph, &token_cfg, &ca_file, &secret_file, page_size);
+    let cfg = config(
+        &token,
+        &graph,
+        &token_cfg,
+        &ca_file,
+        &secret_file,
+        page_size,
+    );
     assert_eq!(cfg.validate(), vec![], "config problems");
     let all_ids = data
         .signins
@@ -120,7 +129,9 @@ fn collector(cfg: &AzureConfig) -> AzureCollector {
 
 fn stored_ids(path: &Path) -> Vec<String> {
     let store = Store::open(path).expect("open store");
-    store.record_ids(RecordSource::EntraSignIn).expect("record ids")
+    store
+        .record_ids(RecordSource::EntraSignIn)
+        .expect("record ids")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,14 +160,24 @@ async fn collects_exactly_what_graph_served_across_faults_and_a_kill() {
         env.graph.set_now(now);
         match polls {
             3 => env.graph.push_faults([
-                GraphFault::Throttle { retry_after_secs: 1 },
-                GraphFault::Throttle { retry_after_secs: 1 },
-                GraphFault::Throttle { retry_after_secs: 0 },
+                GraphFault::Throttle {
+                    retry_after_secs: 1,
+                },
+                GraphFault::Throttle {
+                    retry_after_secs: 1,
+                },
+                GraphFault::Throttle {
+                    retry_after_secs: 0,
+                },
             ]),
             5 => env.graph.push_faults([
-                GraphFault::Unavailable { retry_after_secs: Some(0) },
+                GraphFault::Unavailable {
+                    retry_after_secs: Some(0),
+                },
                 GraphFault::ServerError,
-                GraphFault::Unavailable { retry_after_secs: None },
+                GraphFault::Unavailable {
+                    retry_after_secs: None,
+                },
             ]),
             _ => {}
         }
@@ -164,13 +185,24 @@ async fn collects_exactly_what_graph_served_across_faults_and_a_kill() {
             // Kill: a throttle with Retry-After: 1 after two pages, and the poll future is
             // dropped while it waits. Then a "new process": fresh collector, store reopened.
             killed = true;
-            env.graph.fault_every(Some((3, GraphFault::Throttle { retry_after_secs: 1 })));
+            env.graph.fault_every(Some((
+                3,
+                GraphFault::Throttle {
+                    retry_after_secs: 1,
+                },
+            )));
             let before = store.checkpoint("azure:corp").expect("cp");
-            let r = tokio::time::timeout(Duration::from_millis(400), c.poll_once(&mut store, ts(now))).await;
+            let r =
+                tokio::time::timeout(Duration::from_millis(400), c.poll_once(&mut store, ts(now)))
+                    .await;
             assert!(r.is_err(), "the poll should have been cut off mid-run");
             env.graph.fault_every(None);
             let after = store.checkpoint("azure:corp").expect("cp");
-            assert_eq!(before.map(|c| c.value), after.map(|c| c.value), "checkpoint moved before the window's last page");
+            assert_eq!(
+                before.map(|c| c.value),
+                after.map(|c| c.value),
+                "checkpoint moved before the window's last page"
+            );
             drop(c);
             drop(store);
             store = Store::open(&env.store_path).expect("reopen store");
@@ -190,17 +222,29 @@ async fn collects_exactly_what_graph_served_across_faults_and_a_kill() {
     let served = env.graph.served_ids();
     let missing: Vec<_> = served.difference(&stored_set).take(5).collect();
     let extra: Vec<_> = stored_set.difference(&served).take(5).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}, extra {extra:?}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}, extra {extra:?}"
+    );
     // Everything generated (late ones included) was served, since the last poll came after the
     // last arrival.
     let in_window = env.graph.visible_ids(i64::MAX, env.start_ms, env.end_ms);
-    assert_eq!(served, in_window, "graph served a different set than generated");
+    assert_eq!(
+        served, in_window,
+        "graph served a different set than generated"
+    );
     assert!(in_window.is_subset(&env.all_ids));
-    assert!(env.graph.served_count() > served.len() as u64, "the overlap re-read nothing");
+    assert!(
+        env.graph.served_count() > served.len() as u64,
+        "the overlap re-read nothing"
+    );
     let statuses = env.graph.statuses();
     assert!(statuses.contains(&429) && statuses.contains(&503) && statuses.contains(&401));
     assert!(env.token.issued() >= 2, "no token refresh happened");
-    assert!(env.graph.data_requests() > 3 * polls, "too few pages to exercise paging");
+    assert!(
+        env.graph.data_requests() > 3 * polls,
+        "too few pages to exercise paging"
+    );
     println!(
         "azure e2e: {} sign-ins, {} polls, {} graph requests ({} served with data), {} token requests; \
          collector after restart: {m:?}",

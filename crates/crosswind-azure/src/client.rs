@@ -147,7 +147,8 @@ pub fn build_http(cfg: &AzureConfig) -> Result<reqwest::Client, AzureError> {
         .connect_timeout(Duration::from_secs(cfg.request_timeout_secs.min(30)))
         .gzip(true);
     if let Some(ca) = cfg.ca_file() {
-        let pem = std::fs::read(ca).map_err(|e| AzureError::Config(format!("ca_file {}: {e}", ca.display())))?;
+        let pem = std::fs::read(ca)
+            .map_err(|e| AzureError::Config(format!("ca_file {}: {e}", ca.display())))?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem)
             .map_err(|e| AzureError::Config(format!("ca_file {}: {e}", ca.display())))?;
         b = b.tls_certs_merge(certs);
@@ -351,4 +352,3 @@ impl GraphClient {
 fn without_url(e: reqwest::Error) -> reqwest::Error {
     e.without_url()
 }
-

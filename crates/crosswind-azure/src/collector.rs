@@ -71,7 +71,11 @@ fn fmt_time(t: DateTime<Utc>) -> String {
 }
 
 /// Reads a collector's status from the store; works without credentials or network.
-pub fn status(name: &str, store: &Store, now: DateTime<Utc>) -> Result<CollectorStatus, AzureError> {
+pub fn status(
+    name: &str,
+    store: &Store,
+    now: DateTime<Utc>,
+) -> Result<CollectorStatus, AzureError> {
     let cp = store.checkpoint(&format!("azure:{name}"))?;
     let checkpoint = cp
         .as_ref()
@@ -132,7 +136,9 @@ impl AzureCollector {
         let base = Url::parse(&signins)
             .ok()
             .filter(|u| u.host_str().is_some())
-            .ok_or_else(|| AzureError::Config(format!("graph_url: {:?} is not a URL", cfg.graph_url)))?;
+            .ok_or_else(|| {
+                AzureError::Config(format!("graph_url: {:?} is not a URL", cfg.graph_url))
+            })?;
         let metrics = Arc::new(Metrics::default());
         let client = GraphClient::new(&cfg, http, tokens, metrics.clone());
         Ok(AzureCollector {
@@ -168,7 +174,11 @@ impl AzureCollector {
 
     /// One poll: reads `[checkpoint - lookback_secs, now]` (the first time
     /// `[now - initial_backfill_secs, now]`), all pages, every configured event type.
-    pub async fn poll_once(&mut self, store: &mut Store, now: DateTime<Utc>) -> Result<PollStats, AzureError> {
+    pub async fn poll_once(
+        &mut self,
+        store: &mut Store,
+        now: DateTime<Utc>,
+    ) -> Result<PollStats, AzureError> {
         self.poll(store, None, now).await
     }
 
@@ -212,9 +222,11 @@ impl AzureCollector {
             .checkpoint(&cp_name)?
             .and_then(|c| DateTime::parse_from_rfc3339(&c.value).ok())
             .map(|t| t.with_timezone(&Utc));
-        let lookback = chrono::Duration::seconds(self.cfg.lookback_secs.min(i64::MAX as u64 / 2) as i64);
-        let backfill =
-            chrono::Duration::seconds(self.cfg.initial_backfill_secs.min(i64::MAX as u64 / 2) as i64);
+        let lookback =
+            chrono::Duration::seconds(self.cfg.lookback_secs.min(i64::MAX as u64 / 2) as i64);
+        let backfill = chrono::Duration::seconds(
+            self.cfg.initial_backfill_secs.min(i64::MAX as u64 / 2) as i64,
+        );
         let end = trunc_secs(now);
         let start = trunc_secs(match (since, checkpoint) {
             (Some(s), _) => s,
@@ -330,7 +342,12 @@ impl AzureCollector {
     }
 
     /// `{graph_url}/{api_version}/auditLogs/signIns?$filter=…&$top=…`.
-    pub fn first_url(&self, start: DateTime<Utc>, end: DateTime<Utc>, event_type: Option<&str>) -> Url {
+    pub fn first_url(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        event_type: Option<&str>,
+    ) -> Url {
         let mut filter = format!(
             "createdDateTime ge {} and createdDateTime le {}",
             fmt_time(start),
@@ -349,9 +366,12 @@ impl AzureCollector {
     /// Follows `@odata.nextLink` only to the Graph origin we were configured with: the bearer
     /// token must never go anywhere else.
     fn check_next_link(&self, link: &str) -> Result<Url, AzureError> {
-        let u = Url::parse(link).map_err(|_| AzureError::ForeignNextLink(link.chars().take(200).collect()))?;
+        let u = Url::parse(link)
+            .map_err(|_| AzureError::ForeignNextLink(link.chars().take(200).collect()))?;
         if u.origin() != self.base.origin() {
-            return Err(AzureError::ForeignNextLink(u.origin().ascii_serialization()));
+            return Err(AzureError::ForeignNextLink(
+                u.origin().ascii_serialization(),
+            ));
         }
         Ok(u)
     }
@@ -360,4 +380,3 @@ impl AzureCollector {
 fn trunc_secs(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
 }
-

@@ -101,7 +101,10 @@ pub fn default_api_version() -> String {
     "beta".to_owned()
 }
 pub fn default_sign_in_event_types() -> Vec<String> {
-    SIGN_IN_EVENT_TYPES.iter().map(|s| (*s).to_owned()).collect()
+    SIGN_IN_EVENT_TYPES
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect()
 }
 pub fn default_schedule() -> String {
     "0 */2 * * * *".to_owned()
@@ -163,7 +166,10 @@ fn check_url(key: &'static str, value: &str, problems: &mut Vec<ConfigProblem>) 
         Ok(u) if u.scheme() == "https" && u.host_str().is_some() => {}
         Ok(u) => problems.push(ConfigProblem {
             key,
-            message: format!("{value:?} must be an https:// URL with a host (found scheme {})", u.scheme()),
+            message: format!(
+                "{value:?} must be an https:// URL with a host (found scheme {})",
+                u.scheme()
+            ),
         }),
         Err(e) => problems.push(ConfigProblem {
             key,
@@ -222,13 +228,19 @@ impl AzureConfig {
         if !name_ok {
             p.push(ConfigProblem {
                 key: "name",
-                message: format!("{:?} must be non-empty letters, digits, '-', '_' or '.'", self.name),
+                message: format!(
+                    "{:?} must be non-empty letters, digits, '-', '_' or '.'",
+                    self.name
+                ),
             });
         }
         if !is_guid(&self.tenant_id) {
             p.push(ConfigProblem {
                 key: "tenant_id",
-                message: format!("{:?} is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", self.tenant_id),
+                message: format!(
+                    "{:?} is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)",
+                    self.tenant_id
+                ),
             });
         }
         match (&self.client_id, self.auth_kind()) {

@@ -132,7 +132,8 @@ impl TokenSource {
         let factory: Factory = match cfg.auth_kind() {
             AuthKind::ClientSecret => {
                 let secret = read_client_secret(cfg, env)?;
-                let client_id = client_id.ok_or_else(|| AzureError::Config("client_id is required".to_owned()))?;
+                let client_id = client_id
+                    .ok_or_else(|| AzureError::Config("client_id is required".to_owned()))?;
                 Box::new(move || {
                     let options = ClientSecretCredentialOptions {
                         client_options: opts(),
@@ -173,7 +174,11 @@ impl TokenSource {
             }
         };
         let scope = graph_scope(&cfg.graph_url);
-        TokenSource::with_factory(factory, scope, format!("/{}/oauth2/v2.0/token", cfg.tenant_id))
+        TokenSource::with_factory(
+            factory,
+            scope,
+            format!("/{}/oauth2/v2.0/token", cfg.tenant_id),
+        )
     }
 
     /// A source over any credential factory (tests inject fakes here).
@@ -201,7 +206,10 @@ impl TokenSource {
             return Ok(c.token.clone());
         }
         let started = Instant::now();
-        let res = self.credential.get_token(&[self.scope.as_str()], None).await;
+        let res = self
+            .credential
+            .get_token(&[self.scope.as_str()], None)
+            .await;
         self.fetches += 1;
         let elapsed = started.elapsed();
         match res {

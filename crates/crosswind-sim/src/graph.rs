@@ -83,15 +83,27 @@ impl GraphSim {
     ) -> Result<GraphSim, LoopbackError> {
         let mut records = Vec::with_capacity(signins.len());
         for (i, s) in signins.iter().enumerate() {
-            let Some(created_ms) = s.get("createdDateTime").and_then(Value::as_str).and_then(parse_ms)
+            let Some(created_ms) = s
+                .get("createdDateTime")
+                .and_then(Value::as_str)
+                .and_then(parse_ms)
             else {
                 continue;
             };
-            let id = s.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let id = s
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
             let types = s
                 .get("signInEventTypes")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
                 .unwrap_or_else(|| vec!["interactiveUser".to_owned()]);
             records.push(Stored {
                 created_ms,
@@ -102,7 +114,11 @@ impl GraphSim {
             });
         }
         // Newest first, ties by id descending: the order pages are cut in.
-        records.sort_by(|a, b| b.created_ms.cmp(&a.created_ms).then_with(|| b.id.cmp(&a.id)));
+        records.sort_by(|a, b| {
+            b.created_ms
+                .cmp(&a.created_ms)
+                .then_with(|| b.id.cmp(&a.id))
+        });
         let state = Arc::new(Mutex::new(GraphState {
             records,
             now_ms: i64::MAX,
@@ -192,20 +208,24 @@ fn graph_error(status: u16, code: &str, message: &str) -> SimResponse {
 
 fn fault_response(f: GraphFault) -> SimResponse {
     match f {
-        GraphFault::Throttle { retry_after_secs } => graph_error(
-            429,
-            "TooManyRequests",
-            "Too many requests.",
-        )
-        .with_header("retry-after", retry_after_secs.to_string()),
+        GraphFault::Throttle { retry_after_secs } => {
+            graph_error(429, "TooManyRequests", "Too many requests.")
+                .with_header("retry-after", retry_after_secs.to_string())
+        }
         GraphFault::Unavailable { retry_after_secs } => {
-            let r = graph_error(503, "ServiceUnavailable", "Service is temporarily unavailable.");
+            let r = graph_error(
+                503,
+                "ServiceUnavailable",
+                "Service is temporarily unavailable.",
+            );
             match retry_after_secs {
                 Some(s) => r.with_header("retry-after", s.to_string()),
                 None => r,
             }
         }
-        GraphFault::ServerError => graph_error(500, "InternalServerError", "Internal server error."),
+        GraphFault::ServerError => {
+            graph_error(500, "InternalServerError", "Internal server error.")
+        }
         GraphFault::Forbidden => graph_error(
             403,
             "Authorization_RequestDenied",
@@ -227,7 +247,11 @@ struct Filter {
 fn parse_filter(f: &str) -> Result<Filter, String> {
     let mut out = Filter::default();
     for term in f.split(" and ") {
-        let term = term.trim().trim_start_matches('(').trim_end_matches(')').trim();
+        let term = term
+            .trim()
+            .trim_start_matches('(')
+            .trim_end_matches(')')
+            .trim();
         if term.is_empty() {
             continue;
         }
@@ -247,7 +271,8 @@ fn parse_filter(f: &str) -> Result<Filter, String> {
         if field != "createdDateTime" {
             return Err(format!("unsupported filter property: {field}"));
         }
-        let ms = parse_ms(val.trim_matches('\'')).ok_or_else(|| format!("invalid DateTimeOffset: {val}"))?;
+        let ms = parse_ms(val.trim_matches('\''))
+            .ok_or_else(|| format!("invalid DateTimeOffset: {val}"))?;
         match op {
             "ge" => (out.from_ms, out.from_incl) = (Some(ms), true),
             "gt" => (out.from_ms, out.from_incl) = (Some(ms), false),
@@ -279,14 +304,24 @@ impl Filter {
     }
 }
 
-fn handle(state: &Mutex<GraphState>, tokens: &TokenValidator, scheme: &str, req: SimRequest) -> SimResponse {
+fn handle(
+    state: &Mutex<GraphState>,
+    tokens: &TokenValidator,
+    scheme: &str,
+    req: SimRequest,
+) -> SimResponse {
     let resp = respond(state, tokens, scheme, &req);
     let mut st = lock(state);
     st.statuses.push(resp.status);
     resp
 }
 
-fn respond(state: &Mutex<GraphState>, tokens: &TokenValidator, scheme: &str, req: &SimRequest) -> SimResponse {
+fn respond(
+    state: &Mutex<GraphState>,
+    tokens: &TokenValidator,
+    scheme: &str,
+    req: &SimRequest,
+) -> SimResponse {
     {
         let mut st = lock(state);
         st.requests += 1;
@@ -306,7 +341,11 @@ fn respond(state: &Mutex<GraphState>, tokens: &TokenValidator, scheme: &str, req
             return graph_error(401, "InvalidAuthenticationToken", "Access token is empty.");
         }
         TokenCheck::Unknown => {
-            return graph_error(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.");
+            return graph_error(
+                401,
+                "InvalidAuthenticationToken",
+                "Access token validation failure. Invalid audience.",
+            );
         }
         TokenCheck::Expired => {
             return graph_error(
@@ -321,7 +360,11 @@ fn respond(state: &Mutex<GraphState>, tokens: &TokenValidator, scheme: &str, req
     } else if req.path == "/v1.0/auditLogs/signIns" {
         "v1.0"
     } else {
-        return graph_error(404, "BadRequest", &format!("Resource not found for the segment '{}'.", req.path));
+        return graph_error(
+            404,
+            "BadRequest",
+            &format!("Resource not found for the segment '{}'.", req.path),
+        );
     };
     if req.method != "GET" {
         return graph_error(405, "BadRequest", "Only GET is supported.");
@@ -334,16 +377,29 @@ fn respond(state: &Mutex<GraphState>, tokens: &TokenValidator, scheme: &str, req
         Err(e) => return graph_error(400, "BadRequest", &format!("Invalid filter clause: {e}")),
     };
     if version == "v1.0" && filter.event_type.is_some() {
-        return graph_error(400, "BadRequest", "Invalid filter clause: Could not find a property named 'signInEventTypes' on type 'microsoft.graph.signIn'.");
+        return graph_error(
+            400,
+            "BadRequest",
+            "Invalid filter clause: Could not find a property named 'signInEventTypes' on type 'microsoft.graph.signIn'.",
+        );
     }
     let top: usize = match get("$top").map(str::parse::<usize>) {
         None => 1000,
         Some(Ok(n)) if (1..=1000).contains(&n) => n,
-        Some(_) => return graph_error(400, "BadRequest", "Invalid $top value: must be between 1 and 1000."),
+        Some(_) => {
+            return graph_error(
+                400,
+                "BadRequest",
+                "Invalid $top value: must be between 1 and 1000.",
+            );
+        }
     };
     let (offset, snapshot) = match get("$skiptoken") {
         None => (0usize, None),
-        Some(tok) => match tok.split_once('-').and_then(|(o, s)| Some((o.parse().ok()?, s.parse::<i64>().ok()?))) {
+        Some(tok) => match tok
+            .split_once('-')
+            .and_then(|(o, s)| Some((o.parse().ok()?, s.parse::<i64>().ok()?)))
+        {
             Some((o, s)) => (o, Some(s)),
             None => return graph_error(400, "BadRequest", "Invalid $skiptoken."),
         },

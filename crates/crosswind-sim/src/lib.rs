@@ -22,7 +22,11 @@ mod signin;
 mod stream;
 mod time;
 mod world;
+pub mod cloudtrail_api;
+pub mod graph;
 pub mod hec;
+pub mod loopback;
+pub mod token;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

@@ -106,7 +106,10 @@ impl Drop for ServerHandle {
 }
 
 /// Starts serving `handler` on `127.0.0.1:0`, over TLS when `tls` is given. Needs a tokio runtime.
-pub async fn serve(handler: Handler, tls: Option<TlsAcceptor>) -> Result<ServerHandle, LoopbackError> {
+pub async fn serve(
+    handler: Handler,
+    tls: Option<TlsAcceptor>,
+) -> Result<ServerHandle, LoopbackError> {
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
     let addr = listener.local_addr()?;
     let is_tls = tls.is_some();
@@ -217,7 +220,9 @@ impl TestCa {
             .distinguished_name
             .push(DnType::CommonName, "127.0.0.1");
         leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let leaf = leaf_params.signed_by(&leaf_key, &issuer).map_err(cert_err)?;
+        let leaf = leaf_params
+            .signed_by(&leaf_key, &issuer)
+            .map_err(cert_err)?;
 
         let chain = vec![leaf.der().clone(), ca_cert.der().clone()];
         let key = rustls::pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der())

@@ -180,10 +180,19 @@ fn handle(cfg: &TokenSimConfig, state: &Mutex<TokenState>, req: SimRequest) -> S
     resp
 }
 
-fn token_response(cfg: &TokenSimConfig, state: &Mutex<TokenState>, req: &SimRequest) -> SimResponse {
+fn token_response(
+    cfg: &TokenSimConfig,
+    state: &Mutex<TokenState>,
+    req: &SimRequest,
+) -> SimResponse {
     let expected_path = format!("/{}/oauth2/v2.0/token", cfg.tenant_id);
     if req.method != "POST" {
-        return aadsts(405, "invalid_request", 900561, "The endpoint only accepts POST requests.");
+        return aadsts(
+            405,
+            "invalid_request",
+            900561,
+            "The endpoint only accepts POST requests.",
+        );
     }
     if req.path != expected_path {
         if req.path.ends_with("/oauth2/v2.0/token") {
@@ -196,25 +205,41 @@ fn token_response(cfg: &TokenSimConfig, state: &Mutex<TokenState>, req: &SimRequ
         .collect();
     let get = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
     if get("grant_type") != "client_credentials" {
-        return aadsts(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.");
+        return aadsts(
+            400,
+            "unsupported_grant_type",
+            70003,
+            "The app requested an unsupported grant type.",
+        );
     }
     if get("client_id") != cfg.client_id {
-        return aadsts(400, "unauthorized_client", 700016, "Application was not found in the directory.");
+        return aadsts(
+            400,
+            "unauthorized_client",
+            700016,
+            "Application was not found in the directory.",
+        );
     }
     if get("client_secret") != cfg.client_secret {
-        return aadsts(401, "invalid_client", 7000215, "Invalid client secret provided.");
+        return aadsts(
+            401,
+            "invalid_client",
+            7000215,
+            "Invalid client secret provided.",
+        );
     }
     let scope = get("scope");
     if !scope.ends_with("/.default") {
-        return aadsts(400, "invalid_scope", 1002012, "The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.");
+        return aadsts(
+            400,
+            "invalid_scope",
+            1002012,
+            "The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.",
+        );
     }
     let mut st = lock(state);
     st.counter += 1;
-    let token = format!(
-        "sim.{:016x}.{:016x}",
-        st.counter,
-        fastrand_u64(st.counter)
-    );
+    let token = format!("sim.{:016x}.{:016x}", st.counter, fastrand_u64(st.counter));
     let valid_for = cfg
         .valid_for
         .unwrap_or(Duration::from_secs(cfg.expires_in_secs));

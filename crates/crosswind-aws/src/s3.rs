@@ -1,0 +1,537 @@
+//! `mode = "s3"`: CloudTrail trail files (`{"Records":[…]}`, gzip) under
+//! `AWSLogs/[o-…/]<account>/CloudTrail/<region>/YYYY/MM/DD/`, found through S3 event
+//! notifications on an SQS queue (deleted only after the file's records are committed) or by
+//! listing the day prefixes of the poll window. Each file is one transaction that also records
+//! the key as done, so a file is read once even when notified twice.
+
+use std::io::Read;
+
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use chrono::{DateTime, Datelike, Utc};
+use crosswind_store::{QuarantineRecord, Store};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::{AwsCollector, AwsError, PollStats, add, fmt_time, parse_time, store_record};
+
+/// Most notification batches one poll receives (10 messages each).
+const MAX_RECEIVES: usize = 1000;
+/// Largest trail file read (CloudTrail files are at most a few MB compressed).
+const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
+
+#[derive(Deserialize)]
+struct TrailFile<'a> {
+    #[serde(borrow, rename = "Records")]
+    records: Vec<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct NameOnly<'a> {
+    #[serde(borrow, rename = "eventName", default)]
+    event_name: Option<&'a str>,
+}
+
+/// One S3 object named by a notification.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Notified {
+    pub bucket: String,
+    pub key: String,
+}
+
+/// What a notification message holds.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Notification {
+    Objects(Vec<Notified>),
+    /// `s3:TestEvent`, sent when the notification is configured.
+    Test,
+}
+
+/// Parses an S3 event notification (direct, or wrapped in an SNS envelope). Keys arrive
+/// URL-encoded (`+` for space).
+pub(crate) fn parse_notification(body: &str) -> Option<Notification> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let v = match v.get("Type").and_then(|t| t.as_str()) {
+        Some("Notification") => serde_json::from_str(v.get("Message")?.as_str()?).ok()?,
+        _ => v,
+    };
+    if v.get("Event").and_then(|e| e.as_str()) == Some("s3:TestEvent") {
+        return Some(Notification::Test);
+    }
+    let recs = v.get("Records")?.as_array()?;
+    let mut out = Vec::new();
+    for r in recs {
+        let name = r
+            .get("eventName")
+            .and_then(|e| e.as_str())
+            .unwrap_or_default();
+        if !name.starts_with("ObjectCreated") {
+            continue;
+        }
+        let s3 = r.get("s3")?;
+        let bucket = s3.get("bucket")?.get("name")?.as_str()?.to_owned();
+        let raw_key = s3.get("object")?.get("key")?.as_str()?;
+        let key = url::form_urlencoded::parse(raw_key.as_bytes())
+            .next()
+            .map(|(k, v)| {
+                if v.is_empty() {
+                    k.into_owned()
+                } else {
+                    format!("{k}={v}")
+                }
+            })
+            .unwrap_or_default();
+        out.push(Notified { bucket, key });
+    }
+    Some(Notification::Objects(out))
+}
+
+/// `(region)` when `key` is a CloudTrail log file (not a digest or insight file).
+pub(crate) fn trail_file_region(key: &str) -> Option<&str> {
+    if !key.ends_with(".json.gz") && !key.ends_with(".json") {
+        return None;
+    }
+    let mut parts = key.split('/');
+    while let Some(p) = parts.next() {
+        if p == "CloudTrail" {
+            return parts.next();
+        }
+    }
+    None
+}
+
+fn key_checkpoint(name: &str, key: &str) -> String {
+    format!("aws:{name}:s3key:{key}")
+}
+
+fn region_from_queue_url(u: &str) -> Option<String> {
+    let host = url::Url::parse(u).ok()?.host_str()?.to_owned();
+    let mut it = host.split('.');
+    (it.next()? == "sqs").then_some(())?;
+    let r = it.next()?;
+    (r.contains('-')).then(|| r.to_owned())
+}
+
+impl AwsCollector {
+    fn s3_client(&self) -> aws_sdk_s3::Client {
+        let path_style = self
+            .cfg
+            .force_path_style
+            .unwrap_or(self.cfg.endpoint_url().is_some());
+        let mut b = aws_sdk_s3::config::Builder::from(&self.base).force_path_style(path_style);
+        if let Some(r) = &self.cfg.bucket_region {
+            b = b.region(aws_sdk_s3::config::Region::new(r.clone()));
+        }
+        aws_sdk_s3::Client::from_conf(b.build())
+    }
+
+    fn sqs_client(&self, queue_url: &str) -> aws_sdk_sqs::Client {
+        let mut b = aws_sdk_sqs::config::Builder::from(&self.base);
+        if let Some(r) = region_from_queue_url(queue_url) {
+            b = b.region(aws_sdk_sqs::config::Region::new(r));
+        }
+        aws_sdk_sqs::Client::from_conf(b.build())
+    }
+
+    fn wants_region(&self, region: &str) -> bool {
+        self.cfg.regions.is_empty() || self.cfg.regions.iter().any(|r| r == region)
+    }
+
+    pub(crate) async fn poll_s3(
+        &mut self,
+        store: &mut Store,
+        since: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<PollStats, AwsError> {
+        let mut stats = PollStats::default();
+        let bucket = self.cfg.bucket.clone().unwrap_or_default();
+        let s3 = self.s3_client();
+        match self.cfg.queue_url().map(str::to_owned) {
+            Some(q) if since.is_none() => {
+                self.drain_queue(store, &s3, &bucket, &q, &mut stats)
+                    .await?
+            }
+            _ => {
+                self.list_window(store, &s3, &bucket, since, now, &mut stats)
+                    .await?
+            }
+        }
+        Ok(stats)
+    }
+
+    async fn drain_queue(
+        &mut self,
+        store: &mut Store,
+        s3: &aws_sdk_s3::Client,
+        bucket: &str,
+        queue_url: &str,
+        stats: &mut PollStats,
+    ) -> Result<(), AwsError> {
+        let sqs = self.sqs_client(queue_url);
+        for _ in 0..MAX_RECEIVES {
+            let started = std::time::Instant::now();
+            let res = sqs
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(0)
+                .visibility_timeout(self.cfg.visibility_timeout_secs as i32)
+                .send()
+                .await;
+            add(&self.metrics.requests, 1);
+            let out =
+                res.map_err(|e| sdk_error("sqs", "ReceiveMessage", &self.base_region(), e))?;
+            tracing::debug!(collector = %self.cfg.name, method = "POST", operation = "ReceiveMessage", status = 200u16, duration_ms = started.elapsed().as_millis() as u64, messages = out.messages().len(), "SQS request.");
+            if out.messages().is_empty() {
+                break;
+            }
+            for m in out.messages() {
+                let Some(receipt) = m.receipt_handle() else {
+                    continue;
+                };
+                let body = m.body().unwrap_or_default();
+                let objects = match parse_notification(body) {
+                    Some(Notification::Test) => Vec::new(),
+                    Some(Notification::Objects(o)) => o,
+                    None => {
+                        // Not ours to judge: leave it for the queue's redrive policy.
+                        tracing::warn!(collector = %self.cfg.name, message_id = m.message_id().unwrap_or_default(), "Queue message is not an S3 event notification; leaving it.");
+                        continue;
+                    }
+                };
+                let mut foreign = false;
+                for o in &objects {
+                    if o.bucket != bucket {
+                        foreign = true;
+                        continue;
+                    }
+                    let wanted = o.key.starts_with(&self.cfg.prefix)
+                        && trail_file_region(&o.key).is_some_and(|r| self.wants_region(r));
+                    if wanted {
+                        self.process_file(store, s3, bucket, &o.key, stats).await?;
+                    }
+                }
+                if foreign {
+                    tracing::warn!(collector = %self.cfg.name, "Notification names another bucket; leaving it.");
+                    continue;
+                }
+                // Every file it names is committed (or was already): now it may go.
+                let started = std::time::Instant::now();
+                sqs.delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(receipt)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("sqs", "DeleteMessage", &self.base_region(), e))?;
+                add(&self.metrics.requests, 1);
+                stats.messages_deleted += 1;
+                tracing::debug!(collector = %self.cfg.name, method = "POST", operation = "DeleteMessage", status = 200u16, duration_ms = started.elapsed().as_millis() as u64, "SQS request.");
+            }
+        }
+        Ok(())
+    }
+
+    async fn list_window(
+        &mut self,
+        store: &mut Store,
+        s3: &aws_sdk_s3::Client,
+        bucket: &str,
+        since: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+        stats: &mut PollStats,
+    ) -> Result<(), AwsError> {
+        let cp_name = format!("aws:{}:s3", self.cfg.name);
+        let checkpoint = store
+            .checkpoint(&cp_name)?
+            .and_then(|c| parse_time(&c.value));
+        let start = self.window_start(since, checkpoint, now);
+        stats.window_start = Some(start);
+        stats.window_end = Some(now);
+        // Walk down to every `…/CloudTrail/<region>/`.
+        let mut bases = Vec::new();
+        let mut queue = vec![(self.cfg.prefix.clone(), 0u32)];
+        while let Some((p, depth)) = queue.pop() {
+            let children = self.list(s3, bucket, &p, true).await?;
+            for c in children {
+                let last = c
+                    .trim_end_matches('/')
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                if p.ends_with("/CloudTrail/") || p == "CloudTrail/" {
+                    if self.wants_region(&last) {
+                        bases.push(c);
+                    }
+                } else if last == "CloudTrail" || (depth < 3 && !last.starts_with("CloudTrail-")) {
+                    queue.push((c, depth + 1));
+                }
+            }
+        }
+        bases.sort();
+        let mut day = start.date_naive();
+        let last_day = now.date_naive();
+        let mut keys = Vec::new();
+        while day <= last_day {
+            for b in &bases {
+                let p = format!("{b}{:04}/{:02}/{:02}/", day.year(), day.month(), day.day());
+                keys.extend(self.list(s3, bucket, &p, false).await?);
+            }
+            match day.succ_opt() {
+                Some(d) => day = d,
+                None => break,
+            }
+        }
+        keys.sort();
+        for k in keys {
+            if trail_file_region(&k).is_some() {
+                self.process_file(store, s3, bucket, &k, stats).await?;
+            }
+        }
+        let mut b = store.begin()?;
+        b.set_checkpoint(&cp_name, &fmt_time(checkpoint.map_or(now, |c| c.max(now))))?;
+        b.commit()?;
+        Ok(())
+    }
+
+    /// Keys (`delimited = false`) or common prefixes (`true`) under `prefix`, all pages.
+    async fn list(
+        &self,
+        s3: &aws_sdk_s3::Client,
+        bucket: &str,
+        prefix: &str,
+        delimited: bool,
+    ) -> Result<Vec<String>, AwsError> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let started = std::time::Instant::now();
+            let mut req = s3
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix(prefix)
+                .set_continuation_token(token.clone());
+            if delimited {
+                req = req.delimiter("/");
+            }
+            let res = req.send().await;
+            add(&self.metrics.requests, 1);
+            let page = res.map_err(|e| sdk_error("s3", "ListObjectsV2", &self.base_region(), e))?;
+            tracing::debug!(collector = %self.cfg.name, method = "GET", path = %format!("/{bucket}"), prefix, status = 200u16, duration_ms = started.elapsed().as_millis() as u64, "S3 request.");
+            if delimited {
+                out.extend(
+                    page.common_prefixes()
+                        .iter()
+                        .filter_map(|p| p.prefix().map(str::to_owned)),
+                );
+            } else {
+                out.extend(
+                    page.contents()
+                        .iter()
+                        .filter_map(|o| o.key().map(str::to_owned)),
+                );
+            }
+            match page.next_continuation_token() {
+                Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads one trail file and commits its records and its key checkpoint together.
+    async fn process_file(
+        &mut self,
+        store: &mut Store,
+        s3: &aws_sdk_s3::Client,
+        bucket: &str,
+        key: &str,
+        stats: &mut PollStats,
+    ) -> Result<(), AwsError> {
+        let cp = key_checkpoint(&self.cfg.name, key);
+        if store.checkpoint(&cp)?.is_some() {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let res = s3.get_object().bucket(bucket).key(key).send().await;
+        add(&self.metrics.requests, 1);
+        let obj = res.map_err(|e| sdk_error("s3", "GetObject", &self.base_region(), e))?;
+        let etag = obj.e_tag().unwrap_or_default().to_owned();
+        if obj
+            .content_length()
+            .is_some_and(|n| n as u64 > MAX_FILE_BYTES)
+        {
+            return Err(AwsError::TrailFile {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                message: format!("larger than {MAX_FILE_BYTES} bytes"),
+            });
+        }
+        let body = obj
+            .body
+            .collect()
+            .await
+            .map_err(|e| {
+                AwsError::Api(Box::new(crate::ApiError {
+                    service: "s3",
+                    operation: "GetObject",
+                    region: self.base_region(),
+                    status: String::new(),
+                    code: "body".to_owned(),
+                    message: e.to_string(),
+                    hint: String::new(),
+                    retriable: true,
+                }))
+            })?
+            .into_bytes();
+        tracing::debug!(collector = %self.cfg.name, method = "GET", path = %format!("/{bucket}/{key}"), status = 200u16, duration_ms = started.elapsed().as_millis() as u64, bytes = body.len(), "S3 request.");
+        let mut json = Vec::new();
+        let decoded = if body.starts_with(&[0x1f, 0x8b]) {
+            flate2::read::MultiGzDecoder::new(&body[..])
+                .take(MAX_FILE_BYTES)
+                .read_to_end(&mut json)
+                .map(|_| ())
+                .map_err(|e| format!("not a valid gzip file: {e}"))
+        } else {
+            json.extend_from_slice(&body);
+            Ok(())
+        };
+        let origin = self.origin();
+        let names = self.cfg.event_names.clone();
+        let mut batch = store.begin()?;
+        let parsed = decoded.and_then(|()| {
+            serde_json::from_slice::<TrailFile<'_>>(&json)
+                .map_err(|e| format!("not a CloudTrail file ({{\"Records\":[…]}}): {e}"))
+        });
+        match parsed {
+            Ok(file) => {
+                for (i, raw) in file.records.iter().enumerate() {
+                    let bytes = raw.get().as_bytes();
+                    if !names.is_empty() {
+                        let name = serde_json::from_slice::<NameOnly<'_>>(bytes)
+                            .ok()
+                            .and_then(|n| n.event_name);
+                        if let Some(n) = name
+                            && !names.iter().any(|x| x == n)
+                        {
+                            stats.filtered += 1;
+                            continue;
+                        }
+                    }
+                    stats.records += 1;
+                    add(&self.metrics.records, 1);
+                    store_record(&mut batch, bytes, &origin, &|| {
+                        format!("s3://{bucket}/{key} record {i}")
+                    })?;
+                }
+            }
+            Err(reason) => {
+                let pos = format!("s3://{bucket}/{key}");
+                batch.quarantine(&QuarantineRecord {
+                    origin: &origin,
+                    position: Some(&pos),
+                    reason: &reason,
+                    raw: &body,
+                })?;
+            }
+        }
+        batch.set_checkpoint(&cp, &etag)?;
+        let b = batch.commit()?;
+        stats.files += 1;
+        stats.pages += 1;
+        stats.add_batch(&b);
+        add(&self.metrics.files, 1);
+        add(&self.metrics.stored, b.stored);
+        add(&self.metrics.quarantined, b.quarantined);
+        Ok(())
+    }
+
+    fn base_region(&self) -> String {
+        self.base
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_default()
+    }
+}
+
+fn sdk_error<E, R>(
+    service: &'static str,
+    operation: &'static str,
+    region: &str,
+    e: aws_sdk_s3::error::SdkError<E, R>,
+) -> AwsError
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let code = e.code().unwrap_or_default().to_owned();
+    let message = e
+        .message()
+        .map(str::to_owned)
+        .unwrap_or_else(|| aws_sdk_s3::error::DisplayErrorContext(&e).to_string());
+    let retriable = matches!(
+        e,
+        aws_sdk_s3::error::SdkError::TimeoutError(_)
+            | aws_sdk_s3::error::SdkError::DispatchFailure(_)
+    );
+    let hint = match code.as_str() {
+        "AccessDenied" | "AccessDeniedException" => match service {
+            "s3" => "; the principal needs s3:ListBucket and s3:GetObject on the trail bucket (and kms:Decrypt for SSE-KMS)",
+            _ => "; the principal needs sqs:ReceiveMessage and sqs:DeleteMessage on the queue",
+        }
+        .to_owned(),
+        "NoSuchBucket" => "; check bucket".to_owned(),
+        "AWS.SimpleQueueService.NonExistentQueue" | "QueueDoesNotExist" => "; check queue_url".to_owned(),
+        _ => String::new(),
+    };
+    AwsError::Api(Box::new(crate::ApiError {
+        service,
+        operation,
+        region: region.to_owned(),
+        status: String::new(),
+        code: if code.is_empty() {
+            "error".to_owned()
+        } else {
+            code
+        },
+        message,
+        hint,
+        retriable,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_s3_notifications() {
+        let body = r#"{"Records":[{"eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"trail"},"object":{"key":"AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/30/a+b%3Dc.json.gz"}}}]}"#;
+        assert_eq!(
+            parse_notification(body),
+            Some(Notification::Objects(vec![Notified {
+                bucket: "trail".to_owned(),
+                key: "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/30/a b=c.json.gz"
+                    .to_owned()
+            }]))
+        );
+        assert_eq!(
+            parse_notification(r#"{"Event":"s3:TestEvent","Bucket":"x"}"#),
+            Some(Notification::Test)
+        );
+        assert_eq!(parse_notification("nope"), None);
+        assert_eq!(
+            trail_file_region(
+                "AWSLogs/o-abc/111122223333/CloudTrail/eu-west-1/2026/11/30/f.json.gz"
+            ),
+            Some("eu-west-1")
+        );
+        assert_eq!(
+            trail_file_region("AWSLogs/1/CloudTrail-Digest/us-east-1/2026/11/30/f.json.gz"),
+            None
+        );
+        assert_eq!(
+            region_from_queue_url("https://sqs.eu-west-1.amazonaws.com/1/q").as_deref(),
+            Some("eu-west-1")
+        );
+    }
+}
