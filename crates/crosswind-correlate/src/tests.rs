@@ -526,7 +526,7 @@ fn entra_risk_signals() {
     assert_eq!(s[0].threat_object.as_deref(), Some("203.0.113.5"));
     assert_eq!(s[0].event_ids, ["e1"]);
     assert!(
-        s[1].risk_message.contains("[anonymizedipaddress]"),
+        s[1].risk_message.contains("[AnonymizedIPAddress]"),
         "{}",
         s[1].risk_message
     );
