@@ -1198,6 +1198,12 @@ impl Engine {
             set.threshold
         );
         let ids = vec![p.event_id.clone(), c.id.to_owned()];
+        // The threat object is always the AWS side's IP, so that A→B and B→A between the same
+        // two places are one observation for repeat suppression.
+        let aws_ip = match cloud {
+            CloudProvider::Aws => ip.to_owned(),
+            CloudProvider::Azure => p.ip.clone(),
+        };
         self.fire(
             c.t,
             Draft {
@@ -1205,7 +1211,7 @@ impl Engine {
                 risk_object: &who.name,
                 is_service: who.is_service,
                 score: 0.0,
-                threat: Some(ip),
+                threat: Some(&aws_ip),
                 clouds: BOTH,
             },
             1.0,
