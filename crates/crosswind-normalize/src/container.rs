@@ -79,7 +79,11 @@ pub enum ContainerError {
     },
     /// A line is not valid UTF-8.
     #[error("line {line}: invalid utf-8 at byte {offset}")]
-    InvalidUtf8 { line: u64, offset: usize, raw: Vec<u8> },
+    InvalidUtf8 {
+        line: u64,
+        offset: usize,
+        raw: Vec<u8>,
+    },
     /// A line holds a JSON string, number, boolean or null.
     #[error("{position}: not a json object or array (found {found})")]
     NotARecord {

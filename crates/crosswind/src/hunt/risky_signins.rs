@@ -1,0 +1,306 @@
+//! The `risky-signins` hunt: the seed Entra risky sign-in detection. A successful sign-in is
+//! scored on three dimensions — Identity Protection risk, risky event types, cross-tenant
+//! single-factor — and `threat_score` is how many it meets.
+
+use crosswind_model::{CLASS_AUTHENTICATION, CloudProvider, EntraDetail, Event};
+use crosswind_store::{EventQuery, Store, StoreError};
+use serde_json::{Value, json};
+
+use super::Range;
+use crate::output::Rows;
+use crate::timearg::format_time;
+
+/// Risk event types that make a sign-in risky (DETECTIONS.md `azure_risky_event`).
+const RISKY_EVENT_TYPES: [&str; 9] = [
+    "impossibleTravel",
+    "anonymizedIPAddress",
+    "maliciousIPAddress",
+    "unfamiliarFeatures",
+    "passwordSpray",
+    "leakedCredentials",
+    "nationStateIP",
+    "riskyIPAddress",
+    "investigationsThreatIntelligence",
+];
+
+/// Which of the three seed dimensions one sign-in meets.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SeedDimensions {
+    /// `riskLevelDuringSignIn` high/medium or `riskState` atRisk/confirmedCompromised.
+    pub high_risk: bool,
+    /// The risky event types it carries, as recorded.
+    pub risky_events: Vec<String>,
+    /// Single-factor sign-in from another home tenant.
+    pub cross_tenant_mfa_bypass: bool,
+}
+
+impl SeedDimensions {
+    pub fn threat_score(&self) -> u8 {
+        self.high_risk as u8
+            + !self.risky_events.is_empty() as u8
+            + self.cross_tenant_mfa_bypass as u8
+    }
+
+    pub fn indicators(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.high_risk {
+            out.push("HighRiskSignIn".to_string());
+        }
+        if !self.risky_events.is_empty() {
+            out.push(format!("RiskyEvent:{}", self.risky_events.join(",")));
+        }
+        if self.cross_tenant_mfa_bypass {
+            out.push("CrossTenantMFABypass".to_string());
+        }
+        out
+    }
+}
+
+/// Evaluates the three dimensions on an Entra sign-in detail (case-insensitive throughout).
+/// Success is the caller's check.
+pub fn seed_dimensions(entra: &EntraDetail) -> SeedDimensions {
+    let is = |v: &Option<String>, any: &[&str]| {
+        v.as_deref()
+            .is_some_and(|v| any.iter().any(|a| v.trim().eq_ignore_ascii_case(a)))
+    };
+    let high_risk = is(&entra.risk_level_during_signin, &["high", "medium"])
+        || is(&entra.risk_state, &["atRisk", "confirmedCompromised"]);
+    let risky_events = entra
+        .risk_event_types
+        .iter()
+        .filter(|t| {
+            RISKY_EVENT_TYPES
+                .iter()
+                .any(|r| t.trim().eq_ignore_ascii_case(r))
+        })
+        .cloned()
+        .collect();
+    fn nonempty(v: &Option<String>) -> Option<&str> {
+        v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+    }
+    let cross_tenant_mfa_bypass = is(
+        &entra.authentication_requirement,
+        &["singleFactorAuthentication"],
+    ) && match (
+        nonempty(&entra.home_tenant_id),
+        nonempty(&entra.resource_tenant_id),
+    ) {
+        (Some(home), Some(resource)) => !home.eq_ignore_ascii_case(resource),
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    SeedDimensions {
+        high_risk,
+        risky_events,
+        cross_tenant_mfa_bypass,
+    }
+}
+
+struct Hit {
+    event: Event,
+    dims: SeedDimensions,
+}
+
+pub(super) fn run(store: &Store, range: Range) -> anyhow::Result<Rows> {
+    let query = EventQuery {
+        since: range.since,
+        until: range.until,
+        provider: Some(CloudProvider::Azure),
+        class_uid: Some(CLASS_AUTHENTICATION),
+        success_only: true,
+    };
+    let mut hits = Vec::new();
+    store.for_each_event(&query, |stored| {
+        if let Some(entra) = &stored.event.entra {
+            let dims = seed_dimensions(entra);
+            if dims.threat_score() > 0 {
+                hits.push(Hit {
+                    event: stored.event,
+                    dims,
+                });
+            }
+        }
+        Ok::<_, StoreError>(true)
+    })?;
+    hits.sort_by(|a, b| {
+        b.dims
+            .threat_score()
+            .cmp(&a.dims.threat_score())
+            .then(b.event.time.cmp(&a.event.time))
+    });
+    let mut rows = Rows::new(vec![
+        "time",
+        "user",
+        "src_ip",
+        "app",
+        "country",
+        "city",
+        "risk_level",
+        "risk_state",
+        "risk_events",
+        "cross_tenant_mfa_bypass",
+        "threat_score",
+        "threat_indicators",
+    ]);
+    for Hit { event, dims } in hits {
+        let entra = event.entra.clone().unwrap_or_default();
+        let location = event.src_endpoint.location.clone().unwrap_or_default();
+        let opt = |v: Option<String>| v.map_or(Value::Null, Value::String);
+        rows.push(vec![
+            json!(format_time(event.time)),
+            opt(event.principal().and_then(|u| u.name.clone())),
+            opt(event.src_endpoint.ip.clone()),
+            opt(event.service.as_ref().and_then(|s| s.name.clone())),
+            opt(location.country),
+            opt(location.city),
+            opt(entra.risk_level_during_signin),
+            opt(entra.risk_state),
+            json!(entra.risk_event_types),
+            json!(dims.cross_tenant_mfa_bypass),
+            json!(dims.threat_score()),
+            json!(dims.indicators()),
+        ]);
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entra() -> EntraDetail {
+        EntraDetail {
+            risk_level_during_signin: Some("none".into()),
+            risk_state: Some("none".into()),
+            authentication_requirement: Some("multiFactorAuthentication".into()),
+            home_tenant_id: Some("t1".into()),
+            resource_tenant_id: Some("t1".into()),
+            ..EntraDetail::default()
+        }
+    }
+
+    #[test]
+    fn benign_sign_in_meets_nothing() {
+        assert_eq!(seed_dimensions(&entra()).threat_score(), 0);
+        assert_eq!(
+            seed_dimensions(&EntraDetail::default()).threat_score(),
+            0,
+            "all fields missing"
+        );
+    }
+
+    #[test]
+    fn high_risk_alone() {
+        for (level, state) in [
+            ("high", "none"),
+            ("MEDIUM", "none"),
+            ("low", "atRisk"),
+            ("none", "ConfirmedCompromised"),
+        ] {
+            let d = seed_dimensions(&EntraDetail {
+                risk_level_during_signin: Some(level.into()),
+                risk_state: Some(state.into()),
+                ..entra()
+            });
+            assert_eq!(
+                (d.threat_score(), d.indicators()),
+                (1, vec!["HighRiskSignIn".to_string()]),
+                "{level}/{state}"
+            );
+        }
+        for (level, state) in [("low", "dismissed"), ("hidden", "remediated"), ("", "")] {
+            let d = seed_dimensions(&EntraDetail {
+                risk_level_during_signin: Some(level.into()),
+                risk_state: Some(state.into()),
+                ..entra()
+            });
+            assert_eq!(d.threat_score(), 0, "{level}/{state}");
+        }
+    }
+
+    #[test]
+    fn risky_event_alone_is_case_insensitive() {
+        let d = seed_dimensions(&EntraDetail {
+            risk_event_types: vec![
+                "generic".into(),
+                "AnonymizedIpAddress".into(),
+                "leakedCredentials".into(),
+            ],
+            ..entra()
+        });
+        assert_eq!(d.threat_score(), 1);
+        assert_eq!(
+            d.indicators(),
+            ["RiskyEvent:AnonymizedIpAddress,leakedCredentials"]
+        );
+        let none = seed_dimensions(&EntraDetail {
+            risk_event_types: vec!["generic".into(), "".into()],
+            ..entra()
+        });
+        assert_eq!(none.threat_score(), 0);
+    }
+
+    #[test]
+    fn cross_tenant_single_factor_alone() {
+        let d = seed_dimensions(&EntraDetail {
+            authentication_requirement: Some("SingleFactorAuthentication".into()),
+            home_tenant_id: Some("AAAA".into()),
+            resource_tenant_id: Some("bbbb".into()),
+            ..entra()
+        });
+        assert_eq!(d.indicators(), ["CrossTenantMFABypass"]);
+        let same_tenant = seed_dimensions(&EntraDetail {
+            authentication_requirement: Some("singleFactorAuthentication".into()),
+            home_tenant_id: Some("AAAA".into()),
+            resource_tenant_id: Some("aaaa".into()),
+            ..entra()
+        });
+        assert_eq!(
+            same_tenant.threat_score(),
+            0,
+            "tenant ids compare case-insensitively"
+        );
+        let no_home = seed_dimensions(&EntraDetail {
+            authentication_requirement: Some("singleFactorAuthentication".into()),
+            home_tenant_id: Some("  ".into()),
+            ..entra()
+        });
+        assert_eq!(
+            no_home.threat_score(),
+            0,
+            "blank home tenant is not cross-tenant"
+        );
+        let mfa = seed_dimensions(&EntraDetail {
+            home_tenant_id: Some("AAAA".into()),
+            resource_tenant_id: Some("bbbb".into()),
+            ..entra()
+        });
+        assert_eq!(
+            mfa.threat_score(),
+            0,
+            "multi-factor cross-tenant sign-in is fine"
+        );
+    }
+
+    #[test]
+    fn all_three_together() {
+        let d = seed_dimensions(&EntraDetail {
+            risk_level_during_signin: Some("high".into()),
+            risk_state: Some("atRisk".into()),
+            risk_event_types: vec!["anonymizedIPAddress".into()],
+            authentication_requirement: Some("singleFactorAuthentication".into()),
+            home_tenant_id: Some("other".into()),
+            resource_tenant_id: Some("ours".into()),
+            ..EntraDetail::default()
+        });
+        assert_eq!(d.threat_score(), 3);
+        assert_eq!(
+            d.indicators(),
+            [
+                "HighRiskSignIn",
+                "RiskyEvent:anonymizedIPAddress",
+                "CrossTenantMFABypass"
+            ]
+        );
+    }
+}

@@ -1,0 +1,11 @@
+//! The crosswind application: CLI commands, import pipeline, hunts and config, as a library so
+//! the end-to-end tests under `tests/` can drive the same code the binary runs.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod hunt;
+pub mod import;
+pub mod output;
+pub mod timearg;
