@@ -57,11 +57,21 @@ enum Step {
     Empty,
 }
 
+/// A claimed batch, encoded for the wire.
+struct Prepared {
+    claimed: Claimed,
+    wire: Vec<u8>,
+}
+
 /// Drains the outbox of one store to Splunk HEC.
+///
+/// While one request is in flight, the next batch is claimed and compressed (when the backlog
+/// fills batches), so SQLite and gzip overlap the network and Splunk.
 pub struct Forwarder {
     config: SplunkConfig,
     store: Store,
-    client: HecClient,
+    client: Arc<HecClient>,
+    prepared: Option<Prepared>,
     metrics: Arc<Metrics>,
     channel: Option<String>,
     clock: Clock,
@@ -71,6 +81,8 @@ pub struct Forwarder {
     needs_health: bool,
     next_ack_poll: Instant,
     awaiting_ack: usize,
+    /// Claim pending rows after this id; 0 after anything put rows back.
+    cursor: i64,
 }
 
 // === impl Forwarder ===
@@ -101,6 +113,13 @@ impl Forwarder {
         } else {
             None
         };
+        let recovered = outbox::recover_inflight(&mut store)?;
+        if recovered > 0 {
+            tracing::warn!(
+                events = recovered,
+                "A previous run stopped mid-request; its events will be resent (possible duplicates)."
+            );
+        }
         // Rows sent on another channel, or with acks now off, can never be confirmed: resend.
         let requeued =
             outbox::requeue_unacked(&mut store, channel.as_deref().unwrap_or(""), i64::MIN)?;
@@ -110,7 +129,7 @@ impl Forwarder {
                 "Re-queued events sent on another HEC channel; they may be duplicated in Splunk."
             );
         }
-        let client = HecClient::new(&config, token, channel.clone())?;
+        let client = Arc::new(HecClient::new(&config, token, channel.clone())?);
         let awaiting_ack = match &channel {
             Some(ch) => outbox::pending_acks(&store, ch)?.len(),
             None => 0,
@@ -122,12 +141,14 @@ impl Forwarder {
             config,
             store,
             client,
+            prepared: None,
             metrics: Arc::new(Metrics::default()),
             channel,
             clock: Clock::new(),
             needs_health: true,
             next_ack_poll: Instant::now(),
             awaiting_ack,
+            cursor: 0,
         })
     }
 
@@ -227,6 +248,8 @@ impl Forwarder {
                 );
                 Metrics::add(&self.metrics.ack_timeouts, expired);
                 stats.ack_timeouts += expired;
+                self.cursor = 0;
+                self.release_prepared()?;
                 self.awaiting_ack = outbox::pending_acks(&self.store, &channel)?.len();
             }
             if self.awaiting_ack > 0
@@ -254,15 +277,46 @@ impl Forwarder {
                 }
             }
         }
-        let claimed = outbox::claim(&mut self.store, self.limit_bytes, self.limit_rows)?;
-        if claimed.is_empty() {
-            if self.awaiting_ack > 0 {
-                let until_poll = self.next_ack_poll.saturating_duration_since(Instant::now());
-                return Ok(Step::Waiting(until_poll.max(Duration::from_millis(1))));
+        let prepared = match self.prepared.take() {
+            Some(p) => p,
+            None => {
+                let claimed = outbox::claim_after(
+                    &mut self.store,
+                    self.cursor,
+                    self.limit_bytes,
+                    self.limit_rows,
+                )?;
+                if claimed.is_empty() {
+                    if self.awaiting_ack > 0 {
+                        let until_poll =
+                            self.next_ack_poll.saturating_duration_since(Instant::now());
+                        return Ok(Step::Waiting(until_poll.max(Duration::from_millis(1))));
+                    }
+                    return Ok(Step::Empty);
+                }
+                let wire = self.client.encode(&claimed.body);
+                Prepared { claimed, wire }
             }
-            return Ok(Step::Empty);
+        };
+        let inflight = prepared.claimed.inflight;
+        let result = self.send(prepared, stats).await;
+        // Settled only after the answer's effects are committed: a crash in between leaves the
+        // claim in flight, and its rows in doubt.
+        outbox::settle(&mut self.store, inflight)?;
+        // Anything but a clean acceptance starts over from the oldest pending row.
+        if !matches!(result, Ok(Step::Sent { .. })) || self.needs_health {
+            self.release_prepared()?;
         }
-        self.send(claimed, stats).await
+        result
+    }
+
+    /// Puts the batch claimed ahead back (it was never sent) and restarts from the oldest row.
+    fn release_prepared(&mut self) -> Result<()> {
+        self.cursor = 0;
+        if let Some(p) = self.prepared.take() {
+            outbox::settle(&mut self.store, p.claimed.inflight)?;
+        }
+        Ok(())
     }
 
     fn ack_poll_interval(&self) -> Duration {
@@ -310,23 +364,50 @@ impl Forwarder {
         Ok(())
     }
 
-    async fn send(&mut self, claimed: Claimed, stats: &mut DrainStats) -> Result<Step> {
+    async fn send(&mut self, prepared: Prepared, stats: &mut DrainStats) -> Result<Step> {
+        let Prepared { claimed, wire } = prepared;
         let n = claimed.len();
         let in_doubt = claimed.rows.iter().filter(|r| r.was_in_doubt).count() as u64;
-        let wire = self.client.encode(&claimed.body);
         let wire_len = wire.len() as u64;
         Metrics::add(&self.metrics.requests, 1);
         stats.requests += 1;
-        let outcome = self.client.send(wire, n).await;
+        let client = Arc::clone(&self.client);
+        let request = tokio::spawn(async move {
+            client
+                .send(wire, n)
+                .await
+                .map_err(|e| (e.is_connect(), e.to_string()))
+        });
+        // Overlap: claim and compress the next batch while Splunk works on this one.
+        let full = claimed.body.len() >= self.limit_bytes / 2;
+        if full
+            && self.prepared.is_none()
+            && self.awaiting_ack + 1 < MAX_REQUESTS_AWAITING_ACK
+            && let Some(last) = claimed.rows.last()
+        {
+            let next =
+                outbox::claim_after(&mut self.store, last.id, self.limit_bytes, self.limit_rows)?;
+            if !next.is_empty() {
+                let wire = self.client.encode(&next.body);
+                self.prepared = Some(Prepared {
+                    claimed: next,
+                    wire,
+                });
+            }
+        }
+        let outcome = match request.await {
+            Ok(r) => r,
+            Err(join) => Err((false, format!("request task failed: {join}"))),
+        };
         let now = self.clock.now_ms();
         let rows = &claimed.rows;
         let outcome = match outcome {
             Ok(o) => o,
-            Err(e) => {
+            Err((connect, e)) => {
                 // Never reached Splunk: nothing indexed. Otherwise the outcome is unknown and
                 // the rows stay in doubt.
-                if e.is_connect() {
-                    outbox::release(&mut self.store, rows)?;
+                if !connect {
+                    outbox::mark_in_doubt(&mut self.store, rows)?;
                 }
                 Metrics::add(&self.metrics.retries, 1);
                 stats.retries += 1;
@@ -341,6 +422,7 @@ impl Forwarder {
             SendOutcome::Accepted { ack_id } => {
                 self.backoff.reset();
                 self.limit_rows = self.limit_rows.saturating_mul(2);
+                self.cursor = rows.last().map_or(0, |r| r.id);
                 Metrics::add(&self.metrics.batches, 1);
                 Metrics::add(&self.metrics.events_sent, n as u64);
                 Metrics::add(&self.metrics.bytes_sent, wire_len);
@@ -359,9 +441,7 @@ impl Forwarder {
                         stats.events_delivered += d;
                     }
                 }
-                Ok(Step::Sent {
-                    full: claimed.body.len() >= self.limit_bytes / 2,
-                })
+                Ok(Step::Sent { full })
             }
             SendOutcome::InvalidEvent {
                 index: Some(i),
@@ -371,10 +451,10 @@ impl Forwarder {
                 // HEC reads a batch as a stream: events before `i` were indexed, `i` is bad and
                 // nothing after it was read.
                 let (before, rest) = rows.split_at(i);
-                let (bad, after) = rest.split_at(1);
+                let (bad, _not_read) = rest.split_at(1);
                 self.deliver_prefix(before, now, stats)?;
                 self.dead_letter(&claimed, &bad[0], code, &text, now, stats)?;
-                outbox::release(&mut self.store, after)?;
+                self.release_prepared()?;
                 Ok(Step::Sent { full: true })
             }
             SendOutcome::InvalidEvent {
@@ -386,12 +466,12 @@ impl Forwarder {
                     self.dead_letter(&claimed, &rows[0], code, &text, now, stats)?;
                 } else {
                     // Splunk did not say which event: halve until it is alone.
-                    outbox::release(&mut self.store, rows)?;
                     Metrics::add(&self.metrics.splits, 1);
                     self.limit_rows = (n / 2).max(1);
                     tracing::warn!(code, text = %text, events = n,
                         "Splunk refused a batch without naming the event; splitting it.");
                 }
+                self.release_prepared()?;
                 Ok(Step::Sent { full: true })
             }
             SendOutcome::TooLarge => {
@@ -403,7 +483,6 @@ impl Forwarder {
                     );
                     self.dead_letter(&claimed, &rows[0], 413, &text, now, stats)?;
                 } else {
-                    outbox::release(&mut self.store, rows)?;
                     Metrics::add(&self.metrics.splits, 1);
                     self.limit_bytes = (claimed.body.len() / 2).max(1);
                     tracing::warn!(
@@ -412,6 +491,7 @@ impl Forwarder {
                         "Splunk answered 413; splitting batches (lower splunk.batch_max_bytes)."
                     );
                 }
+                self.release_prepared()?;
                 Ok(Step::Sent { full: true })
             }
             SendOutcome::Retry {
@@ -419,7 +499,6 @@ impl Forwarder {
                 retry_after,
                 text,
             } => {
-                outbox::release(&mut self.store, rows)?;
                 Metrics::add(&self.metrics.retries, 1);
                 stats.retries += 1;
                 self.needs_health = true;
@@ -437,7 +516,6 @@ impl Forwarder {
                 let split = index.unwrap_or(0);
                 let (before, after) = rows.split_at(split);
                 self.deliver_prefix(before, now, stats)?;
-                outbox::release(&mut self.store, after)?;
                 Metrics::add(&self.metrics.refusals, 1);
                 let hint = refusal_hint(status, code);
                 tracing::error!(status, code, text = %text, hint, queued = after.len(),

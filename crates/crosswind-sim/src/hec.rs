@@ -531,6 +531,19 @@ async fn event(shared: &Shared, req: Request<Incoming>) -> Reply {
     Ok(json(StatusCode::OK, body))
 }
 
+/// One event object, read without parsing the event itself.
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    event: Option<&'a RawValue>,
+    #[serde(default)]
+    time: Option<serde_json::Value>,
+    #[serde(borrow, default)]
+    index: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    fields: Option<serde_json::Value>,
+}
+
 /// Why one event is refused: `(code, text)`.
 fn validate(
     raw: &str,
@@ -540,23 +553,20 @@ fn validate(
     if marker.is_some_and(|m| raw.contains(m)) {
         return Some((6, "Invalid data format"));
     }
-    let Ok(serde_json::Value::Object(obj)) = serde_json::from_str::<serde_json::Value>(raw) else {
+    let Ok(envelope) = serde_json::from_str::<Envelope<'_>>(raw) else {
         return Some((6, "Invalid data format"));
     };
-    match obj.get("event") {
+    match envelope.event.map(RawValue::get) {
         None => return Some((12, "Event field is required")),
-        Some(serde_json::Value::Null) => return Some((13, "Event field cannot be blank")),
-        Some(serde_json::Value::String(s)) if s.is_empty() => {
-            return Some((13, "Event field cannot be blank"));
-        }
+        Some("null" | "\"\"") => return Some((13, "Event field cannot be blank")),
         Some(_) => {}
     }
-    match obj.get("time") {
+    match &envelope.time {
         None | Some(serde_json::Value::Number(_)) => {}
         Some(serde_json::Value::String(s)) if s.parse::<f64>().is_ok() => {}
         Some(_) => return Some((15, "Error in handling indexed fields")),
     }
-    if let Some(fields) = obj.get("fields") {
+    if let Some(fields) = &envelope.fields {
         let ok = fields.as_object().is_some_and(|f| {
             f.values().all(|v| match v {
                 serde_json::Value::String(_) => true,
@@ -568,7 +578,7 @@ fn validate(
             return Some((15, "Error in handling indexed fields"));
         }
     }
-    if let (Some(allowed), Some(index)) = (allowed, obj.get("index").and_then(|i| i.as_str()))
+    if let (Some(allowed), Some(index)) = (allowed, envelope.index.as_deref())
         && !allowed.iter().any(|a| a == index)
     {
         return Some((7, "Incorrect index"));

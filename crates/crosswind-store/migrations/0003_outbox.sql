@@ -12,16 +12,23 @@ CREATE TABLE outbox (
     source      TEXT    NOT NULL,
     time        INTEGER NOT NULL,   -- event time, epoch ms
     idx         TEXT,               -- Splunk index, when not the token's default
-    payload     BLOB    NOT NULL,   -- the pre-rendered HEC event object (JSON bytes)
     enqueued_at INTEGER NOT NULL,   -- wall clock, epoch ms
-    attempts    INTEGER NOT NULL DEFAULT 0,   -- times handed to a request
+    attempts    INTEGER NOT NULL DEFAULT 0,   -- requests Splunk answered or may have indexed
     in_doubt    INTEGER NOT NULL DEFAULT 0,   -- 1: a previous request may have indexed it
     state       TEXT    NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent')),
     channel     TEXT,               -- state 'sent': X-Splunk-Request-Channel
     ack_id      INTEGER,            -- state 'sent': the request's ackId
     sent_at     INTEGER             -- state 'sent': wall clock, epoch ms
 );
-CREATE INDEX outbox_state ON outbox (state, id);
+-- No index on state: the sink claims pending rows by id from its own cursor, and every index
+-- costs a b-tree write per state change.
+
+-- The pre-rendered HEC event object (JSON bytes), apart from the row so that state changes
+-- (claim, sent, requeue) rewrite a few bytes, not the payload.
+CREATE TABLE outbox_payload (
+    id      INTEGER PRIMARY KEY,   -- the outbox id
+    payload BLOB    NOT NULL
+);
 CREATE INDEX outbox_ack ON outbox (channel, ack_id) WHERE state = 'sent';
 
 -- Events Splunk refused for good (one poisoned event, a single event too large), with the reason.
@@ -49,6 +56,15 @@ CREATE TABLE outbox_delivered (
     attempts     INTEGER NOT NULL
 );
 CREATE INDEX outbox_delivered_at ON outbox_delivered (delivered_at);
+
+-- Requests in flight: the id range claimed for a request whose answer is not in yet. A range
+-- left here by a crash marks its pending rows in doubt (that request may have indexed them).
+CREATE TABLE outbox_inflight (
+    id         INTEGER PRIMARY KEY,
+    first_id   INTEGER NOT NULL,
+    last_id    INTEGER NOT NULL,
+    claimed_at INTEGER NOT NULL
+);
 
 -- Sink state that must survive restarts (the per-store HEC request channel).
 CREATE TABLE outbox_meta (

@@ -145,8 +145,8 @@ pub fn enqueue(
     }
     let tx = batch.transaction();
     tx.prepare_cached(
-        "INSERT INTO outbox (kind, sourcetype, source, time, idx, payload, enqueued_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO outbox (kind, sourcetype, source, time, idx, enqueued_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![
         row.kind.as_str(),
@@ -154,11 +154,13 @@ pub fn enqueue(
         row.source,
         row.time,
         row.index,
-        row.payload,
         batch.now,
     ])?;
+    let id = tx.last_insert_rowid();
+    tx.prepare_cached("INSERT INTO outbox_payload (id, payload) VALUES (?1, ?2)")?
+        .execute(params![id, row.payload])?;
     quota.depth += 1;
-    Ok(tx.last_insert_rowid())
+    Ok(id)
 }
 
 /// One claimed row: its place in [`Claimed::body`].
@@ -179,6 +181,8 @@ pub struct ClaimedRow {
 pub struct Claimed {
     pub rows: Vec<ClaimedRow>,
     pub body: Vec<u8>,
+    /// The in-flight record of this claim; [`settle`] it once Splunk answered.
+    pub inflight: i64,
 }
 
 // === impl Claimed ===
@@ -197,18 +201,31 @@ impl Claimed {
     }
 }
 
-/// Claims the oldest pending rows, up to `max_bytes` of body (at least one row), and marks them in
-/// doubt: from now until Splunk answers, the request may or may not index them.
+/// Claims the oldest pending rows, up to `max_bytes` of body (at least one row), and records the
+/// claim as in flight: until it is [`settle`]d, the request may or may not index them, and a crash
+/// leaves them in doubt ([`recover_inflight`]).
 pub fn claim(store: &mut Store, max_bytes: usize, max_rows: usize) -> Result<Claimed, StoreError> {
+    claim_after(store, 0, max_bytes, max_rows)
+}
+
+/// [`claim`], skipping ids up to `after` (rows already handed to a request, or a cursor). Pending
+/// rows below `after` are not seen: the caller resets its cursor when it puts rows back.
+pub fn claim_after(
+    store: &mut Store,
+    after: i64,
+    max_bytes: usize,
+    max_rows: usize,
+) -> Result<Claimed, StoreError> {
     let batch = store.begin()?;
     let mut claimed = Claimed::default();
     {
         let tx = batch.transaction();
         let mut stmt = tx.prepare_cached(
-            "SELECT id, payload, in_doubt, attempts FROM outbox
-             WHERE state = 'pending' ORDER BY id",
+            "SELECT o.id, p.payload, o.in_doubt, o.attempts
+             FROM outbox o JOIN outbox_payload p ON p.id = o.id
+             WHERE o.state = 'pending' AND o.id > ?1 ORDER BY o.id",
         )?;
-        let mut rows = stmt.query([])?;
+        let mut rows = stmt.query([after])?;
         while let Some(row) = rows.next()? {
             let id: i64 = row.get(0)?;
             let payload = row
@@ -237,32 +254,58 @@ pub fn claim(store: &mut Store, max_bytes: usize, max_rows: usize) -> Result<Cla
             });
         }
     }
-    if claimed.is_empty() {
+    let (Some(first), Some(last)) = (claimed.rows.first(), claimed.rows.last()) else {
         return Ok(claimed);
-    }
-    batch
-        .transaction()
-        .prepare_cached(
-            "UPDATE outbox SET attempts = attempts + 1, in_doubt = 1
-             WHERE id IN (SELECT value FROM json_each(?1))",
-        )?
-        .execute([ids_json(claimed.rows.iter().map(|r| r.id))])?;
+    };
+    let tx = batch.transaction();
+    tx.prepare_cached(
+        "INSERT INTO outbox_inflight (first_id, last_id, claimed_at) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![first.id, last.id, batch.now])?;
+    claimed.inflight = tx.last_insert_rowid();
     batch.commit()?;
     Ok(claimed)
 }
 
-/// Splunk refused the request as a whole (busy, too large, unauthorised): it indexed none of these
-/// rows, so they are no longer in doubt on this request's account.
-pub fn release(store: &mut Store, rows: &[ClaimedRow]) -> Result<(), StoreError> {
-    let clean = ids_json(rows.iter().filter(|r| !r.was_in_doubt).map(|r| r.id));
+/// The request for a claim was answered (or never sent): forget it. Rows the answer did not
+/// move (busy, refused, not read) are plain pending rows again.
+pub fn settle(store: &mut Store, inflight: i64) -> Result<(), StoreError> {
+    store
+        .connection()
+        .prepare_cached("DELETE FROM outbox_inflight WHERE id = ?1")?
+        .execute([inflight])?;
+    Ok(())
+}
+
+/// The request's outcome is unknown (connection lost after sending): Splunk may have indexed
+/// these rows, so sending them again may duplicate them.
+pub fn mark_in_doubt(store: &mut Store, rows: &[ClaimedRow]) -> Result<(), StoreError> {
     store
         .connection()
         .prepare_cached(
-            "UPDATE outbox SET in_doubt = 0
+            "UPDATE outbox SET in_doubt = 1, attempts = attempts + 1
              WHERE state = 'pending' AND id IN (SELECT value FROM json_each(?1))",
         )?
-        .execute([clean])?;
+        .execute([ids_json(rows.iter().map(|r| r.id))])?;
     Ok(())
+}
+
+/// After a crash: the pending rows of claims never settled may have been indexed; mark them in
+/// doubt. Returns the rows marked.
+pub fn recover_inflight(store: &mut Store) -> Result<u64, StoreError> {
+    let batch = store.begin()?;
+    let tx = batch.transaction();
+    let n = tx
+        .prepare_cached(
+            "UPDATE outbox SET in_doubt = 1
+             WHERE state = 'pending' AND in_doubt = 0 AND EXISTS (
+               SELECT 1 FROM outbox_inflight f WHERE outbox.id BETWEEN f.first_id AND f.last_id)",
+        )?
+        .execute([])?;
+    tx.prepare_cached("DELETE FROM outbox_inflight")?
+        .execute([])?;
+    batch.commit()?;
+    Ok(n as u64)
 }
 
 /// Splunk accepted the request and will confirm indexing under `ack_id` on `channel`.
@@ -276,7 +319,8 @@ pub fn mark_sent(
     store
         .connection()
         .prepare_cached(
-            "UPDATE outbox SET state = 'sent', channel = ?1, ack_id = ?2, sent_at = ?3
+            "UPDATE outbox SET state = 'sent', channel = ?1, ack_id = ?2, sent_at = ?3,
+                               attempts = attempts + 1
              WHERE id IN (SELECT value FROM json_each(?4))",
         )?
         .execute(params![
@@ -304,9 +348,11 @@ pub fn mark_delivered(
     let tx = batch.transaction();
     tx.prepare_cached(
         "INSERT OR REPLACE INTO outbox_delivered (id, delivered_at, acked, attempts)
-         SELECT id, ?1, ?2, attempts FROM outbox WHERE id IN (SELECT value FROM json_each(?3))",
+         SELECT id, ?1, ?2, attempts + 1 FROM outbox WHERE id IN (SELECT value FROM json_each(?3))",
     )?
     .execute(params![now, acked as i64, ids])?;
+    tx.prepare_cached("DELETE FROM outbox_payload WHERE id IN (SELECT value FROM json_each(?1))")?
+        .execute([&ids])?;
     let n = tx
         .prepare_cached("DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?1))")?
         .execute([&ids])?;
@@ -361,6 +407,12 @@ pub fn confirm_acks(
          WHERE state = 'sent' AND channel = ?2 AND ack_id IN (SELECT value FROM json_each(?3))",
     )?
     .execute(params![now, channel, acks])?;
+    tx.prepare_cached(
+        "DELETE FROM outbox_payload WHERE id IN (
+           SELECT id FROM outbox
+           WHERE state = 'sent' AND channel = ?1 AND ack_id IN (SELECT value FROM json_each(?2)))",
+    )?
+    .execute(params![channel, acks])?;
     let n = tx
         .prepare_cached(
             "DELETE FROM outbox
@@ -399,10 +451,13 @@ pub fn dead_letter(store: &mut Store, id: i64, error: &str, now: i64) -> Result<
         .prepare_cached(
             "INSERT OR REPLACE INTO outbox_dead
                (id, kind, sourcetype, source, time, idx, payload, enqueued_at, attempts, dead_at, error)
-             SELECT id, kind, sourcetype, source, time, idx, payload, enqueued_at, attempts, ?2, ?3
-             FROM outbox WHERE id = ?1",
+             SELECT o.id, o.kind, o.sourcetype, o.source, o.time, o.idx, p.payload, o.enqueued_at,
+                    o.attempts + 1, ?2, ?3
+             FROM outbox o JOIN outbox_payload p ON p.id = o.id WHERE o.id = ?1",
         )?
         .execute(params![id, now, error])?;
+    tx.prepare_cached("DELETE FROM outbox_payload WHERE id = ?1")?
+        .execute([id])?;
     tx.prepare_cached("DELETE FROM outbox WHERE id = ?1")?
         .execute([id])?;
     batch.commit()?;
