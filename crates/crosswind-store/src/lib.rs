@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod correlate;
 mod migrations;
 pub mod outbox;
 

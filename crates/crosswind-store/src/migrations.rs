@@ -9,6 +9,7 @@ use crate::{Result, StoreError};
 /// Migrations in order; index + 1 is the schema version they bring the store to.
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_correlate.sql"),
     include_str!("../migrations/0003_outbox.sql"),
 ];
 

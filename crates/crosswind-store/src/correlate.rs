@@ -1,0 +1,424 @@
+//! Correlation results: identities and aliases, signals (risk events) with the events behind
+//! them, and findings (migration 0002).
+//!
+//! Invariants:
+//! - signal and finding ids are deterministic (crosswind-correlate hashes what they observed), so
+//!   inserts are `INSERT OR IGNORE` and re-running the correlator over a range is idempotent; the
+//!   insert functions report which rows were new, so only those are queued for Splunk;
+//! - the correlator reads events in [`for_each_event_ordered`] order — event time, then the
+//!   source record id — never in arrival (row id) order, so its results do not depend on the
+//!   order records were stored in.
+//!
+//! This module knows SQL only; the logic lives in `crosswind-correlate`.
+
+use crosswind_model::{Alias, Event, Finding, Signal};
+use rusqlite::{OptionalExtension, params};
+
+use crate::{Batch, Result, Store, StoreError, StoredEvent};
+
+/// Checkpoint name of the correlator's cursor (the last `events.id` it has seen).
+pub const CORRELATE_CHECKPOINT: &str = "correlate";
+
+/// A stored JSON body that does not parse (column 1 of the query).
+fn corrupt(source: serde_json::Error) -> StoreError {
+    StoreError::Sqlite(rusqlite::Error::FromSqlConversionFailure(
+        1,
+        rusqlite::types::Type::Text,
+        Box::new(source),
+    ))
+}
+
+/// Records identities and their aliases seen at event time `time` (upsert: widens
+/// first/last seen).
+pub fn upsert_aliases(batch: &mut Batch<'_>, aliases: &[Alias], time: i64) -> Result<()> {
+    let tx = batch.transaction();
+    let mut ident = tx.prepare_cached(
+        "INSERT INTO identities (name, first_seen, last_seen) VALUES (?1, ?2, ?2)
+         ON CONFLICT (name) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen),
+                                          last_seen = max(last_seen, excluded.last_seen)",
+    )?;
+    let mut alias = tx.prepare_cached(
+        "INSERT INTO aliases (identity, kind, value, cloud, first_seen, last_seen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+         ON CONFLICT (identity, kind, value) DO UPDATE
+           SET first_seen = min(first_seen, excluded.first_seen),
+               last_seen = max(last_seen, excluded.last_seen)",
+    )?;
+    let mut last_identity: Option<&str> = None;
+    for a in aliases {
+        if last_identity != Some(a.identity.as_str()) {
+            ident.execute(params![a.identity, time])?;
+            last_identity = Some(&a.identity);
+        }
+        alias.execute(params![a.identity, a.kind, a.value, a.cloud.as_str(), time])?;
+    }
+    Ok(())
+}
+
+/// Stores signals (`INSERT OR IGNORE` on the id) with their event links; returns the indices
+/// of the signals that were new.
+pub fn insert_signals(batch: &mut Batch<'_>, signals: &[Signal]) -> Result<Vec<usize>> {
+    let now = batch.now;
+    let tx = batch.transaction();
+    let mut ins = tx.prepare_cached(
+        "INSERT OR IGNORE INTO signals
+           (id, signal, time, risk_object, risk_score, threat_object, created_at, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    let mut link = tx.prepare_cached(
+        "INSERT OR IGNORE INTO signal_events (signal_id, record_id) VALUES (?1, ?2)",
+    )?;
+    let mut new = Vec::new();
+    for (i, s) in signals.iter().enumerate() {
+        let body = serde_json::to_string(s).map_err(StoreError::Serialize)?;
+        let score = if s.risk_score.is_finite() {
+            s.risk_score
+        } else {
+            0.0
+        };
+        let n = ins.execute(params![
+            s.id,
+            s.signal,
+            s.time,
+            s.risk_object,
+            score,
+            s.threat_object,
+            now,
+            body
+        ])?;
+        if n == 0 {
+            continue;
+        }
+        for e in &s.event_ids {
+            link.execute(params![s.id, e])?;
+        }
+        new.push(i);
+    }
+    Ok(new)
+}
+
+/// Stores findings (`INSERT OR IGNORE` on the id); returns the indices of the new ones.
+pub fn insert_findings(batch: &mut Batch<'_>, findings: &[Finding]) -> Result<Vec<usize>> {
+    let now = batch.now;
+    let tx = batch.transaction();
+    let mut ins = tx.prepare_cached(
+        "INSERT OR IGNORE INTO findings (id, identity, raised_at, score, created_at, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    let mut new = Vec::new();
+    for (i, f) in findings.iter().enumerate() {
+        let body = serde_json::to_string(f).map_err(StoreError::Serialize)?;
+        let score = if f.score.is_finite() { f.score } else { 0.0 };
+        if ins.execute(params![f.id, f.identity, f.raised_at, score, now, body])? > 0 {
+            new.push(i);
+        }
+    }
+    Ok(new)
+}
+
+/// Events with `since <= time < until` in the correlator's order: event time, then source
+/// record id (ties never depend on arrival order).
+pub fn for_each_event_ordered<E>(
+    store: &Store,
+    since: i64,
+    until: i64,
+    mut f: impl FnMut(StoredEvent) -> std::result::Result<bool, E>,
+) -> std::result::Result<(), E>
+where
+    E: From<StoreError>,
+{
+    let mut stmt = store
+        .conn
+        .prepare_cached(
+            "SELECT id, event FROM events WHERE time >= ?1 AND time < ?2
+             ORDER BY time, record_id, source",
+        )
+        .map_err(StoreError::from)?;
+    let mut rows = stmt
+        .query(params![since, until])
+        .map_err(StoreError::from)?;
+    while let Some(row) = rows.next().map_err(StoreError::from)? {
+        let id: i64 = row.get(0).map_err(StoreError::from)?;
+        let json: String = row.get(1).map_err(StoreError::from)?;
+        let event: Event = serde_json::from_str(&json)
+            .map_err(|source| StoreError::CorruptEvent { id, source })?;
+        if !f(StoredEvent { id, event })? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn collect<T>(
+    store: &Store,
+    sql: &str,
+    args: impl rusqlite::Params,
+    parse: impl Fn(&str) -> serde_json::Result<T>,
+) -> Result<Vec<T>> {
+    let mut stmt = store.conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(args)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let body: String = row.get(1)?;
+        out.push(parse(&body).map_err(corrupt)?);
+    }
+    Ok(out)
+}
+
+fn signal(s: &str) -> serde_json::Result<Signal> {
+    serde_json::from_str(s)
+}
+
+fn finding(s: &str) -> serde_json::Result<Finding> {
+    serde_json::from_str(s)
+}
+
+/// Signals with `since <= time < until`, by time then id (all identities, threat-only too).
+pub fn signals_between(store: &Store, since: i64, until: i64) -> Result<Vec<Signal>> {
+    collect(
+        store,
+        "SELECT id, body FROM signals WHERE time >= ?1 AND time < ?2 ORDER BY time, id",
+        params![since, until],
+        signal,
+    )
+}
+
+/// One identity's signals with `time >= since`, by time then id.
+pub fn signals_of(store: &Store, identity: &str, since: i64) -> Result<Vec<Signal>> {
+    collect(
+        store,
+        "SELECT id, body FROM signals WHERE risk_object = ?1 AND time >= ?2 ORDER BY time, id",
+        params![identity, since],
+        signal,
+    )
+}
+
+/// One identity's findings, oldest first.
+pub fn findings_of(store: &Store, identity: &str) -> Result<Vec<Finding>> {
+    collect(
+        store,
+        "SELECT id, body FROM findings WHERE identity = ?1 ORDER BY raised_at, id",
+        params![identity],
+        finding,
+    )
+}
+
+/// Findings raised at or after `since`, newest first.
+pub fn findings_since(store: &Store, since: i64) -> Result<Vec<Finding>> {
+    collect(
+        store,
+        "SELECT id, body FROM findings WHERE raised_at >= ?1 ORDER BY raised_at DESC, id",
+        params![since],
+        finding,
+    )
+}
+
+/// The aliases of one identity.
+pub fn aliases_of(store: &Store, identity: &str) -> Result<Vec<Alias>> {
+    let mut stmt = store.conn.prepare_cached(
+        "SELECT identity, kind, value, cloud FROM aliases WHERE identity = ?1 ORDER BY kind, value",
+    )?;
+    let rows = stmt.query_map([identity], |r| {
+        let cloud: String = r.get(3)?;
+        Ok(Alias {
+            identity: r.get(0)?,
+            kind: r.get(1)?,
+            value: r.get(2)?,
+            cloud: if cloud == "AWS" {
+                crosswind_model::CloudProvider::Aws
+            } else {
+                crosswind_model::CloudProvider::Azure
+            },
+        })
+    })?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
+
+/// The identity an alias (any case: a UPN, object id, ARN, IAM user name) belongs to.
+pub fn identity_for_alias(store: &Store, alias: &str) -> Result<Option<String>> {
+    if let Some(name) = store
+        .conn
+        .prepare_cached("SELECT name FROM identities WHERE name = ?1 COLLATE NOCASE")?
+        .query_row([alias], |r| r.get(0))
+        .optional()?
+    {
+        return Ok(Some(name));
+    }
+    Ok(store
+        .conn
+        .prepare_cached(
+            "SELECT identity FROM aliases WHERE value = ?1 COLLATE NOCASE ORDER BY identity LIMIT 1",
+        )?
+        .query_row([alias], |r| r.get(0))
+        .optional()?)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Correlation tables: idempotent inserts, event links, queries, tie order.
+
+    use crosswind_model::*;
+
+    use super::*;
+    use crate::NewRecord;
+
+    fn sig(id: &str, who: &str, time: i64) -> Signal {
+        Signal {
+            schema_version: SCHEMA_VERSION,
+            id: id.into(),
+            signal: "aws_recon_burst".into(),
+            time,
+            risk_object: who.into(),
+            risk_object_type: "user".into(),
+            risk_score: 56.0,
+            risk_message: "why".into(),
+            threat_object: Some("203.0.113.7".into()),
+            threat_object_type: Some("ip".into()),
+            mitre_technique_id: vec!["T1087.004".into()],
+            cloud: vec![CloudProvider::Aws],
+            event_ids: vec!["e1".into(), "e2".into()],
+        }
+    }
+
+    fn finding_row(id: &str, who: &str, at: i64) -> Finding {
+        Finding {
+            schema_version: SCHEMA_VERSION,
+            id: id.into(),
+            identity: who.into(),
+            score: 120.0,
+            threshold: 100.0,
+            clouds: vec![CloudProvider::Aws],
+            signals: vec!["s1".into()],
+            first_seen: at,
+            last_seen: at,
+            raised_at: at,
+            summary: "sum".into(),
+        }
+    }
+
+    fn event(uid: &str, time: i64) -> Event {
+        Event {
+            schema_version: SCHEMA_VERSION,
+            class_uid: CLASS_API_ACTIVITY,
+            time,
+            status_id: STATUS_SUCCESS,
+            status_code: None,
+            status_detail: None,
+            metadata: Metadata {
+                uid: uid.into(),
+                product: "test".into(),
+                log_name: SourceFormat::CloudTrail,
+                correlation_uid: None,
+                event_types: vec![],
+            },
+            cloud: Cloud {
+                provider: CloudProvider::Aws,
+                account: Account::default(),
+                region: None,
+            },
+            src_endpoint: SrcEndpoint::default(),
+            user: None,
+            actor: None,
+            api: None,
+            service: None,
+            http_request: None,
+            is_mfa: None,
+            entra: None,
+            aws: None,
+        }
+    }
+
+    #[test]
+    fn correlation_story() {
+        let mut store = Store::open_in_memory().unwrap();
+        let mut b = store.begin().unwrap();
+        let signals = vec![sig("s1", "alice@corp.example", 10), sig("s2", "", 5)];
+        assert_eq!(insert_signals(&mut b, &signals).unwrap(), [0, 1]);
+        assert!(insert_signals(&mut b, &signals).unwrap().is_empty());
+        let f = vec![finding_row("f1", "alice@corp.example", 10)];
+        assert_eq!(insert_findings(&mut b, &f).unwrap(), [0]);
+        assert!(insert_findings(&mut b, &f).unwrap().is_empty());
+        let aliases = vec![
+            Alias {
+                identity: "alice@corp.example".into(),
+                kind: "iam_user_arn".into(),
+                value: "arn:aws:iam::1:user/Alice".into(),
+                cloud: CloudProvider::Aws,
+            },
+            Alias {
+                identity: "alice@corp.example".into(),
+                kind: "iam_user_name".into(),
+                value: "Alice".into(),
+                cloud: CloudProvider::Aws,
+            },
+        ];
+        upsert_aliases(&mut b, &aliases, 100).unwrap();
+        upsert_aliases(&mut b, &aliases, 50).unwrap();
+        // Same time, record ids out of order; stored in the "wrong" order.
+        for uid in ["b", "a", "c"] {
+            let e = event(uid, 7);
+            b.insert(&NewRecord {
+                event: &e,
+                format: SourceFormat::CloudTrail,
+                raw: b"{}",
+                origin: "t",
+            })
+            .unwrap();
+        }
+        b.commit().unwrap();
+
+        assert_eq!(
+            signals_between(&store, 0, 100)
+                .unwrap()
+                .iter()
+                .map(|s| s.id.as_str())
+                .collect::<Vec<_>>(),
+            ["s2", "s1"]
+        );
+        assert_eq!(
+            signals_of(&store, "alice@corp.example", 0).unwrap(),
+            signals[..1]
+        );
+        assert!(
+            signals_of(&store, "alice@corp.example", 11)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(findings_of(&store, "alice@corp.example").unwrap(), f);
+        assert_eq!(findings_since(&store, 0).unwrap().len(), 1);
+        let mut got = aliases_of(&store, "alice@corp.example").unwrap();
+        got.sort();
+        assert_eq!(got, aliases);
+        assert_eq!(
+            identity_for_alias(&store, "ALICE").unwrap().as_deref(),
+            Some("alice@corp.example")
+        );
+        assert_eq!(
+            identity_for_alias(&store, "Alice@Corp.Example")
+                .unwrap()
+                .as_deref(),
+            Some("alice@corp.example")
+        );
+        assert_eq!(identity_for_alias(&store, "nobody").unwrap(), None);
+        let (first, last): (i64, i64) = store
+            .connection()
+            .query_row("SELECT first_seen, last_seen FROM identities", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((first, last), (50, 100));
+        let links: i64 = store
+            .connection()
+            .query_row("SELECT count(*) FROM signal_events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(links, 4);
+
+        let mut order = Vec::new();
+        for_each_event_ordered(&store, 0, 100, |e| {
+            order.push(e.event.metadata.uid);
+            Ok::<_, StoreError>(true)
+        })
+        .unwrap();
+        assert_eq!(order, ["a", "b", "c"]);
+    }
+}
