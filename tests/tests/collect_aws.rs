@@ -316,6 +316,9 @@ fn moto() -> Option<Moto> {
     Some(m)
 }
 
+/// Records of one trail file: (account, region, 5-minute slot) → records.
+type TrailGroup<'a> = ((String, String, i64), Vec<&'a Value>);
+
 fn gz_trail_file(records: &[&Value]) -> Vec<u8> {
     let body = serde_json::to_vec(&serde_json::json!({ "Records": records })).unwrap_or_default();
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -426,7 +429,7 @@ async fn s3_mode_with_sqs_notifications_against_moto() {
 
     let all: Vec<_> = files.into_iter().collect();
     let (first, second) = all.split_at(all.len() / 2);
-    let upload = |batch: &[((String, String, i64), Vec<&Value>)]| {
+    let upload = |batch: &[TrailGroup<'_>]| {
         let s3 = s3.clone();
         let bucket = bucket.clone();
         let batch: Vec<(String, Vec<u8>)> = batch

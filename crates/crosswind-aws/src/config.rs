@@ -317,3 +317,35 @@ impl AwsConfig {
         self.endpoint_url.as_deref().filter(|q| !q.is_empty())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> AwsConfig {
+        toml::from_str(s).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn validation_names_each_bad_key() {
+        let ok = parse(
+            "name = \"prod\"\nregions = [\"us-east-1\", \"eu-west-1\"]\nrole_arn = \"arn:aws:iam::123456789012:role/crosswind-reader\"",
+        );
+        assert_eq!(ok.validate(), vec![]);
+        assert_eq!(ok.event_names.len(), DEFAULT_EVENT_NAMES.len());
+        let bad = parse(
+            "name = \"prod\"\nregions = [\"Europe\"]\nrole_arn = \"arn:aws:iam::1:user/x\"\nendpoint_url = \"ftp://x\"\nevent_names = [\"List Users\"]",
+        );
+        let keys: Vec<&str> = bad.validate().into_iter().map(|p| p.key).collect();
+        assert_eq!(
+            keys,
+            vec!["regions", "role_arn", "endpoint_url", "event_names"]
+        );
+        let s3 = parse("name = \"org\"\nmode = \"s3\"\nregions = []");
+        let keys: Vec<&str> = s3.validate().into_iter().map(|p| p.key).collect();
+        assert_eq!(keys, vec!["bucket"]);
+        assert!(toml::from_str::<AwsConfig>("name = \"x\"\nregion = \"us-east-1\"").is_err());
+        let eu = parse("name = \"eu\"\nregions = [\"eu-west-1\"]");
+        assert_eq!(eu.warnings().len(), 1);
+    }
+}
