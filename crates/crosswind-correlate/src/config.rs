@@ -243,6 +243,20 @@ impl CorrelateConfig {
         raw.validate()
     }
 
+    /// From an already parsed `[correlate]` table (the binary's config keeps it as a table).
+    pub fn from_table(table: toml::Table) -> Result<CorrelateConfig, ConfigError> {
+        let raw: RawCorrelateConfig = table
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Toml(e.to_string()))?;
+        raw.validate()
+    }
+
+    /// How far back from the earliest new signal an identity's stored signals must be read for
+    /// [`crate::score_identity`] to be exact to ~1e-5: sixteen half-lives.
+    pub fn score_lookback_ms(&self) -> i64 {
+        self.half_life_ms().saturating_mul(16)
+    }
+
     pub fn signal(&self, kind: SignalKind) -> &SignalSettings {
         &self.signals[kind.index()]
     }

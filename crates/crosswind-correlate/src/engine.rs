@@ -45,6 +45,7 @@ const MAX_IPS_PER_IDENTITY: usize = 64;
 const MAX_EVENT_IDS: usize = 100;
 const MAX_GEO_IPS: usize = 2_000_000;
 const MAX_OCCURRENCES: usize = 4_000_000;
+const MAX_IDENTITIES: usize = 2_000_000;
 
 const AZURE: &[CloudProvider] = &[CloudProvider::Azure];
 const AWS: &[CloudProvider] = &[CloudProvider::Aws];
@@ -1374,11 +1375,17 @@ impl Engine {
             v.retain(|(_, t)| *t >= cut(ip_keep));
             !v.is_empty()
         });
+        trim_oldest(&mut self.ip_seen, MAX_IDENTITIES, |v| {
+            v.iter().map(|e| e.1).max().unwrap_or(i64::MIN)
+        });
         self.geo.retain(|_, g| g.t >= cut(GEO_TTL_MS));
         trim_oldest(&mut self.geo, MAX_GEO_IPS, |g| g.t);
         let travel = sig(SignalKind::CrossCloudImpossibleTravel).window_ms;
         self.last_fix
             .retain(|_, f| f.iter().flatten().any(|x| x.t >= cut(travel)));
+        trim_oldest(&mut self.last_fix, MAX_IDENTITIES, |f| {
+            f.iter().flatten().map(|x| x.t).max().unwrap_or(i64::MIN)
+        });
         let risky = sig(SignalKind::CrossCloudRiskyThenAws).window_ms;
         self.risky.retain(|_, r| r.t >= cut(risky));
         let max_span = SignalKind::ALL

@@ -335,6 +335,21 @@ fn config_overrides_and_errors() {
     struct Top {
         correlate: CorrelateConfig,
     }
+    let table: toml::Table =
+        toml::from_str("finding_threshold = 70\ntrusted_cidrs = [\"10.0.0.0/8\"]").unwrap();
+    assert_eq!(
+        CorrelateConfig::from_table(table)
+            .unwrap()
+            .finding_threshold,
+        70.0
+    );
+    let bad: toml::Table = toml::from_str("finding_treshold = 70").unwrap();
+    assert!(
+        CorrelateConfig::from_table(bad)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown field `finding_treshold`")
+    );
     let top: Top = toml::from_str("[correlate]\nfinding_threshold = 50").unwrap();
     assert_eq!(top.correlate.finding_threshold, 50.0);
     assert!(toml::from_str::<Top>("[correlate]\nfinding_threshold = -5").is_err());
@@ -1078,6 +1093,8 @@ fn console_failures_four_vs_five_and_window() {
     );
     assert_eq!(s[0].threat_object.as_deref(), Some("198.51.100.9"));
     assert_eq!(s[0].mitre_technique_id, ["T1110"]);
+    let trusted = CorrelateConfig::from_toml("trusted_cidrs = [\"198.51.100.0/24\"]").unwrap();
+    assert!(run(&trusted, fails(8, 10)).is_empty());
     assert_eq!(run(&c, fails(5, 150)).len(), 1); // 600 s span
     assert!(run(&c, fails(5, 151)).is_empty()); // 604 s span
     // One user brute-forced: the risk lands on that user.
