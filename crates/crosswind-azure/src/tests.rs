@@ -152,3 +152,10 @@ fn retry_after_and_backoff() {
         assert!(d >= (t.base * (1 << attempt.min(16))).min(t.cap) / 2);
     }
 }
+
+/// The binary spawns polls on tokio tasks: the future must be `Send`.
+#[allow(dead_code)]
+fn poll_future_is_send(c: &mut crate::AzureCollector, store: &mut crosswind_store::Store) {
+    fn assert_send<T: Send>(_: T) {}
+    assert_send(c.poll_once(store, Utc::now()));
+}
