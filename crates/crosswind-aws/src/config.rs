@@ -348,12 +348,11 @@ mod tests {
         let eu = parse("name = \"eu\"\nregions = [\"eu-west-1\"]");
         assert_eq!(eu.warnings().len(), 1);
     }
-}
 
-/// The binary spawns polls on tokio tasks: the future must be `Send`.
-#[cfg(test)]
-#[allow(dead_code)]
-fn poll_future_is_send(c: &mut crate::AwsCollector, store: &mut crosswind_store::Store) {
-    fn assert_send<T: Send>(_: T) {}
-    assert_send(c.poll_once(store, chrono::Utc::now()));
+    /// The binary spawns polls on tokio tasks: the future must be `Send`.
+    #[allow(dead_code)]
+    fn poll_future_is_send(c: &mut crate::AwsCollector, store: &mut crosswind_store::Store) {
+        fn assert_send<T: Send>(_: T) {}
+        assert_send(c.poll_once(store, chrono::Utc::now()));
+    }
 }
