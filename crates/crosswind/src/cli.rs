@@ -12,6 +12,7 @@ use crate::config::{Config, DEFAULT_CONFIG_PATH};
 use crate::hunt::{Hunt, Range};
 use crate::import::{self, ImportOptions};
 use crate::output::OutputFormat;
+use crate::simulate::{SimArgs, write_scenario};
 use crate::timearg::{format_time, parse_time};
 
 #[derive(Debug, Parser)]
@@ -61,6 +62,24 @@ pub enum Command {
         until: Option<String>,
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,
+    },
+    /// Write a simulated scenario's records as files (Graph pages, CloudTrail `.json.gz`),
+    /// with `truth.json`, `identities.toml` and `correlate.toml` beside them.
+    Simulate {
+        /// benign, mixed, password-spray, anonymizer-signin, cross-tenant-sfa, aws-recon,
+        /// spray-to-aws or impossible-travel.
+        #[arg(long)]
+        scenario: String,
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        sim: SimArgs,
+    },
+    /// Needs no config and no cloud: simulates a tenant and AWS accounts with every attack
+    /// scenario, imports them into a temporary store and prints what crosswind found.
+    Demo {
+        #[command(flatten)]
+        sim: SimArgs,
     },
     /// Each collector's checkpoint, the quarantine and the store's size.
     Status {
@@ -169,6 +188,24 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 .context("cannot write")?;
             Ok(())
         }
+        Command::Simulate {
+            ref scenario,
+            ref out,
+            ref sim,
+        } => {
+            let scenario: crosswind_sim::Scenario = scenario
+                .parse()
+                .map_err(|e| Failure::usage(anyhow!("{e}")))?;
+            let files = write_scenario(scenario, sim, out)?;
+            println!(
+                "wrote {} record files for scenario {} under {}",
+                files.len(),
+                scenario.name(),
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Demo { ref sim } => demo(sim),
         Command::Status { format } => {
             let (config, _) = load_config(cli.config.clone())?;
             let store = open_store(&cli, &config)?;
@@ -267,5 +304,47 @@ fn status(store: &Store, format: OutputFormat) -> Result<(), Failure> {
     }
     rows.write(format, &mut io::stdout().lock())
         .context("cannot write")?;
+    Ok(())
+}
+
+/// The foundation demo: every attack scenario in a benign tenant, through the real import path
+/// into a store that is kept for exploring afterwards.
+fn demo(sim: &SimArgs) -> Result<(), Failure> {
+    let dir = tempfile::Builder::new()
+        .prefix("crosswind-demo-")
+        .tempdir()
+        .context("cannot create a temporary directory")?
+        .keep();
+    let data = dir.join("data");
+    let files = write_scenario(crosswind_sim::Scenario::Mixed, sim, &data)?;
+    let store_path = dir.join("crosswind.db");
+    let mut store = Store::open(&store_path)?;
+    let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    let summary = import::import_files(&mut store, &paths, &ImportOptions::default(), false)?;
+    let mut out = io::stdout().lock();
+    writeln!(
+        out,
+        "simulated tenant and AWS accounts: {} files under {}",
+        files.len(),
+        data.display()
+    )
+    .context("cannot write")?;
+    summary
+        .print(OutputFormat::Table, &mut out)
+        .context("cannot write")?;
+    writeln!(out, "\nrisky sign-ins (hunt risky-signins):").context("cannot write")?;
+    Hunt::RiskySignins
+        .run(&store, Range::default())?
+        .write(OutputFormat::Table, &mut out)
+        .context("cannot write")?;
+    writeln!(out, "\nground truth: {}", data.join("truth.json").display())
+        .context("cannot write")?;
+    writeln!(
+        out,
+        "store: {} (try: crosswind --store {} hunt --list)",
+        store_path.display(),
+        store_path.display()
+    )
+    .context("cannot write")?;
     Ok(())
 }

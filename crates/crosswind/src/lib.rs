@@ -8,4 +8,5 @@ pub mod config;
 pub mod hunt;
 pub mod import;
 pub mod output;
+pub mod simulate;
 pub mod timearg;

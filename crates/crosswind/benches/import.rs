@@ -1,0 +1,112 @@
+//! Import throughput: N realistic Graph beta sign-ins and CloudTrail records (half each, from
+//! the scenario generator) written as NDJSON, then imported end to end — read, detect,
+//! normalise, dedup, store raw + event in SQLite — on one thread. Prints records/s and peak RSS.
+//!
+//! `cargo bench -p crosswind --bench import` (N from `CROSSWIND_BENCH_N`, default 1,000,000).
+
+use std::io::{BufWriter, Write};
+use std::time::Instant;
+
+use crosswind::import::{ImportOptions, import_files};
+use crosswind_sim::{SimConfig, SimRecord, stream};
+use crosswind_store::Store;
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+fn main() {
+    let n: u64 = std::env::var("CROSSWIND_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let input = dir.path().join("records.ndjson");
+
+    let started = Instant::now();
+    let mut out = BufWriter::with_capacity(
+        1 << 20,
+        std::fs::File::create(&input).expect("create input"),
+    );
+    let mut bytes = 0u64;
+    let cfg = SimConfig {
+        stream_records: n,
+        users: 20_000,
+        hours: 24 * 7,
+        ..SimConfig::default()
+    };
+    for record in stream(&cfg).take(n as usize) {
+        let line = match &record {
+            SimRecord::SignIn(s) | SimRecord::CloudTrail(s) => s,
+        };
+        bytes += line.len() as u64 + 1;
+        out.write_all(line.as_bytes()).expect("write");
+        out.write_all(b"\n").expect("write");
+    }
+    out.flush().expect("flush");
+    drop(out);
+    println!(
+        "generated {n} records ({:.0} MiB NDJSON) in {:.1}s",
+        bytes as f64 / 1048576.0,
+        started.elapsed().as_secs_f64()
+    );
+
+    // Stage costs, to see where the end-to-end time goes (skip with CROSSWIND_BENCH_STAGES=0).
+    let stages = std::env::var("CROSSWIND_BENCH_STAGES").map_or(true, |v| v != "0");
+    let started = Instant::now();
+    let (mut parsed, mut json_bytes) = (0u64, 0u64);
+    let file = std::fs::File::open(&input).expect("open input");
+    for record in crosswind_normalize::RecordReader::from_read(file)
+        .expect("reader")
+        .take(if stages { usize::MAX } else { 0 })
+    {
+        let record = record.expect("record");
+        let normalized = crosswind_normalize::normalize(&record.bytes, None).expect("normalize");
+        json_bytes += serde_json::to_vec(&normalized.event)
+            .map(|v| v.len() as u64)
+            .unwrap_or(0);
+        parsed += 1;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "read + normalise + serialise event (no store): {:.0} records/s, event JSON {:.0} B/record",
+        parsed as f64 / secs,
+        json_bytes as f64 / parsed.max(1) as f64
+    );
+
+    let db = dir.path().join("bench.db");
+    let mut store = Store::open(&db).expect("open store");
+    let started = Instant::now();
+    let summary = import_files(
+        &mut store,
+        &[input.display().to_string()],
+        &ImportOptions::default(),
+        false,
+    )
+    .expect("import");
+    let secs = started.elapsed().as_secs_f64();
+    let total = summary.total();
+    assert_eq!(total.read, n, "every record read");
+    assert_eq!(total.quarantined, 0, "generated records all map");
+    let db_bytes = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0)
+        + std::fs::metadata(dir.path().join("bench.db-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+    println!(
+        "import: {} records in {secs:.1}s = {:.0} records/s ({:.1} MiB/s of input); stored {}, duplicates {}; store {:.0} MiB; peak RSS {:.0} MiB",
+        total.read,
+        total.read as f64 / secs,
+        bytes as f64 / 1048576.0 / secs,
+        total.stored,
+        total.duplicates,
+        db_bytes as f64 / 1048576.0,
+        peak_rss_mib()
+    );
+}
