@@ -235,7 +235,13 @@ impl Forwarder {
     }
 
     async fn step(&mut self, stats: &mut DrainStats) -> Result<Step> {
-        if let Some(channel) = self.channel.clone() {
+        if let Some(channel) = self.channel.clone()
+            && self.awaiting_ack > 0
+            && (Instant::now() >= self.next_ack_poll
+                || self.awaiting_ack >= MAX_REQUESTS_AWAITING_ACK)
+        {
+            // Unconfirmed for too long: resend (Splunk may have indexed them: possible
+            // duplicates). Checked at ack-poll pace, not per request: it scans the sent rows.
             let timeout_ms = (self.config.ack_timeout_secs as i64).saturating_mul(1000);
             let now = self.clock.now_ms();
             let expired =
@@ -248,18 +254,11 @@ impl Forwarder {
                 );
                 Metrics::add(&self.metrics.ack_timeouts, expired);
                 stats.ack_timeouts += expired;
-                self.cursor = 0;
                 self.release_prepared()?;
-                self.awaiting_ack = outbox::pending_acks(&self.store, &channel)?.len();
             }
-            if self.awaiting_ack > 0
-                && (Instant::now() >= self.next_ack_poll
-                    || self.awaiting_ack >= MAX_REQUESTS_AWAITING_ACK)
-            {
-                self.poll_acks(&channel, stats).await?;
-                if self.awaiting_ack >= MAX_REQUESTS_AWAITING_ACK {
-                    return Ok(Step::Waiting(self.ack_poll_interval()));
-                }
+            self.poll_acks(&channel, stats).await?;
+            if self.awaiting_ack >= MAX_REQUESTS_AWAITING_ACK {
+                return Ok(Step::Waiting(self.ack_poll_interval()));
             }
         }
         if self.needs_health {
