@@ -184,6 +184,7 @@ impl Forwarder {
     /// Sends until the outbox is empty and every event is acknowledged. Busy servers and network
     /// errors are retried with backoff; a refusal that needs an operator (token, index, channel,
     /// URL) returns an error with every event still queued.
+    #[tracing::instrument(skip_all, fields(component_kind = "sink", component_id = "splunk_hec"))]
     pub async fn drain_once(&mut self) -> Result<DrainStats> {
         let mut stats = DrainStats::default();
         loop {
@@ -201,6 +202,7 @@ impl Forwarder {
     /// The daemon loop: drains continuously until `shutdown` completes. A request in flight is
     /// finished first (bounded by `request_timeout_secs`). Refusals pause sending (everything
     /// stays queued) and are retried after `retry_max_backoff_secs`; only store errors end it.
+    #[tracing::instrument(skip_all, fields(component_kind = "sink", component_id = "splunk_hec"))]
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<()> {
         tokio::pin!(shutdown);
         let mut stats = DrainStats::default();

@@ -811,3 +811,19 @@ fn classify_reads_hec_answers() {
         SendOutcome::Refused { code: Some(7), .. }
     ));
 }
+
+#[tokio::test(start_paused = true)]
+async fn healthcheck_reports_unhealthy_hec() {
+    let sim = HecSim::start(sim_config()).await.unwrap();
+    let fx = Fixture::new();
+    let fwd = fx.forwarder(splunk_config(&sim.url()));
+    fwd.healthcheck().await.unwrap();
+    sim.set_faults(Faults {
+        unhealthy_checks: 1,
+        ..Faults::default()
+    });
+    let err = fwd.healthcheck().await.unwrap_err();
+    assert!(err.is_retriable() && !err.needs_operator());
+    assert!(err.to_string().contains("code 18"), "{err}");
+    fwd.healthcheck().await.unwrap();
+}
