@@ -10,8 +10,10 @@
 #![forbid(unsafe_code)]
 
 pub mod correlate;
+pub mod feed;
 mod migrations;
 pub mod outbox;
+pub mod retention;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
