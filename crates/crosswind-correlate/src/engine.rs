@@ -57,6 +57,22 @@ pub(crate) fn suppress_span_ms(suppress_ms: i64) -> i64 {
 }
 
 /// The order the driver must feed events in: event time, ties by event id.
+/// The user agent with what changes per call removed, so one client's calls share a key:
+/// aws-cli v2 appends the command (`command/sts.get-caller-identity`, newer builds
+/// `md/command#sts.get-caller-identity`) to every call, and CloudTrail sometimes wraps SDK
+/// agents in brackets (`[Boto3/1.26 …]`).
+pub fn user_agent_family(ua: &str) -> String {
+    let ua = ua.trim();
+    let ua = ua
+        .strip_prefix('[')
+        .and_then(|u| u.strip_suffix(']'))
+        .unwrap_or(ua);
+    ua.split_ascii_whitespace()
+        .filter(|token| !token.starts_with("command/") && !token.starts_with("md/command#"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 pub fn event_order(a: &Event, b: &Event) -> Ordering {
     a.time
         .cmp(&b.time)
@@ -997,7 +1013,7 @@ impl Engine {
                 .unwrap_or_default();
         let ip = c.ip.unwrap_or_default();
         let key_principal = credential.unwrap_or(&who.name);
-        let key = format!("{key_principal}\u{1f}{ip}\u{1f}{ua}");
+        let key = format!("{key_principal}\u{1f}{ip}\u{1f}{}", user_agent_family(ua));
         let denied =
             c.ev.status_code
                 .as_deref()

@@ -1820,3 +1820,26 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn user_agent_family_drops_the_per_call_command() {
+    use crate::engine::user_agent_family;
+    let a = "aws-cli/2.15.0 Python/3.11.6 Linux/6.5.0 exe/x86_64.ubuntu.22 prompt/off command/sts.get-caller-identity";
+    let b = "aws-cli/2.15.0 Python/3.11.6 Linux/6.5.0 exe/x86_64.ubuntu.22 prompt/off command/iam.list-groups-for-user";
+    assert_eq!(user_agent_family(a), user_agent_family(b));
+    let c = "aws-cli/2.22.0 md/awscrt#0.22.0 ua/2.0 os/linux#6.8 md/command#s3.ls";
+    assert_eq!(
+        user_agent_family(c),
+        "aws-cli/2.22.0 md/awscrt#0.22.0 ua/2.0 os/linux#6.8"
+    );
+    assert_eq!(
+        user_agent_family(
+            "[Boto3/1.26.165 Python/3.10.6 Linux/5.19.0-46-generic Botocore/1.29.165]"
+        ),
+        user_agent_family("Boto3/1.26.165 Python/3.10.6 Linux/5.19.0-46-generic Botocore/1.29.165")
+    );
+    assert_ne!(
+        user_agent_family(a),
+        user_agent_family("Boto3/1.26.165 Python/3.10.6")
+    );
+}

@@ -123,7 +123,9 @@ impl RecordSource {
 }
 
 /// OCSF `cloud.provider`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 pub enum CloudProvider {
     Azure,
     #[serde(rename = "AWS")]

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use crate::CloudProvider;
 
 /// One name under which an identity appears in the logs (an `aliases` row in the store).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 pub struct Alias {
     /// Canonical identity name (the risk object): `alice@corp.example`,
     /// `arn:aws:iam::111122223333:user/bob`, `root@111122223333`.

@@ -23,8 +23,14 @@ pub fn json_schemas() -> Vec<(&'static str, serde_json::Value)> {
     let to_value = |s: schemars::Schema| serde_json::to_value(s).expect("schema serialises");
     vec![
         ("event.schema.json", to_value(schemars::schema_for!(Event))),
-        ("signal.schema.json", to_value(schemars::schema_for!(Signal))),
-        ("finding.schema.json", to_value(schemars::schema_for!(Finding))),
+        (
+            "signal.schema.json",
+            to_value(schemars::schema_for!(Signal)),
+        ),
+        (
+            "finding.schema.json",
+            to_value(schemars::schema_for!(Finding)),
+        ),
     ]
 }
 

@@ -13,7 +13,11 @@ fn sensitive_string_hides_itself() {
 fn source_format_names_round_trip() {
     for f in SourceFormat::ALL {
         assert_eq!(SourceFormat::parse(f.as_str()), Some(f));
-        assert_eq!(serde_json::to_value(f).unwrap(), f.as_str(), "serde name = as_str");
+        assert_eq!(
+            serde_json::to_value(f).unwrap(),
+            f.as_str(),
+            "serde name = as_str"
+        );
         let src = f.record_source();
         assert_eq!(RecordSource::parse(src.as_str()), Some(src));
         assert_eq!(serde_json::to_value(src).unwrap(), src.as_str());
@@ -36,10 +40,20 @@ fn principal_is_user_or_actor() {
             correlation_uid: None,
             event_types: vec![],
         },
-        cloud: Cloud { provider: CloudProvider::Aws, account: Account::default(), region: None },
+        cloud: Cloud {
+            provider: CloudProvider::Aws,
+            account: Account::default(),
+            region: None,
+        },
         src_endpoint: SrcEndpoint::default(),
         user: None,
-        actor: Some(Actor { user: User { name: Some("bob".into()), ..User::default() }, invoked_by: None }),
+        actor: Some(Actor {
+            user: User {
+                name: Some("bob".into()),
+                ..User::default()
+            },
+            invoked_by: None,
+        }),
         api: None,
         service: None,
         http_request: None,

@@ -15,18 +15,18 @@
 
 mod benign;
 mod cloudtrail;
+pub mod cloudtrail_api;
+pub mod graph;
+pub mod hec;
+pub mod loopback;
 mod output;
 mod rng;
 mod scenarios;
 mod signin;
 mod stream;
 mod time;
-mod world;
-pub mod cloudtrail_api;
-pub mod graph;
-pub mod hec;
-pub mod loopback;
 pub mod token;
+mod world;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

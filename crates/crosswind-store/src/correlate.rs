@@ -422,3 +422,98 @@ mod tests {
         assert_eq!(order, ["a", "b", "c"]);
     }
 }
+
+/// Events stored after row id `after` (the correlator's cursor): the earliest event time among
+/// them and the highest row id, or `None` when there are none.
+pub fn pending_since(store: &Store, after: i64) -> Result<Option<(i64, i64)>> {
+    Ok(store
+        .conn
+        .prepare_cached("SELECT min(time), max(id) FROM events WHERE id > ?1")?
+        .query_row([after], |r| {
+            Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?))
+        })
+        .map(|(t, id)| t.zip(id))?)
+}
+
+/// Findings raised on identities, newest first, at most `limit` (all identities).
+pub fn findings_recent(store: &Store, since: i64, limit: usize) -> Result<Vec<Finding>> {
+    collect(
+        store,
+        "SELECT id, body FROM findings WHERE raised_at >= ?1 ORDER BY raised_at DESC, id LIMIT ?2",
+        params![since, limit as i64],
+        finding,
+    )
+}
+
+/// Events whose user is one of `names` (as stored or lower-cased), newest first, at most `limit`.
+pub fn events_for_names(store: &Store, names: &[String], limit: usize) -> Result<Vec<StoredEvent>> {
+    let mut stmt = store.conn.prepare_cached(
+        "SELECT id, event FROM events WHERE user_name = ?1 ORDER BY time DESC LIMIT ?2",
+    )?;
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for name in names.iter().flat_map(|n| [n.clone(), n.to_lowercase()]) {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let mut rows = stmt.query(params![name, limit as i64])?;
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            let json: String = row.get(1)?;
+            let event = serde_json::from_str(&json)
+                .map_err(|source| StoreError::CorruptEvent { id, source })?;
+            out.push(StoredEvent { id, event });
+        }
+    }
+    out.sort_by(|a, b| b.event.time.cmp(&a.event.time).then(b.id.cmp(&a.id)));
+    out.dedup_by_key(|e| e.id);
+    out.truncate(limit);
+    Ok(out)
+}
+
+/// One source IP seen in both clouds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrossCloudIp {
+    pub ip: String,
+    pub azure_events: u64,
+    pub aws_events: u64,
+    /// Distinct user names per cloud, `;`-separated (at most a few dozen).
+    pub azure_users: String,
+    pub aws_users: String,
+    pub first_seen: i64,
+    pub last_seen: i64,
+}
+
+/// Source IPs with events in both Entra and AWS within `[since, until)`, busiest first.
+pub fn cross_cloud_ips(store: &Store, since: i64, until: i64) -> Result<Vec<CrossCloudIp>> {
+    let mut stmt = store.conn.prepare_cached(
+        "SELECT src_ip,
+                sum(provider = 'Azure'), sum(provider = 'AWS'),
+                group_concat(DISTINCT CASE WHEN provider = 'Azure' THEN user_name END),
+                group_concat(DISTINCT CASE WHEN provider = 'AWS' THEN user_name END),
+                min(time), max(time)
+         FROM events
+         WHERE time >= ?1 AND time < ?2 AND src_ip IS NOT NULL
+         GROUP BY src_ip
+         HAVING count(DISTINCT provider) = 2
+         ORDER BY count(*) DESC, src_ip",
+    )?;
+    let rows = stmt.query_map(params![since, until], |r| {
+        Ok(CrossCloudIp {
+            ip: r.get(0)?,
+            azure_events: r.get::<_, i64>(1)? as u64,
+            aws_events: r.get::<_, i64>(2)? as u64,
+            azure_users: r
+                .get::<_, Option<String>>(3)?
+                .unwrap_or_default()
+                .replace(',', ";"),
+            aws_users: r
+                .get::<_, Option<String>>(4)?
+                .unwrap_or_default()
+                .replace(',', ";"),
+            first_seen: r.get(5)?,
+            last_seen: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
+}

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use crosswind_store::Store;
 
 use crate::config::{Config, DEFAULT_CONFIG_PATH};
+use crate::correlation::Correlation;
 use crate::hunt::{Hunt, Range};
 use crate::import::{self, ImportOptions};
 use crate::output::OutputFormat;
@@ -81,6 +82,21 @@ pub enum Command {
         #[command(flatten)]
         sim: SimArgs,
     },
+    /// Findings raised (identities whose cross-cloud risk crossed the threshold), newest first.
+    Findings {
+        /// RFC 3339 time or a duration back from now (24h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// One identity's cross-cloud timeline: aliases, events, signals, score over time.
+    Explain {
+        /// An identity or any of its aliases (UPN, object id, IAM ARN or user name).
+        identity: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
     /// Each collector's checkpoint, the quarantine and the store's size.
     Status {
         #[arg(long, value_enum, default_value_t)]
@@ -137,12 +153,31 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             no_progress,
             ref files,
         } => {
-            let (config, _) = load_config(cli.config.clone())?;
-            let options =
+            let (config, config_path) = load_config(cli.config.clone())?;
+            let mut options =
                 ImportOptions::from_format_args(formats).map_err(|e| Failure::usage(anyhow!(e)))?;
+            let correlation = Correlation::from_config(&config, config_dir(config_path.as_deref()))
+                .map_err(Failure::usage)?;
+            options.splunk = config
+                .splunk
+                .as_ref()
+                .map(|s| (crosswind_hec::Renderer::new(s), s.max_outbox_rows));
             let mut store = open_store(&cli, &config)?;
             let progress = !no_progress && io::IsTerminal::is_terminal(&io::stderr());
-            let summary = import::import_files(&mut store, files, &options, progress)?;
+            let mut summary = import::import_files(&mut store, files, &options, progress)?;
+            let renderer = options.splunk.as_ref().map(|(r, _)| r);
+            let correlated = correlation.run_pending(&mut store, renderer)?;
+            summary.correlated =
+                Some((correlated.signals_new, correlated.findings_new.len() as u64));
+            if options.summary_format != OutputFormat::Json
+                && (correlated.signals_new > 0 || !correlated.findings_new.is_empty())
+            {
+                eprintln!(
+                    "correlated: {} new signals, {} new findings (see `crosswind findings`)",
+                    correlated.signals_new,
+                    correlated.findings_new.len()
+                );
+            }
             summary
                 .print(options.summary_format, &mut io::stdout().lock())
                 .context("cannot write summary")?;
@@ -183,9 +218,33 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let range = parse_range(since.as_deref(), until.as_deref())?;
             let (config, _) = load_config(cli.config.clone())?;
             let store = open_store(&cli, &config)?;
-            let rows = hunt.run(&store, range)?;
+            let correlate = config
+                .correlate_config()
+                .map_err(|e| Failure::usage(anyhow!(e)))?;
+            let rows = hunt.run(&store, range, &correlate)?;
             rows.write(format, &mut io::stdout().lock())
                 .context("cannot write")?;
+            Ok(())
+        }
+        Command::Findings { ref since, format } => {
+            let range = parse_range(since.as_deref(), None)?;
+            let (config, _) = load_config(cli.config.clone())?;
+            let store = open_store(&cli, &config)?;
+            crate::explain::findings(&store, range.since)?
+                .write(format, &mut io::stdout().lock())
+                .context("cannot write")?;
+            Ok(())
+        }
+        Command::Explain {
+            ref identity,
+            format,
+        } => {
+            let (config, _) = load_config(cli.config.clone())?;
+            let correlate = config
+                .correlate_config()
+                .map_err(|e| Failure::usage(anyhow!(e)))?;
+            let store = open_store(&cli, &config)?;
+            crate::explain::print_explain(&store, identity, &correlate, format)?;
             Ok(())
         }
         Command::Simulate {
@@ -234,6 +293,11 @@ fn load_config(explicit: Option<PathBuf>) -> Result<(Config, Option<PathBuf>), F
     }
 }
 
+/// The directory relative paths in the config are resolved against.
+fn config_dir(config_path: Option<&std::path::Path>) -> Option<&std::path::Path> {
+    config_path.and_then(std::path::Path::parent)
+}
+
 fn open_store(cli: &Cli, config: &Config) -> Result<Store, Failure> {
     let path = cli
         .store
@@ -258,7 +322,7 @@ fn parse_range(since: Option<&str>, until: Option<&str>) -> Result<Range, Failur
 fn validate(explicit: Option<PathBuf>) -> Result<(), Failure> {
     let path = explicit.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH));
     let config = Config::load(&path).map_err(|e| Failure::usage(e.into()))?;
-    let problems = config.validate();
+    let problems = config.validate_in(config_dir(Some(&path)).unwrap_or(std::path::Path::new(".")));
     if problems.is_empty() {
         println!("{}: ok", path.display());
         return Ok(());
@@ -317,34 +381,56 @@ fn demo(sim: &SimArgs) -> Result<(), Failure> {
         .keep();
     let data = dir.join("data");
     let files = write_scenario(crosswind_sim::Scenario::Mixed, sim, &data)?;
+    // The generator writes the tuning its tenant needs (VPN egress, partner tenant, automation
+    // accounts, identity links), exactly as an operator would configure it.
+    let config_path = data.join("correlate.toml");
+    let config = Config::load(&config_path).map_err(|e| anyhow!(e))?;
+    let correlation = Correlation::from_config(&config, Some(&data))?;
     let store_path = dir.join("crosswind.db");
     let mut store = Store::open(&store_path)?;
     let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
     let summary = import::import_files(&mut store, &paths, &ImportOptions::default(), false)?;
+    let correlated = correlation.run_pending(&mut store, None)?;
     let mut out = io::stdout().lock();
+    let w = |e: io::Error| anyhow!(e).context("cannot write");
     writeln!(
         out,
         "simulated tenant and AWS accounts: {} files under {}",
         files.len(),
         data.display()
     )
-    .context("cannot write")?;
-    summary
-        .print(OutputFormat::Table, &mut out)
-        .context("cannot write")?;
-    writeln!(out, "\nrisky sign-ins (hunt risky-signins):").context("cannot write")?;
-    Hunt::RiskySignins
-        .run(&store, Range::default())?
+    .map_err(w)?;
+    summary.print(OutputFormat::Table, &mut out).map_err(w)?;
+    writeln!(
+        out,
+        "correlated {} events: {} signals, {} findings",
+        correlated.events,
+        correlated.signals_new,
+        correlated.findings_new.len()
+    )
+    .map_err(w)?;
+    writeln!(out, "\nfindings:").map_err(w)?;
+    let findings = crosswind_store::correlate::findings_since(&store, i64::MIN)?;
+    crate::explain::findings_rows(&findings)
         .write(OutputFormat::Table, &mut out)
-        .context("cannot write")?;
-    writeln!(out, "\nground truth: {}", data.join("truth.json").display())
-        .context("cannot write")?;
+        .map_err(w)?;
+    if let Some(top) = findings.iter().max_by(|a, b| a.score.total_cmp(&b.score)) {
+        writeln!(out, "\nexplain {}:", top.identity).map_err(w)?;
+        crate::explain::explain(
+            &store,
+            &top.identity,
+            correlation.config(),
+            OutputFormat::Table,
+            &mut out,
+        )?;
+    }
+    writeln!(out, "\nground truth: {}", data.join("truth.json").display()).map_err(w)?;
     writeln!(
         out,
         "store: {} (try: crosswind --store {} hunt --list)",
         store_path.display(),
         store_path.display()
     )
-    .context("cannot write")?;
+    .map_err(w)?;
     Ok(())
 }

@@ -1,9 +1,9 @@
 //! Configuration: TOML parsed raw, then validated into typed form. `crosswind validate` runs the
 //! same step systemd runs as `ExecStartPre`, and prints every problem with its key.
 //!
-//! NOTE: the `[[azure]]`, `[[aws]]`, `[splunk]` and `[http]` sections are accepted as tables and
-//! checked only for shape until the collectors, HEC sink and daemon land with their own typed
-//! configs.
+//! Each section's typed config and checks live with its component (`crosswind-azure`,
+//! `crosswind-aws`, `crosswind-correlate`, `crosswind-hec`); this module gathers them and
+//! prefixes every problem with its full key.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -22,13 +22,15 @@ pub struct Config {
     #[serde(default)]
     pub store: StoreConfig,
     #[serde(default)]
-    pub azure: Vec<toml::Table>,
+    pub azure: Vec<crosswind_azure::AzureConfig>,
     #[serde(default)]
-    pub aws: Vec<toml::Table>,
+    pub aws: Vec<crosswind_aws::AwsConfig>,
+    /// Checked and typed by [`Config::correlate_config`].
     #[serde(default)]
     pub correlate: Option<toml::Table>,
     #[serde(default)]
-    pub splunk: Option<toml::Table>,
+    pub splunk: Option<crosswind_hec::SplunkConfig>,
+    /// Typed by the daemon.
     #[serde(default)]
     pub http: Option<toml::Table>,
 }
@@ -105,8 +107,19 @@ impl Config {
         Config::parse(&text, path)
     }
 
+    /// The `[correlate]` section, typed (defaults when absent).
+    pub fn correlate_config(&self) -> Result<crosswind_correlate::CorrelateConfig, String> {
+        crosswind_correlate::CorrelateConfig::from_table(self.correlate.clone().unwrap_or_default())
+            .map_err(|e| e.to_string())
+    }
+
     /// Checks what parsing cannot: values in range, files and directories that must exist.
+    /// Relative paths in the config are resolved against `base` (the config file's directory).
     pub fn validate(&self) -> Vec<Problem> {
+        self.validate_in(Path::new("."))
+    }
+
+    pub fn validate_in(&self, base: &Path) -> Vec<Problem> {
         let mut problems = Vec::new();
         let mut problem = |key: &str, message: String| {
             problems.push(Problem {
@@ -133,15 +146,54 @@ impl Config {
         if self.store.retention_days == 0 {
             problem("store.retention_days", "must be at least 1".into());
         }
-        for (section, tables) in [("azure", &self.azure), ("aws", &self.aws)] {
-            for (i, table) in tables.iter().enumerate() {
-                match table.get("name") {
-                    Some(toml::Value::String(name)) if !name.trim().is_empty() => {}
-                    _ => problem(
-                        &format!("{section}[{i}].name"),
-                        "every collector needs a non-empty name".into(),
-                    ),
+        let mut names = std::collections::HashSet::new();
+        for (i, azure) in self.azure.iter().enumerate() {
+            for p in azure.validate() {
+                problem(&format!("azure[{i}].{}", p.key), p.message);
+            }
+            if !names.insert(azure.name.clone()) {
+                problem(
+                    &format!("azure[{i}].name"),
+                    format!("collector name {:?} is used twice", azure.name),
+                );
+            }
+        }
+        for (i, aws) in self.aws.iter().enumerate() {
+            for p in aws.validate() {
+                problem(&format!("aws[{i}].{}", p.key), p.message);
+            }
+            if !names.insert(aws.name.clone()) {
+                problem(
+                    &format!("aws[{i}].name"),
+                    format!("collector name {:?} is used twice", aws.name),
+                );
+            }
+        }
+        match self.correlate_config() {
+            Ok(correlate) => {
+                if let Some(file) = &correlate.identities_file {
+                    let path = base.join(file);
+                    match std::fs::read_to_string(&path) {
+                        Ok(text) => {
+                            if let Err(e) = crosswind_correlate::IdentityLinks::from_toml(&text) {
+                                problem(
+                                    "correlate.identities_file",
+                                    format!("{}: {e}", path.display()),
+                                );
+                            }
+                        }
+                        Err(e) => problem(
+                            "correlate.identities_file",
+                            format!("cannot read {}: {e}", path.display()),
+                        ),
+                    }
                 }
+            }
+            Err(message) => problem("correlate", message),
+        }
+        if let Some(splunk) = &self.splunk {
+            for p in splunk.validate(&crosswind_hec::ProcessEnv) {
+                problem(&p.key, p.message);
             }
         }
         problems
@@ -162,11 +214,14 @@ mod tests {
         assert_eq!(config.store.retention_days, 90);
         assert_eq!(config.azure.len(), 1);
         assert_eq!(config.aws.len(), 1);
-        let problems = config.validate();
-        assert!(
-            problems.iter().all(|p| p.key == "store.path"),
-            "only the store directory (absent here) may be reported: {problems:?}"
-        );
+        // On a build machine only what the example points at on a real host may be missing:
+        // the store directory and the credential files under /run/credentials.
+        for p in config.validate() {
+            assert!(
+                p.key == "store.path" || p.message.contains("/run/credentials/"),
+                "unexpected problem in the example config: {p}"
+            );
+        }
     }
 
     #[test]
@@ -177,13 +232,22 @@ mod tests {
         assert!(err.to_string().contains("stroe"), "{err}");
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
-            "[store]\npath = \"{}/x.db\"\nretention_days = 0\n[[azure]]\ntenant_id = \"t\"\n",
+            "[store]\npath = \"{}/x.db\"\nretention_days = 0\n[correlate]\nidentities_file = \"nope.toml\"\n[correlate.signals.aws_recon_burst]\nscore = 10\n",
             dir.path().display()
         );
-        let problems = Config::parse(&text, Path::new("t.toml"))
-            .unwrap()
-            .validate();
-        let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
-        assert_eq!(keys, ["store.retention_days", "azure[0].name"]);
+        let config = Config::parse(&text, Path::new("t.toml")).unwrap();
+        let keys: Vec<_> = config
+            .validate_in(dir.path())
+            .into_iter()
+            .map(|p| p.key)
+            .collect();
+        assert_eq!(keys, ["store.retention_days", "correlate.identities_file"]);
+        // Typed sections reject what they do not know, naming it.
+        let err = Config::parse("[[azure]]\ntenant_id = \"t\"\n", Path::new("t.toml")).unwrap_err();
+        assert!(err.to_string().contains("name"), "{err}");
+        let bad =
+            Config::parse("[correlate]\nfinding_threshhold = 5\n", Path::new("t.toml")).unwrap();
+        let keys: Vec<_> = bad.validate().into_iter().map(|p| p.key).collect();
+        assert_eq!(keys.last().map(String::as_str), Some("correlate"));
     }
 }

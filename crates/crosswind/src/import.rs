@@ -6,8 +6,10 @@ use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use crosswind_hec::Renderer;
 use crosswind_normalize::{FormatFamily, FormatHint, RecordReader, normalize};
-use crosswind_store::{BatchStats, NewRecord, QuarantineRecord, Store};
+use crosswind_store::outbox::Quota;
+use crosswind_store::{BatchStats, Inserted, NewRecord, QuarantineRecord, Store};
 use serde_json::json;
 
 use crate::output::OutputFormat;
@@ -17,10 +19,13 @@ use crate::output::OutputFormat;
 const BATCH_RECORDS: usize = 10_000;
 
 /// How `import` reads its input and prints its summary.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct ImportOptions {
     pub family: FormatFamily,
     pub summary_format: OutputFormat,
+    /// When `[splunk]` is configured: raw records (and events, if forwarded) are queued for
+    /// Splunk in the transaction that stores them.
+    pub splunk: Option<(Renderer, u64)>,
 }
 
 impl ImportOptions {
@@ -71,6 +76,8 @@ pub struct ImportSummary {
     pub files: Vec<FileSummary>,
     /// Event-time range of newly stored events (for the correlator).
     pub new_time_range: Option<(i64, i64)>,
+    /// Set once the correlator has run over what was stored: (new signals, new findings).
+    pub correlated: Option<(u64, u64)>,
 }
 
 impl ImportSummary {
@@ -98,9 +105,13 @@ impl ImportSummary {
                                "error": f.error})
                     })
                     .collect();
-                let summary = json!({"read": t.read, "stored": t.stored, "duplicates": t.duplicates,
+                let mut summary = json!({"read": t.read, "stored": t.stored, "duplicates": t.duplicates,
                                      "quarantined": t.quarantined, "files": self.files.len(),
                                      "per_file": per_file});
+                if let Some((signals, findings)) = self.correlated {
+                    summary["signals"] = json!(signals);
+                    summary["findings"] = json!(findings);
+                }
                 writeln!(out, "{summary}")
             }
             OutputFormat::Table | OutputFormat::Csv => writeln!(
@@ -172,6 +183,8 @@ fn import_one(
     let started = Instant::now();
     let mut last_progress = started;
     let mut batch = store.begin()?;
+    // Outbox room, counted once per batch.
+    let mut quota: Option<Quota> = None;
     let mut in_batch = 0usize;
     let records = match RecordReader::from_read(input) {
         Ok(records) => records,
@@ -187,12 +200,28 @@ fn import_one(
                 file.read += 1;
                 match normalize(&record.bytes, hint) {
                     Ok(normalized) => {
-                        batch.insert(&NewRecord {
+                        let new = NewRecord {
                             event: &normalized.event,
                             format: normalized.format,
                             raw: &record.bytes,
                             origin: &origin,
-                        })?;
+                        };
+                        if let (Inserted::New(_), Some((renderer, max_rows))) =
+                            (batch.insert(&new)?, &options.splunk)
+                        {
+                            if quota.is_none() {
+                                quota = Some(Quota::check(&batch, *max_rows)?);
+                            }
+                            let rendered = [
+                                renderer.raw(new.format, new.raw, new.event, "import"),
+                                renderer.event(new.event, "import"),
+                            ];
+                            for r in rendered.iter().flatten() {
+                                if let Some(quota) = quota.as_mut() {
+                                    crosswind_hec::enqueue(&batch, quota, r)?;
+                                }
+                            }
+                        }
                     }
                     Err(rejection) => {
                         batch.quarantine(&QuarantineRecord {
@@ -225,6 +254,7 @@ fn import_one(
         if in_batch >= BATCH_RECORDS {
             add(file, batch.commit()?);
             batch = store.begin()?;
+            quota = None;
             in_batch = 0;
             if progress && last_progress.elapsed() >= Duration::from_millis(500) {
                 last_progress = Instant::now();

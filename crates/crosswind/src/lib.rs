@@ -5,6 +5,8 @@
 
 pub mod cli;
 pub mod config;
+pub mod correlation;
+pub mod explain;
 pub mod hunt;
 pub mod import;
 pub mod output;

@@ -35,7 +35,7 @@ impl Rows {
         self.rows.push(row);
     }
 
-    pub fn write(&self, format: OutputFormat, out: &mut impl Write) -> io::Result<()> {
+    pub fn write(&self, format: OutputFormat, out: &mut (impl Write + ?Sized)) -> io::Result<()> {
         match format {
             OutputFormat::Json => self.write_json(out),
             OutputFormat::Csv => self.write_csv(out),
@@ -43,7 +43,7 @@ impl Rows {
         }
     }
 
-    fn write_json(&self, out: &mut impl Write) -> io::Result<()> {
+    fn write_json(&self, out: &mut (impl Write + ?Sized)) -> io::Result<()> {
         // Written by hand to keep the columns in their order (serde_json maps sort keys).
         for row in &self.rows {
             out.write_all(b"{")?;
@@ -60,7 +60,7 @@ impl Rows {
         Ok(())
     }
 
-    fn write_csv(&self, out: &mut impl Write) -> io::Result<()> {
+    fn write_csv(&self, out: &mut (impl Write + ?Sized)) -> io::Result<()> {
         let header: Vec<String> = self.columns.iter().map(|c| csv_field(c)).collect();
         writeln!(out, "{}", header.join(","))?;
         for row in &self.rows {
@@ -70,7 +70,7 @@ impl Rows {
         Ok(())
     }
 
-    fn write_table(&self, out: &mut impl Write) -> io::Result<()> {
+    fn write_table(&self, out: &mut (impl Write + ?Sized)) -> io::Result<()> {
         const MAX_WIDTH: usize = 48;
         let cells: Vec<Vec<String>> = self
             .rows
@@ -83,26 +83,29 @@ impl Rows {
                 *w = (*w).max(cell.chars().count());
             }
         }
-        let line = |out: &mut dyn Write, cells: &mut dyn Iterator<Item = &str>| -> io::Result<()> {
-            let mut first = true;
-            let mut text = String::new();
-            for (cell, w) in cells.zip(&widths) {
-                if !first {
+        // Built in memory, then written once.
+        let mut text = String::new();
+        let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+            let start = text.len();
+            for (i, (cell, w)) in cells.zip(&widths).enumerate() {
+                if i > 0 {
                     text.push_str("  ");
                 }
-                first = false;
                 text.push_str(cell);
                 text.extend(std::iter::repeat_n(' ', w - cell.chars().count()));
             }
-            writeln!(out, "{}", text.trim_end())
+            let trimmed = text[start..].trim_end().len();
+            text.truncate(start + trimmed);
+            text.push('\n');
         };
-        line(out, &mut self.columns.iter().copied())?;
+        line(&mut self.columns.iter().copied());
         for row in &cells {
-            line(out, &mut row.iter().map(String::as_str))?;
+            line(&mut row.iter().map(String::as_str));
         }
         if self.rows.is_empty() {
-            writeln!(out, "(no rows)")?;
+            text.push_str("(no rows)\n");
         }
+        out.write_all(text.as_bytes())?;
         Ok(())
     }
 }

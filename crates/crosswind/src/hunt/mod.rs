@@ -1,8 +1,11 @@
 //! Named hunts over the store (`crosswind hunt NAME`). Each hunt reads events in a time range
 //! and returns rows; printing is the caller's.
 
+mod events;
 mod risky_signins;
+mod signals;
 
+use crosswind_correlate::CorrelateConfig;
 use crosswind_store::Store;
 
 use crate::output::Rows;
@@ -20,14 +23,31 @@ pub struct Range {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hunt {
     RiskySignins,
+    SpraySources,
+    ConsoleNoMfa,
+    ReconBursts,
+    CrossCloudIps,
+    IdentityRisk,
 }
 
 impl Hunt {
-    pub const ALL: [Hunt; 1] = [Hunt::RiskySignins];
+    pub const ALL: [Hunt; 6] = [
+        Hunt::RiskySignins,
+        Hunt::SpraySources,
+        Hunt::ConsoleNoMfa,
+        Hunt::ReconBursts,
+        Hunt::CrossCloudIps,
+        Hunt::IdentityRisk,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Hunt::RiskySignins => "risky-signins",
+            Hunt::SpraySources => "spray-sources",
+            Hunt::ConsoleNoMfa => "console-no-mfa",
+            Hunt::ReconBursts => "recon-bursts",
+            Hunt::CrossCloudIps => "cross-cloud-ips",
+            Hunt::IdentityRisk => "identity-risk",
         }
     }
 
@@ -36,6 +56,19 @@ impl Hunt {
             Hunt::RiskySignins => {
                 "successful Entra sign-ins with high/medium or at-risk Identity Protection risk, a risky event type, or a cross-tenant single-factor sign-in, scored by how many of the three they meet"
             }
+            Hunt::SpraySources => {
+                "sources (IP or rotated /24) that password-sprayed Entra or failed AWS console logins, and who then signed in from them"
+            }
+            Hunt::ConsoleNoMfa => {
+                "successful AWS console logins by IAM users and root without MFA (SSO/SAML sessions excluded)"
+            }
+            Hunt::ReconBursts => {
+                "bursts of 4+ distinct reconnaissance calls from one access key, IP and client within 2 minutes"
+            }
+            Hunt::CrossCloudIps => "source IPs seen in both Entra sign-ins and AWS CloudTrail",
+            Hunt::IdentityRisk => {
+                "identities with signals, their decayed cross-cloud risk score, clouds, signal and finding counts"
+            }
         }
     }
 
@@ -43,9 +76,20 @@ impl Hunt {
         Hunt::ALL.into_iter().find(|h| h.name() == name)
     }
 
-    pub fn run(self, store: &Store, range: Range) -> anyhow::Result<Rows> {
+    /// Runs the hunt; `correlate` is the `[correlate]` config (for scoring hunts).
+    pub fn run(
+        self,
+        store: &Store,
+        range: Range,
+        correlate: &CorrelateConfig,
+    ) -> anyhow::Result<Rows> {
         match self {
             Hunt::RiskySignins => risky_signins::run(store, range),
+            Hunt::SpraySources => signals::spray_sources(store, range),
+            Hunt::ConsoleNoMfa => events::console_no_mfa(store, range),
+            Hunt::ReconBursts => signals::recon_bursts(store, range),
+            Hunt::CrossCloudIps => events::cross_cloud(store, range),
+            Hunt::IdentityRisk => signals::identity_risk(store, range, correlate),
         }
     }
 }

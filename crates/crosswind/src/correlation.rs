@@ -1,0 +1,165 @@
+//! Runs the correlator over what the store holds: the driver around the pure
+//! `crosswind-correlate` engine. It follows the `events` table by a cursor checkpoint, replays
+//! event time from the earliest new event (after warming up on the history before it), stores
+//! signals, findings, identities and aliases, and queues the new ones for Splunk — all in one
+//! transaction with the cursor, so a crash re-runs the same range and, ids being deterministic,
+//! doubles nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use anyhow::Context;
+use crosswind_correlate::{CorrelateConfig, Engine, IdentityLinks, aliases_of, score_identity};
+use crosswind_hec::Renderer;
+use crosswind_model::{Alias, CloudProvider, Finding, Signal};
+use crosswind_store::correlate::{self as db, CORRELATE_CHECKPOINT};
+use crosswind_store::outbox::Quota;
+use crosswind_store::{Store, StoreError};
+
+use crate::config::Config;
+
+/// The correlator's configuration, resolved (identities file read).
+#[derive(Clone, Debug)]
+pub struct Correlation {
+    config: CorrelateConfig,
+    links: IdentityLinks,
+    max_outbox_rows: u64,
+}
+
+/// What one run did.
+#[derive(Clone, Debug, Default)]
+pub struct CorrelationStats {
+    /// Events replayed (new ones and the ones after them in event time).
+    pub events: u64,
+    pub signals_new: u64,
+    pub findings_new: Vec<Finding>,
+}
+
+impl Correlation {
+    /// From the config's `[correlate]` section; a relative `identities_file` is resolved against
+    /// `config_dir`.
+    pub fn from_config(config: &Config, config_dir: Option<&Path>) -> anyhow::Result<Correlation> {
+        let correlate = config.correlate_config().map_err(anyhow::Error::msg)?;
+        let links = match &correlate.identities_file {
+            Some(file) => {
+                let path = config_dir.unwrap_or(Path::new(".")).join(file);
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read identities file {}", path.display()))?;
+                IdentityLinks::from_toml(&text)
+                    .with_context(|| format!("invalid identities file {}", path.display()))?
+            }
+            None => IdentityLinks::default(),
+        };
+        Ok(Correlation {
+            config: correlate,
+            links,
+            max_outbox_rows: config
+                .splunk
+                .as_ref()
+                .map_or(u64::MAX, |s| s.max_outbox_rows),
+        })
+    }
+
+    pub fn config(&self) -> &CorrelateConfig {
+        &self.config
+    }
+
+    /// Correlates every event stored since the last run. Idempotent; `renderer` queues new
+    /// signals and findings for Splunk in the same transaction.
+    pub fn run_pending(
+        &self,
+        store: &mut Store,
+        renderer: Option<&Renderer>,
+    ) -> anyhow::Result<CorrelationStats> {
+        let cursor: i64 = store
+            .checkpoint(CORRELATE_CHECKPOINT)?
+            .and_then(|c| c.value.parse().ok())
+            .unwrap_or(0);
+        let Some((start, max_id)) = db::pending_since(store, cursor)? else {
+            return Ok(CorrelationStats::default());
+        };
+        let mut engine = Engine::new(self.config.clone(), self.links.clone());
+        let warm_from = start.saturating_sub(engine.max_lookback_ms());
+
+        // Repeat suppression and windows as they stood just before `start`.
+        let prior = db::signals_between(store, warm_from, start)?;
+        engine.seed_prior_signals(prior.iter(), start);
+        db::for_each_event_ordered(store, warm_from, start, |e| {
+            engine.warm_up(&e.event);
+            Ok::<_, StoreError>(true)
+        })?;
+
+        let mut stats = CorrelationStats::default();
+        let mut signals: Vec<Signal> = Vec::new();
+        let mut aliases: BTreeMap<Alias, (i64, i64)> = BTreeMap::new();
+        db::for_each_event_ordered(store, start, i64::MAX, |e| {
+            stats.events += 1;
+            engine.process(&e.event, &mut signals);
+            for alias in aliases_of(&e.event, &self.links) {
+                let seen = aliases.entry(alias).or_insert((e.event.time, e.event.time));
+                seen.0 = seen.0.min(e.event.time);
+                seen.1 = seen.1.max(e.event.time);
+            }
+            Ok::<_, StoreError>(true)
+        })?;
+
+        // Findings: every identity with a signal in this run, scored over its stored history
+        // plus what this run found (ids dedup the overlap).
+        let identities: BTreeSet<&str> = signals
+            .iter()
+            .map(|s| s.risk_object.as_str())
+            .filter(|r| !r.is_empty())
+            .collect();
+        let score_from = start.saturating_sub(self.config.score_lookback_ms());
+        let mut findings = Vec::new();
+        for identity in identities {
+            let mut history = db::signals_of(store, identity, score_from)?;
+            history.extend(
+                signals
+                    .iter()
+                    .filter(|s| s.risk_object == identity)
+                    .cloned(),
+            );
+            let prior_findings = db::findings_of(store, identity)?;
+            findings
+                .extend(score_identity(identity, &history, &prior_findings, &self.config).findings);
+        }
+
+        let mut batch = store.begin()?;
+        for (alias, (first, last)) in &aliases {
+            db::upsert_aliases(&mut batch, std::slice::from_ref(alias), *first)?;
+            if last != first {
+                db::upsert_aliases(&mut batch, std::slice::from_ref(alias), *last)?;
+            }
+        }
+        let new_signals = db::insert_signals(&mut batch, &signals)?;
+        let new_findings = db::insert_findings(&mut batch, &findings)?;
+        if let Some(renderer) = renderer {
+            let mut quota = Quota::check(&batch, self.max_outbox_rows)?;
+            for &i in &new_signals {
+                if let Some(r) = renderer.risk(&signals[i]) {
+                    crosswind_hec::enqueue(&batch, &mut quota, &r)?;
+                }
+            }
+            for &i in &new_findings {
+                if let Some(r) = renderer.finding(&findings[i]) {
+                    crosswind_hec::enqueue(&batch, &mut quota, &r)?;
+                }
+            }
+        }
+        batch.set_checkpoint(CORRELATE_CHECKPOINT, &max_id.to_string())?;
+        batch.commit()?;
+        stats.signals_new = new_signals.len() as u64;
+        stats.findings_new = new_findings.iter().map(|&i| findings[i].clone()).collect();
+        Ok(stats)
+    }
+}
+
+/// Clouds as the CLI prints them.
+pub fn clouds_text(clouds: &[CloudProvider]) -> String {
+    clouds
+        .iter()
+        .map(|c| c.as_str())
+        .collect::<Vec<_>>()
+        .join("+")
+}

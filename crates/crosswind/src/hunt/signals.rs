@@ -1,0 +1,143 @@
+//! Hunts over what the correlator stored: spray sources, recon bursts and per-identity risk.
+
+use std::collections::BTreeMap;
+
+use crosswind_correlate::{CorrelateConfig, score_at};
+use crosswind_model::Signal;
+use crosswind_store::Store;
+use crosswind_store::correlate::{findings_of, signals_between};
+use serde_json::{Value, json};
+
+use super::Range;
+use crate::correlation::clouds_text;
+use crate::output::Rows;
+use crate::timearg::format_time;
+
+fn signals_in(store: &Store, range: Range, names: &[&str]) -> anyhow::Result<Vec<Signal>> {
+    let mut signals = signals_between(
+        store,
+        range.since.unwrap_or(i64::MIN),
+        range.until.unwrap_or(i64::MAX),
+    )?;
+    signals.retain(|s| names.contains(&s.signal.as_str()));
+    signals.sort_by(|a, b| b.time.cmp(&a.time).then(a.id.cmp(&b.id)));
+    Ok(signals)
+}
+
+fn opt(v: &Option<String>) -> Value {
+    v.as_ref().map_or(Value::Null, |s| json!(s))
+}
+
+/// `spray-sources`: sources that sprayed Entra, and who then signed in from them (either cloud).
+pub(super) fn spray_sources(store: &Store, range: Range) -> anyhow::Result<Rows> {
+    let signals = signals_in(
+        store,
+        range,
+        &[
+            "azure_password_spray",
+            "cross_cloud_spray_then_aws_login",
+            "aws_console_login_failures",
+        ],
+    )?;
+    let mut rows = Rows::new(vec![
+        "time", "source", "signal", "identity", "score", "events", "message",
+    ]);
+    for s in signals {
+        rows.push(vec![
+            json!(format_time(s.time)),
+            opt(&s.threat_object),
+            json!(s.signal),
+            if s.risk_object.is_empty() {
+                Value::Null
+            } else {
+                json!(s.risk_object)
+            },
+            json!(s.risk_score),
+            json!(s.event_ids.len()),
+            json!(s.risk_message),
+        ]);
+    }
+    Ok(rows)
+}
+
+/// `recon-bursts`: bursts of reconnaissance calls from one key, IP and client.
+pub(super) fn recon_bursts(store: &Store, range: Range) -> anyhow::Result<Rows> {
+    let signals = signals_in(store, range, &["aws_recon_burst"])?;
+    let mut rows = Rows::new(vec![
+        "time", "identity", "src_ip", "score", "calls", "message",
+    ]);
+    for s in signals {
+        rows.push(vec![
+            json!(format_time(s.time)),
+            json!(s.risk_object),
+            opt(&s.threat_object),
+            json!(s.risk_score),
+            json!(s.event_ids.len()),
+            json!(s.risk_message),
+        ]);
+    }
+    Ok(rows)
+}
+
+/// `identity-risk`: every identity with signals in the range, its decayed score at the end of
+/// the range (or now), clouds, signal and finding counts; riskiest first.
+pub(super) fn identity_risk(
+    store: &Store,
+    range: Range,
+    config: &CorrelateConfig,
+) -> anyhow::Result<Rows> {
+    let until = range.until.unwrap_or_else(crosswind_store::now_ms);
+    let since = range.since.unwrap_or(i64::MIN);
+    let lookback = until.saturating_sub(config.score_lookback_ms()).min(since);
+    let all = signals_between(store, lookback, until)?;
+    let mut by_identity: BTreeMap<&str, Vec<&Signal>> = BTreeMap::new();
+    for s in &all {
+        if !s.risk_object.is_empty() {
+            by_identity.entry(&s.risk_object).or_default().push(s);
+        }
+    }
+    let mut scored = Vec::new();
+    for (identity, signals) in by_identity {
+        if !signals.iter().any(|s| s.time >= since) {
+            continue;
+        }
+        let owned: Vec<Signal> = signals.iter().map(|s| (*s).clone()).collect();
+        let score = score_at(identity, &owned, until, config);
+        let mut clouds: Vec<_> = signals
+            .iter()
+            .flat_map(|s| s.cloud.iter().copied())
+            .collect();
+        clouds.sort();
+        clouds.dedup();
+        let findings = findings_of(store, identity)?.len();
+        let last = signals.iter().map(|s| s.time).max().unwrap_or(until);
+        scored.push((
+            score,
+            identity.to_string(),
+            clouds,
+            signals.len(),
+            findings,
+            last,
+        ));
+    }
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut rows = Rows::new(vec![
+        "identity",
+        "score",
+        "clouds",
+        "signals",
+        "findings",
+        "last_signal",
+    ]);
+    for (score, identity, clouds, signals, findings, last) in scored {
+        rows.push(vec![
+            json!(identity),
+            json!((score * 10.0).round() / 10.0),
+            json!(clouds_text(&clouds)),
+            json!(signals),
+            json!(findings),
+            json!(format_time(last)),
+        ]);
+    }
+    Ok(rows)
+}
