@@ -35,6 +35,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The daemon, in the foreground: collectors on their schedules, correlation, Splunk
+    /// forwarding, /healthz /readyz /metrics (systemd `Type=notify`; SIGTERM stops, SIGHUP
+    /// reloads).
+    Run {
+        /// auto (colours on a terminal, plain text otherwise), text or json.
+        #[arg(long, value_enum, default_value_t)]
+        log_format: crate::daemon::LogFormat,
+    },
     /// Check the config and every file it names; print each problem with its key.
     Validate,
     /// Load exported records (NDJSON, JSON arrays, Graph pages, CloudTrail files; `-` = stdin; .gz accepted).
@@ -79,8 +87,15 @@ pub enum Command {
     /// Needs no config and no cloud: simulates a tenant and AWS accounts with every attack
     /// scenario, imports them into a temporary store and prints what crosswind found.
     Demo {
-        #[command(flatten)]
-        sim: SimArgs,
+        /// How long the daemon runs against the simulators before the report.
+        #[arg(long, default_value_t = crate::daemon::DEFAULT_DEMO_SECONDS)]
+        seconds: u64,
+    },
+    /// Drain the Splunk outbox outside the daemon (after an `import`, say).
+    Forward {
+        /// Exit once the outbox is empty and everything is acknowledged.
+        #[arg(long)]
+        once: bool,
     },
     /// Findings raised (identities whose cross-cloud risk crossed the threshold), newest first.
     Findings {
@@ -226,6 +241,16 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 .context("cannot write")?;
             Ok(())
         }
+        Command::Forward { once } => {
+            let (config, _) = load_config(cli.config.clone())?;
+            let splunk = config.splunk.clone().ok_or_else(|| {
+                Failure::usage(anyhow!(
+                    "no [splunk] section in the config: nothing to forward to"
+                ))
+            })?;
+            let store = open_store(&cli, &config)?;
+            forward(splunk, store, once)
+        }
         Command::Findings { ref since, format } => {
             let range = parse_range(since.as_deref(), None)?;
             let (config, _) = load_config(cli.config.clone())?;
@@ -264,11 +289,12 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             );
             Ok(())
         }
-        Command::Demo { ref sim } => demo(sim),
+        Command::Demo { seconds } => Ok(crate::daemon::demo(seconds)?),
+        Command::Run { log_format } => run_daemon(&cli, log_format),
         Command::Status { format } => {
             let (config, _) = load_config(cli.config.clone())?;
             let store = open_store(&cli, &config)?;
-            status(&store, format)
+            status(&store, &config, format)
         }
     }
 }
@@ -319,6 +345,42 @@ fn parse_range(since: Option<&str>, until: Option<&str>) -> Result<Range, Failur
     })
 }
 
+/// `crosswind run`: the same checks as `validate` (exit 2 on any), then the daemon.
+fn run_daemon(cli: &Cli, log_format: crate::daemon::LogFormat) -> Result<(), Failure> {
+    let path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH));
+    let mut config = Config::load(&path).map_err(|e| Failure::usage(e.into()))?;
+    if let Some(store) = &cli.store {
+        config.store.path = store.clone();
+    }
+    let mut problems: Vec<String> = config
+        .validate_in(config_dir(Some(&path)).unwrap_or(std::path::Path::new(".")))
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    if let Err(http) = crate::daemon::parse_http(config.http.as_ref()) {
+        problems.extend(http.into_iter().map(|(k, m)| format!("{k}: {m}")));
+    }
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("{}: {p}", path.display());
+        }
+        return Err(Failure::usage(anyhow!(
+            "{} problem(s) in {}",
+            problems.len(),
+            path.display()
+        )));
+    }
+    let options = crate::daemon::RunOptions {
+        log_format,
+        ..Default::default()
+    };
+    crate::daemon::run(config, path, options)?;
+    Ok(())
+}
+
 fn validate(explicit: Option<PathBuf>) -> Result<(), Failure> {
     let path = explicit.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH));
     let config = Config::load(&path).map_err(|e| Failure::usage(e.into()))?;
@@ -337,33 +399,68 @@ fn validate(explicit: Option<PathBuf>) -> Result<(), Failure> {
     )))
 }
 
-fn status(store: &Store, format: OutputFormat) -> Result<(), Failure> {
+fn status(store: &Store, config: &Config, format: OutputFormat) -> Result<(), Failure> {
     use serde_json::json;
 
     use crate::output::Rows;
+    let now = chrono::Utc::now();
     let counts = store.counts()?;
-    let mut rows = Rows::new(vec!["item", "value", "updated"]);
-    rows.push(vec![
-        json!("store"),
-        json!(store.path().display().to_string()),
-        json!(null),
+    let outbox = crosswind_store::outbox::stats(store)?;
+    let opt_time =
+        |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or(json!(null), |t| json!(t.to_rfc3339()));
+    let mut rows = Rows::new(vec![
+        "item",
+        "value",
+        "checkpoint",
+        "lag_secs",
+        "last_error",
     ]);
-    rows.push(vec![
-        json!("store_bytes"),
-        json!(counts.file_bytes),
-        json!(null),
-    ]);
-    rows.push(vec![json!("events"), json!(counts.events), json!(null)]);
-    rows.push(vec![
-        json!("quarantined"),
-        json!(counts.quarantined),
-        json!(null),
-    ]);
-    for cp in store.checkpoints()? {
+    let mut row = |item: String, value: serde_json::Value| {
         rows.push(vec![
-            json!(format!("checkpoint {}", cp.name)),
-            json!(cp.value),
-            json!(format_time(cp.updated_at)),
+            json!(item),
+            value,
+            json!(null),
+            json!(null),
+            json!(null),
+        ]);
+    };
+    row("store".into(), json!(store.path().display().to_string()));
+    row("store_bytes".into(), json!(counts.file_bytes));
+    row("events".into(), json!(counts.events));
+    row("quarantined".into(), json!(counts.quarantined));
+    row("outbox_pending".into(), json!(outbox.pending));
+    row("outbox_awaiting_ack".into(), json!(outbox.awaiting_ack));
+    row("outbox_dead_letters".into(), json!(outbox.dead));
+    row(
+        "outbox_oldest".into(),
+        outbox
+            .oldest_enqueued_at
+            .map_or(json!(null), |t| json!(format_time(t))),
+    );
+    let cursor = store.checkpoint(crosswind_store::correlate::CORRELATE_CHECKPOINT)?;
+    row("correlator_cursor".into(), json!(cursor.map(|c| c.value)));
+    for azure in &config.azure {
+        let st = crosswind_azure::status(&azure.name, store, now).map_err(|e| anyhow!(e))?;
+        rows.push(vec![
+            json!(format!("collector {} ({})", st.name, st.kind)),
+            json!(null),
+            opt_time(st.checkpoint),
+            json!(st.lag_secs),
+            json!(st.last_error),
+        ]);
+    }
+    for aws in &config.aws {
+        let st = crosswind_aws::status(&aws.name, store, now).map_err(|e| anyhow!(e))?;
+        rows.push(vec![
+            json!(format!("collector {} ({})", st.name, st.kind)),
+            json!(if st.files_done > 0 {
+                json!(format!("{} trail files", st.files_done))
+            } else {
+                json!(null)
+            }),
+            opt_time(st.checkpoint),
+            json!(st.lag_secs),
+            json!(st.last_error),
         ]);
     }
     rows.write(format, &mut io::stdout().lock())
@@ -371,66 +468,35 @@ fn status(store: &Store, format: OutputFormat) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The foundation demo: every attack scenario in a benign tenant, through the real import path
-/// into a store that is kept for exploring afterwards.
-fn demo(sim: &SimArgs) -> Result<(), Failure> {
-    let dir = tempfile::Builder::new()
-        .prefix("crosswind-demo-")
-        .tempdir()
-        .context("cannot create a temporary directory")?
-        .keep();
-    let data = dir.join("data");
-    let files = write_scenario(crosswind_sim::Scenario::Mixed, sim, &data)?;
-    // The generator writes the tuning its tenant needs (VPN egress, partner tenant, automation
-    // accounts, identity links), exactly as an operator would configure it.
-    let config_path = data.join("correlate.toml");
-    let config = Config::load(&config_path).map_err(|e| anyhow!(e))?;
-    let correlation = Correlation::from_config(&config, Some(&data))?;
-    let store_path = dir.join("crosswind.db");
-    let mut store = Store::open(&store_path)?;
-    let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
-    let summary = import::import_files(&mut store, &paths, &ImportOptions::default(), false)?;
-    let correlated = correlation.run_pending(&mut store, None)?;
-    let mut out = io::stdout().lock();
-    let w = |e: io::Error| anyhow!(e).context("cannot write");
-    writeln!(
-        out,
-        "simulated tenant and AWS accounts: {} files under {}",
-        files.len(),
-        data.display()
-    )
-    .map_err(w)?;
-    summary.print(OutputFormat::Table, &mut out).map_err(w)?;
-    writeln!(
-        out,
-        "correlated {} events: {} signals, {} findings",
-        correlated.events,
-        correlated.signals_new,
-        correlated.findings_new.len()
-    )
-    .map_err(w)?;
-    writeln!(out, "\nfindings:").map_err(w)?;
-    let findings = crosswind_store::correlate::findings_since(&store, i64::MIN)?;
-    crate::explain::findings_rows(&findings)
-        .write(OutputFormat::Table, &mut out)
-        .map_err(w)?;
-    if let Some(top) = findings.iter().max_by(|a, b| a.score.total_cmp(&b.score)) {
-        writeln!(out, "\nexplain {}:", top.identity).map_err(w)?;
-        crate::explain::explain(
-            &store,
-            &top.identity,
-            correlation.config(),
-            OutputFormat::Table,
-            &mut out,
-        )?;
-    }
-    writeln!(out, "\nground truth: {}", data.join("truth.json").display()).map_err(w)?;
-    writeln!(
-        out,
-        "store: {} (try: crosswind --store {} hunt --list)",
-        store_path.display(),
-        store_path.display()
-    )
-    .map_err(w)?;
+/// `forward`: drains the outbox to Splunk; `once` exits when everything is acknowledged,
+/// otherwise runs until Ctrl-C / SIGTERM.
+fn forward(splunk: crosswind_hec::SplunkConfig, store: Store, once: bool) -> Result<(), Failure> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let mut forwarder = crosswind_hec::Forwarder::new(splunk, store)?;
+        if once {
+            let stats = forwarder.drain_once().await?;
+            println!(
+                "delivered {} events in {} batches ({} acknowledged, {} retries, {} possible duplicates, {} dead-lettered)",
+                stats.events_delivered,
+                stats.batches,
+                stats.events_acked,
+                stats.retries,
+                stats.possible_duplicates,
+                stats.dead_lettered
+            );
+            Ok::<_, anyhow::Error>(())
+        } else {
+            forwarder
+                .run(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await?;
+            Ok(())
+        }
+    })?;
     Ok(())
 }
