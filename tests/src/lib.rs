@@ -68,15 +68,15 @@ pub fn unwrap_test_line(line: &str) -> Option<String> {
     if line.is_empty() {
         return None;
     }
-    if line.starts_with("{\"_source\"") {
-        if let Ok(w) = serde_json::from_str::<Wrapped<'_>>(line) {
-            return Some(w.event.get().to_string());
-        }
+    if line.starts_with("{\"_source\"")
+        && let Ok(w) = serde_json::from_str::<Wrapped<'_>>(line)
+    {
+        return Some(w.event.get().to_string());
     }
-    if let Ok(serde_json::Value::Object(mut map)) = serde_json::from_str(line) {
-        if map.remove("_source").is_some() {
-            return Some(serde_json::Value::Object(map).to_string());
-        }
+    if let Ok(serde_json::Value::Object(mut map)) = serde_json::from_str(line)
+        && map.remove("_source").is_some()
+    {
+        return Some(serde_json::Value::Object(map).to_string());
     }
     Some(line.to_string())
 }
