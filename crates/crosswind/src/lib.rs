@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod config;
 pub mod correlation;
+pub mod daemon;
 pub mod explain;
 pub mod hunt;
 pub mod import;

@@ -84,14 +84,54 @@ impl Collector for DaemonMetrics {
                 })
                 .collect()
         };
-        counter(&mut enc, "crosswind_collector_requests", "API requests sent (every attempt).", &per(&|e| e.metrics.counts().requests))?;
-        counter(&mut enc, "crosswind_collector_records", "Records read from the source.", &per(&|e| e.metrics.counts().records))?;
-        counter(&mut enc, "crosswind_collector_stored_records", "Records newly stored.", &per(&|e| e.metrics.counts().stored))?;
-        counter(&mut enc, "crosswind_collector_quarantined_records", "Records that could not be mapped, quarantined.", &per(&|e| e.metrics.counts().quarantined))?;
-        counter(&mut enc, "crosswind_collector_errors", "Failed polls.", &per(&|e| e.metrics.counts().errors))?;
-        counter(&mut enc, "crosswind_collector_retries", "Requests retried after throttling or errors.", &per(&|e| e.metrics.counts().retries))?;
-        counter(&mut enc, "crosswind_collector_polls", "Polls started.", &per(&|e| load(&e.polls)))?;
-        counter(&mut enc, "crosswind_collector_skipped_polls", "Polls skipped because the Splunk outbox was full.", &per(&|e| load(&e.skipped_polls)))?;
+        counter(
+            &mut enc,
+            "crosswind_collector_requests",
+            "API requests sent (every attempt).",
+            &per(&|e| e.metrics.counts().requests),
+        )?;
+        counter(
+            &mut enc,
+            "crosswind_collector_records",
+            "Records read from the source.",
+            &per(&|e| e.metrics.counts().records),
+        )?;
+        counter(
+            &mut enc,
+            "crosswind_collector_stored_records",
+            "Records newly stored.",
+            &per(&|e| e.metrics.counts().stored),
+        )?;
+        counter(
+            &mut enc,
+            "crosswind_collector_quarantined_records",
+            "Records that could not be mapped, quarantined.",
+            &per(&|e| e.metrics.counts().quarantined),
+        )?;
+        counter(
+            &mut enc,
+            "crosswind_collector_errors",
+            "Failed polls.",
+            &per(&|e| e.metrics.counts().errors),
+        )?;
+        counter(
+            &mut enc,
+            "crosswind_collector_retries",
+            "Requests retried after throttling or errors.",
+            &per(&|e| e.metrics.counts().retries),
+        )?;
+        counter(
+            &mut enc,
+            "crosswind_collector_polls",
+            "Polls started.",
+            &per(&|e| load(&e.polls)),
+        )?;
+        counter(
+            &mut enc,
+            "crosswind_collector_skipped_polls",
+            "Polls skipped because the Splunk outbox was full.",
+            &per(&|e| load(&e.skipped_polls)),
+        )?;
         let lag: Vec<(Labels, i64)> = entries
             .iter()
             .map(|e| {
@@ -101,39 +141,122 @@ impl Collector for DaemonMetrics {
                 )
             })
             .collect();
-        gauge(&mut enc, "crosswind_collector_lag_seconds", "Now minus the newest time fully collected.", &lag)?;
+        gauge(
+            &mut enc,
+            "crosswind_collector_lag_seconds",
+            "Now minus the newest time fully collected.",
+            &lag,
+        )?;
         let up: Vec<(Labels, i64)> = entries
             .iter()
             .map(|e| {
                 let ok = super::state::lock(&e.last).ok == Some(true);
-                (vec![("collector", e.name.clone()), ("kind", e.kind.to_owned())], i64::from(ok))
+                (
+                    vec![("collector", e.name.clone()), ("kind", e.kind.to_owned())],
+                    i64::from(ok),
+                )
             })
             .collect();
-        gauge(&mut enc, "crosswind_collector_up", "1 when the last poll succeeded.", &up)?;
+        gauge(
+            &mut enc,
+            "crosswind_collector_up",
+            "1 when the last poll succeeded.",
+            &up,
+        )?;
 
         // Store and outbox.
         let sample = s.sample();
-        gauge(&mut enc, "crosswind_store_size_bytes", "Size of the SQLite store.", &one(sample.file_bytes as i64))?;
-        gauge(&mut enc, "crosswind_outbox_depth_events", "Events queued for Splunk (pending or awaiting ack).", &one(sample.outbox_depth() as i64))?;
-        gauge(&mut enc, "crosswind_outbox_awaiting_ack_events", "Events sent, waiting for Splunk's indexer ack.", &one(sample.outbox_awaiting_ack as i64))?;
-        gauge(&mut enc, "crosswind_outbox_dead_events", "Events Splunk refused for good (dead letters).", &one(sample.outbox_dead as i64))?;
-        gauge(&mut enc, "crosswind_outbox_oldest_age_seconds", "Age of the oldest queued event.", &one(sample.outbox_oldest_age_ms / 1000))?;
-        gauge(&mut enc, "crosswind_outbox_feeder_lag_records", "Stored records the outbox feeder has not read yet.", &one(sample.feeder_lag as i64))?;
-        counter(&mut enc, "crosswind_outbox_fed_records", "Collected raw records queued for Splunk.", &one(load(&s.fed_records)))?;
-        gauge(&mut enc, "crosswind_collection_paused", "1 while collection is paused because the outbox is full.", &one(i64::from(s.paused())))?;
-        counter(&mut enc, "crosswind_retention_deleted_records", "Rows removed by retention.", &one(load(&s.retention_deleted)))?;
+        gauge(
+            &mut enc,
+            "crosswind_store_size_bytes",
+            "Size of the SQLite store.",
+            &one(sample.file_bytes as i64),
+        )?;
+        gauge(
+            &mut enc,
+            "crosswind_outbox_depth_events",
+            "Events queued for Splunk (pending or awaiting ack).",
+            &one(sample.outbox_depth() as i64),
+        )?;
+        gauge(
+            &mut enc,
+            "crosswind_outbox_awaiting_ack_events",
+            "Events sent, waiting for Splunk's indexer ack.",
+            &one(sample.outbox_awaiting_ack as i64),
+        )?;
+        gauge(
+            &mut enc,
+            "crosswind_outbox_dead_events",
+            "Events Splunk refused for good (dead letters).",
+            &one(sample.outbox_dead as i64),
+        )?;
+        gauge(
+            &mut enc,
+            "crosswind_outbox_oldest_age_seconds",
+            "Age of the oldest queued event.",
+            &one(sample.outbox_oldest_age_ms / 1000),
+        )?;
+        gauge(
+            &mut enc,
+            "crosswind_outbox_feeder_lag_records",
+            "Stored records the outbox feeder has not read yet.",
+            &one(sample.feeder_lag as i64),
+        )?;
+        counter(
+            &mut enc,
+            "crosswind_outbox_fed_records",
+            "Collected raw records queued for Splunk.",
+            &one(load(&s.fed_records)),
+        )?;
+        gauge(
+            &mut enc,
+            "crosswind_collection_paused",
+            "1 while collection is paused because the outbox is full.",
+            &one(i64::from(s.paused())),
+        )?;
+        counter(
+            &mut enc,
+            "crosswind_retention_deleted_records",
+            "Rows removed by retention.",
+            &one(load(&s.retention_deleted)),
+        )?;
 
         // Correlation.
-        counter(&mut enc, "crosswind_correlate_runs", "Correlation runs.", &one(load(&s.correlation_runs)))?;
-        counter(&mut enc, "crosswind_correlate_errors", "Failed correlation runs.", &one(load(&s.correlation_errors)))?;
-        counter(&mut enc, "crosswind_correlate_events", "Events replayed through the correlator.", &one(load(&s.correlated_events)))?;
+        counter(
+            &mut enc,
+            "crosswind_correlate_runs",
+            "Correlation runs.",
+            &one(load(&s.correlation_runs)),
+        )?;
+        counter(
+            &mut enc,
+            "crosswind_correlate_errors",
+            "Failed correlation runs.",
+            &one(load(&s.correlation_errors)),
+        )?;
+        counter(
+            &mut enc,
+            "crosswind_correlate_events",
+            "Events replayed through the correlator.",
+            &one(load(&s.correlated_events)),
+        )?;
         let signals: Vec<(Labels, u64)> = sample
             .signals
             .iter()
             .map(|(name, n)| (vec![("signal", name.clone())], *n))
             .collect();
-        counter(&mut enc, "crosswind_correlate_signals", "Signals (risk events) stored, by signal name.", &signals)?;
-        counter(&mut enc, "crosswind_correlate_findings", "Findings stored.", &one(sample.findings))?;
+        counter(
+            &mut enc,
+            "crosswind_correlate_signals",
+            "Signals (risk events) stored, by signal name.",
+            &signals,
+        )?;
+        counter(
+            &mut enc,
+            "crosswind_correlate_findings",
+            "Findings stored.",
+            &one(sample.findings),
+        )?;
 
         // Splunk HEC sink (its own counters, named by the sink).
         if let Some(hec) = s.hec() {
@@ -144,12 +267,34 @@ impl Collector for DaemonMetrics {
                 }
             }
         }
-        gauge(&mut enc, "crosswind_splunk_hec_up", "1 when Splunk HEC answered the last health check or request.", &one(i64::from(s.splunk_ok.load(std::sync::atomic::Ordering::Relaxed))))?;
+        gauge(
+            &mut enc,
+            "crosswind_splunk_hec_up",
+            "1 when Splunk HEC answered the last health check or request.",
+            &one(i64::from(
+                s.splunk_ok.load(std::sync::atomic::Ordering::Relaxed),
+            )),
+        )?;
 
         // Daemon.
-        counter(&mut enc, "crosswind_daemon_reloads", "Config reloads (SIGHUP) applied.", &one(load(&s.reloads)))?;
-        counter(&mut enc, "crosswind_daemon_reload_errors", "Config reloads refused (invalid config).", &one(load(&s.reload_errors)))?;
-        gauge(&mut enc, "crosswind_daemon_start_time_seconds", "When the daemon started (epoch seconds).", &one(s.started_at_ms.load(std::sync::atomic::Ordering::Relaxed) / 1000))?;
+        counter(
+            &mut enc,
+            "crosswind_daemon_reloads",
+            "Config reloads (SIGHUP) applied.",
+            &one(load(&s.reloads)),
+        )?;
+        counter(
+            &mut enc,
+            "crosswind_daemon_reload_errors",
+            "Config reloads refused (invalid config).",
+            &one(load(&s.reload_errors)),
+        )?;
+        gauge(
+            &mut enc,
+            "crosswind_daemon_start_time_seconds",
+            "When the daemon started (epoch seconds).",
+            &one(s.started_at_ms.load(std::sync::atomic::Ordering::Relaxed) / 1000),
+        )?;
         Ok(())
     }
 }

@@ -17,7 +17,10 @@ pub(crate) fn ready(status: &str) {
 }
 
 pub(crate) fn reloading() {
-    send(&[NotifyState::Reloading, NotifyState::Status("reloading the config")]);
+    send(&[
+        NotifyState::Reloading,
+        NotifyState::Status("reloading the config"),
+    ]);
 }
 
 pub(crate) fn stopping() {

@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 
 use anyhow::{Context, anyhow};
 use chrono::Utc;
@@ -158,7 +158,16 @@ pub(crate) async fn start(
         component_id = %spec.name()
     );
     let task = tokio::spawn(
-        drive(source, schedule, store, entry.clone(), shared, wake, stop_rx).instrument(span),
+        drive(
+            source,
+            schedule,
+            store,
+            entry.clone(),
+            shared,
+            wake,
+            stop_rx,
+        )
+        .instrument(span),
     );
     Ok(Running {
         fingerprint: spec.fingerprint(),

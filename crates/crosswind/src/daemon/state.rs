@@ -155,7 +155,10 @@ impl Shared {
                 "Splunk outbox is full; collection paused until the sink drains it (nothing is dropped)."
             );
         } else if !paused && was {
-            tracing::info!(outbox_depth = depth, "Splunk outbox has room again; collection resumed.");
+            tracing::info!(
+                outbox_depth = depth,
+                "Splunk outbox has room again; collection resumed."
+            );
         }
     }
 }

@@ -1,0 +1,176 @@
+//! `[http] listen`: `/healthz` (the process is alive), `/readyz` (store open, every collector's
+//! last poll ok, Splunk reachable; 503 with the reasons otherwise) and `/metrics` (Prometheus
+//! text format). Plain HTTP: bind it to loopback or a management network.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use anyhow::{Context, anyhow};
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use prometheus_client::registry::Registry;
+use serde_json::{Map, Value, json};
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use super::state::{Shared, lock};
+
+/// `[http]`, typed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// Address for `/healthz`, `/readyz`, `/metrics`.
+    pub listen: SocketAddr,
+}
+
+/// Parses `[http]` (`None` when absent): `listen = "127.0.0.1:9187"`. Unknown keys are errors,
+/// each named with its full key.
+pub fn parse_http(
+    table: Option<&toml::Table>,
+) -> Result<Option<HttpConfig>, Vec<(String, String)>> {
+    let Some(table) = table else { return Ok(None) };
+    let mut problems = Vec::new();
+    for key in table.keys() {
+        if key != "listen" {
+            problems.push((
+                format!("http.{key}"),
+                "unknown key (expected: listen)".to_owned(),
+            ));
+        }
+    }
+    let listen = match table.get("listen") {
+        Some(toml::Value::String(s)) => match s.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(e) => {
+                problems.push((
+                    "http.listen".to_owned(),
+                    format!("{s:?} is not an address and port such as \"127.0.0.1:9187\": {e}"),
+                ));
+                None
+            }
+        },
+        Some(_) => {
+            problems.push(("http.listen".to_owned(), "must be a string".to_owned()));
+            None
+        }
+        None => {
+            problems.push(("http.listen".to_owned(), "is required in [http]".to_owned()));
+            None
+        }
+    };
+    match (listen, problems.is_empty()) {
+        (Some(listen), true) => Ok(Some(HttpConfig { listen })),
+        _ => Err(problems),
+    }
+}
+
+struct AppState {
+    shared: Arc<Shared>,
+    registry: Registry,
+}
+
+/// Binds `listen` (an error when taken) and serves until `stop`.
+pub(crate) async fn serve(
+    config: &HttpConfig,
+    shared: Arc<Shared>,
+    registry: Registry,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} ([http] listen)", config.listen))?;
+    let addr = listener.local_addr().context("listener address")?;
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(Arc::new(AppState { shared, registry }));
+    let span = tracing::info_span!("http", component_kind = "api", component_id = "http");
+    let task = tokio::spawn(
+        async move {
+            let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            });
+            if let Err(e) = server.await {
+                tracing::error!(error = %e, "HTTP endpoint failed.");
+            }
+        }
+        .instrument(span),
+    );
+    tracing::info!(listen = %addr, "Serving /healthz, /readyz and /metrics.");
+    Ok((addr, task))
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Readiness as JSON; 200 when ready, 503 otherwise.
+pub(crate) fn readiness(shared: &Shared) -> (bool, Value) {
+    let store_ok = shared.store_ok.load(Ordering::Relaxed);
+    let mut ready = store_ok;
+    let mut collectors = Map::new();
+    for e in shared.collectors() {
+        let last = lock(&e.last).clone();
+        let v = match last.ok {
+            Some(true) => json!("ok"),
+            Some(false) => {
+                ready = false;
+                json!(format!("failing: {}", last.error.unwrap_or_default()))
+            }
+            None => {
+                ready = false;
+                json!("waiting for the first poll")
+            }
+        };
+        collectors.insert(e.name.clone(), v);
+    }
+    let splunk = if shared.splunk_configured.load(Ordering::Relaxed) {
+        let ok = shared.splunk_ok.load(Ordering::Relaxed);
+        ready &= ok;
+        json!(if ok { "ok" } else { "unreachable or refusing" })
+    } else {
+        json!("not configured")
+    };
+    (
+        ready,
+        json!({
+            "ready": ready,
+            "store": if store_ok { "ok" } else { "unavailable" },
+            "collectors": collectors,
+            "splunk": splunk,
+            "collection_paused": shared.paused(),
+        }),
+    )
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let (ready, body) = readiness(&state.shared);
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body)).into_response()
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    match super::metrics::render(&state.registry) {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            anyhow!("cannot encode metrics").to_string(),
+        )
+            .into_response(),
+    }
+}

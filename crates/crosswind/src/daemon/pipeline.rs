@@ -1,0 +1,366 @@
+//! The store followers, on one store connection, run on the blocking pool one job at a time:
+//! - the **outbox feeder** follows the `events` table by row id and enqueues the raw records the
+//!   collectors stored (and normalised events, when forwarded), advancing its cursor checkpoint in
+//!   the same transaction as the enqueue: a crash re-reads from the cursor, nothing is lost and
+//!   nothing doubled. Records brought by `crosswind import` (origin not `crosswind:<collector>`)
+//!   were queued by the import itself and are skipped;
+//! - the **correlator** (`Correlation::run_pending`) after each committed poll and on a timer;
+//! - **retention** once an hour.
+//!
+//! When the outbox is full both stop and collection pauses ([`Shared::set_paused`]); nothing is
+//! dropped. Memory stays bounded whatever Splunk does: batches of [`FEED_BATCH`] rows.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use crosswind_hec::Renderer;
+use crosswind_store::outbox::{self, OutboxError, Quota};
+use crosswind_store::{Store, feed, retention};
+use tokio::sync::{Notify, watch};
+
+use super::state::{Shared, StoreSample, add, lock};
+use crate::correlation::Correlation;
+
+/// The feeder's cursor: the highest `events` row id it has read.
+pub const FEEDER_CHECKPOINT: &str = "daemon:outbox_feeder";
+/// Rows read and enqueued per transaction.
+pub const FEED_BATCH: usize = 500;
+/// Origin prefix of records brought by the daemon's collectors.
+const COLLECTOR_ORIGIN: &str = "crosswind:";
+
+/// What the followers need; reloaded correlation settings arrive on `correlation`.
+pub(crate) struct Pipeline {
+    pub store: Store,
+    pub renderer: Option<Renderer>,
+    pub max_outbox_rows: u64,
+    pub retention_days: u32,
+    pub correlation: watch::Receiver<Arc<Correlation>>,
+    pub shared: Arc<Shared>,
+    pub wake: Arc<Notify>,
+    pub stop: watch::Receiver<bool>,
+    pub correlate_every: Duration,
+}
+
+struct Job {
+    store: Store,
+    renderer: Option<Renderer>,
+    max_outbox_rows: u64,
+    shared: Arc<Shared>,
+    stopping: Arc<AtomicBool>,
+}
+
+fn is_full(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<OutboxError>()
+            .is_some_and(OutboxError::is_full)
+    })
+}
+
+pub(crate) fn cursor(store: &Store, name: &str) -> anyhow::Result<i64> {
+    Ok(store
+        .checkpoint(name)?
+        .and_then(|c| c.value.parse().ok())
+        .unwrap_or(0))
+}
+
+impl Job {
+    /// Enqueues collected records until caught up, the outbox is full, or time is up.
+    fn feed(&mut self) -> anyhow::Result<()> {
+        let Some(renderer) = &self.renderer else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        loop {
+            if self.stopping.load(Ordering::Relaxed) || started.elapsed() > Duration::from_secs(5) {
+                return Ok(());
+            }
+            let after = cursor(&self.store, FEEDER_CHECKPOINT)?;
+            let room = {
+                let batch = self.store.begin()?;
+                match Quota::check(&batch, self.max_outbox_rows) {
+                    Ok(q) => q.remaining(),
+                    Err(e) if e.is_full() => {
+                        self.shared.set_paused(true, self.max_outbox_rows);
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            };
+            // Two outbox rows per record at most (raw + normalised event).
+            let limit = FEED_BATCH.min((room / 2).max(1) as usize);
+            let (records, last) = feed::records_after(&self.store, after, COLLECTOR_ORIGIN, limit)?;
+            if last == after {
+                return Ok(());
+            }
+            let batch = self.store.begin()?;
+            let mut quota = Quota::check(&batch, self.max_outbox_rows)?;
+            let mut queued = 0u64;
+            for r in &records {
+                let name = r.origin.strip_prefix(COLLECTOR_ORIGIN).unwrap_or(&r.origin);
+                let rendered = [
+                    renderer.raw(r.format, &r.raw, &r.event, name),
+                    renderer.event(&r.event, name),
+                ];
+                for x in rendered.iter().flatten() {
+                    match crosswind_hec::enqueue(&batch, &mut quota, x) {
+                        Ok(_) => {}
+                        Err(e) if e.is_full() => {
+                            // Rolled back with the batch: the cursor stays, nothing is lost.
+                            drop(batch);
+                            self.shared.set_paused(true, self.max_outbox_rows);
+                            return Ok(());
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                queued += 1;
+            }
+            let mut batch = batch;
+            batch.set_checkpoint(FEEDER_CHECKPOINT, &last.to_string())?;
+            batch.commit()?;
+            add(&self.shared.fed_records, queued);
+            if queued > 0 {
+                tracing::debug!(
+                    records = queued,
+                    cursor = last,
+                    "Queued collected records for Splunk."
+                );
+            }
+        }
+    }
+
+    fn correlate(&mut self, correlation: &Correlation) {
+        add(&self.shared.correlation_runs, 1);
+        match correlation.run_pending(&mut self.store, self.renderer.as_ref()) {
+            Ok(stats) => {
+                add(&self.shared.correlated_events, stats.events);
+                for f in &stats.findings_new {
+                    tracing::warn!(
+                        identity = %f.identity,
+                        score = f.score,
+                        summary = %f.summary,
+                        "Finding raised."
+                    );
+                }
+                if stats.signals_new > 0 {
+                    tracing::info!(
+                        events = stats.events,
+                        signals = stats.signals_new,
+                        findings = stats.findings_new.len(),
+                        "Correlated new events."
+                    );
+                }
+            }
+            Err(e) if is_full(&e) => self.shared.set_paused(true, self.max_outbox_rows),
+            Err(e) => {
+                add(&self.shared.correlation_errors, 1);
+                tracing::error!(error = format!("{e:#}"), "Correlation failed; will retry.");
+            }
+        }
+    }
+
+    fn retention(&mut self, days: u32) -> anyhow::Result<()> {
+        let cutoff = crosswind_store::now_ms() - i64::from(days) * 86_400_000;
+        // Never remove what a follower has not read yet.
+        let mut keep_after = cursor(
+            &self.store,
+            crosswind_store::correlate::CORRELATE_CHECKPOINT,
+        )?;
+        if self.renderer.is_some() {
+            keep_after = keep_after.min(cursor(&self.store, FEEDER_CHECKPOINT)?);
+        }
+        let stats = retention::purge(&mut self.store, cutoff, keep_after, 5_000)?;
+        add(&self.shared.retention_deleted, stats.total());
+        if stats.total() > 0 {
+            tracing::info!(
+                events = stats.events,
+                quarantined = stats.quarantined,
+                delivered = stats.delivered,
+                retention_days = days,
+                "Retention removed old rows."
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Pipeline {
+    pub async fn run(self) {
+        let Pipeline {
+            store,
+            renderer,
+            max_outbox_rows,
+            retention_days,
+            correlation,
+            shared,
+            wake,
+            mut stop,
+            correlate_every,
+        } = self;
+        let stopping = Arc::new(AtomicBool::new(false));
+        let mut job = Some(Job {
+            store,
+            renderer,
+            max_outbox_rows,
+            shared: shared.clone(),
+            stopping: stopping.clone(),
+        });
+        let mut next_retention = Instant::now() + Duration::from_secs(60);
+        let mut tick = tokio::time::interval(correlate_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.changed() => break,
+                _ = wake.notified() => {}
+                _ = tick.tick() => {}
+            }
+            let Some(mut j) = job.take() else { break };
+            let corr = correlation.borrow().clone();
+            let do_retention = Instant::now() >= next_retention;
+            if do_retention {
+                next_retention = Instant::now() + Duration::from_secs(3600);
+            }
+            // The job runs to the end of its transaction even when a stop arrives meanwhile:
+            // the handle is awaited, and the job checks `stopping` between batches.
+            let handle = tokio::task::spawn_blocking(move || {
+                if let Err(e) = j.feed() {
+                    tracing::error!(
+                        error = format!("{e:#}"),
+                        "Outbox feeder failed; will retry."
+                    );
+                }
+                j.correlate(&corr);
+                if do_retention && let Err(e) = j.retention(retention_days) {
+                    tracing::error!(error = format!("{e:#}"), "Retention failed; will retry.");
+                }
+                j
+            });
+            let stop_flag = stopping.clone();
+            let mut stop2 = stop.clone();
+            let watcher = tokio::spawn(async move {
+                let _ = stop2.wait_for(|s| *s).await;
+                stop_flag.store(true, Ordering::Relaxed);
+            });
+            match handle.await {
+                Ok(j) => job = Some(j),
+                Err(e) => {
+                    tracing::error!(error = %e, "Store follower job panicked; followers stopped.");
+                    watcher.abort();
+                    return;
+                }
+            }
+            watcher.abort();
+            if *stop.borrow() {
+                break;
+            }
+        }
+        tracing::info!("Store followers stopped.");
+    }
+}
+
+/// Samples sizes for `/metrics`, `/readyz`, STATUS and the outbox-full pause.
+pub(crate) fn sample(store: &Store, with_feeder: bool) -> anyhow::Result<StoreSample> {
+    let now = crosswind_store::now_ms();
+    let o = outbox::stats(store).context("outbox stats")?;
+    let (signals, findings) = feed::correlation_counts(store)?;
+    let feeder_lag = if with_feeder {
+        let max = feed::max_event_id(store)?;
+        max.saturating_sub(cursor(store, FEEDER_CHECKPOINT)?).max(0) as u64
+    } else {
+        0
+    };
+    Ok(StoreSample {
+        file_bytes: feed::file_bytes(store)?,
+        outbox_pending: o.pending,
+        outbox_awaiting_ack: o.awaiting_ack,
+        outbox_dead: o.dead,
+        outbox_oldest_age_ms: o.oldest_age_ms(now).unwrap_or(0),
+        signals,
+        findings,
+        feeder_lag,
+    })
+}
+
+/// Every few seconds: store figures, the pause decision (resume below 90 % of the bound), Splunk
+/// reachability from the sink's counters, and the systemd STATUS line.
+pub(crate) async fn sampler(
+    store: Store,
+    shared: Arc<Shared>,
+    max_outbox_rows: u64,
+    with_feeder: bool,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut store = Some(store);
+    let mut last_hec: Option<crosswind_hec::MetricsSnapshot> = None;
+    loop {
+        let Some(s) = store.take() else { return };
+        let res = tokio::task::spawn_blocking(move || {
+            let r = sample(&s, with_feeder);
+            (s, r)
+        })
+        .await;
+        let Ok((s, r)) = res else { return };
+        store = Some(s);
+        match r {
+            Ok(sample) => {
+                shared.store_ok.store(true, Ordering::Relaxed);
+                let depth = sample.outbox_depth();
+                if depth >= max_outbox_rows {
+                    shared.set_paused(true, depth);
+                } else if shared.paused() && depth <= max_outbox_rows / 10 * 9 {
+                    shared.set_paused(false, depth);
+                }
+                let status = status_line(&shared, &sample);
+                *lock(&shared.sample) = sample;
+                super::notify::status(&status);
+            }
+            Err(e) => {
+                shared.store_ok.store(false, Ordering::Relaxed);
+                tracing::error!(error = format!("{e:#}"), "Cannot read the store.");
+            }
+        }
+        if let Some(hec) = shared.hec() {
+            let now = hec.snapshot();
+            if let Some(prev) = last_hec {
+                let failing = now.health_failures > prev.health_failures
+                    || now.refusals > prev.refusals
+                    || (now.retries > prev.retries && now.batches == prev.batches);
+                let working = now.batches > prev.batches || now.ack_polls > prev.ack_polls;
+                if failing && !working {
+                    shared.splunk_ok.store(false, Ordering::Relaxed);
+                } else if working || !failing {
+                    shared.splunk_ok.store(true, Ordering::Relaxed);
+                }
+            }
+            last_hec = Some(now);
+        }
+        tokio::select! {
+            biased;
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+fn status_line(shared: &Shared, sample: &StoreSample) -> String {
+    let entries = shared.collectors();
+    let ok = entries
+        .iter()
+        .filter(|e| lock(&e.last).ok == Some(true))
+        .count();
+    let paused = if shared.paused() {
+        "; collection PAUSED (outbox full)"
+    } else {
+        ""
+    };
+    format!(
+        "{ok}/{} collectors ok; outbox {} queued; {} findings{paused}",
+        entries.len(),
+        sample.outbox_depth(),
+        sample.findings
+    )
+}
