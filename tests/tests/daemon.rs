@@ -1,0 +1,523 @@
+//! End to end: the built `crosswind run` daemon against the loopback simulators (Graph behind a
+//! TLS token endpoint, CloudTrail LookupEvents per account, a Splunk HEC receiver), driven with
+//! real signals: SIGTERM mid-run and a restart, SIGHUP adding a collector, and SIGKILL at random
+//! moments. Whatever happens, every record the sources served reaches the receiver exactly once
+//! (a duplicate only where the store's delivery history shows a resend after an outcome that may
+//! have indexed it), and the findings reach it too. Also: the systemd unit verifies and the
+//! Debian package holds what it should.
+
+#![forbid(unsafe_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use crosswind_sim::cloudtrail_api::CloudTrailSim;
+use crosswind_sim::graph::GraphSim;
+use crosswind_sim::hec::{HecSim, HecSimConfig};
+use crosswind_sim::loopback::TestCa;
+use crosswind_sim::token::{TokenSim, TokenSimConfig};
+use crosswind_sim::{Dataset, Scenario, SimConfig, generate};
+use crosswind_store::Store;
+use crosswind_tests::crosswind_bin;
+use serde_json::Value;
+
+const HOUR_MS: i64 = 3_600_000;
+
+struct Sims {
+    data: Dataset,
+    _ca: TestCa,
+    token: TokenSim,
+    graph: GraphSim,
+    cloudtrail: Vec<(String, CloudTrailSim)>,
+    hec: HecSim,
+    dir: tempfile::TempDir,
+}
+
+fn now_ms() -> i64 {
+    crosswind_store::now_ms()
+}
+
+/// Six hours of the `mixed` scenario ending `live_ms` from now: most of it is backfilled by the
+/// first polls, the rest arrives while the daemon runs.
+async fn start_sims(users: usize, live_ms: i64) -> Sims {
+    let sim = SimConfig {
+        users,
+        hours: 6,
+        accounts: 2,
+        start: now_ms() + live_ms - 6 * HOUR_MS,
+        ..SimConfig::default()
+    };
+    let data = generate(&sim, &[Scenario::Mixed]);
+    let ca = TestCa::generate().expect("test CA");
+    let token = TokenSim::start(TokenSimConfig::default(), &ca)
+        .await
+        .expect("token sim");
+    let graph = GraphSim::start(
+        &data.signins,
+        &data.signin_arrival_delay_ms,
+        token.validator(),
+        Some(&ca),
+    )
+    .await
+    .expect("graph sim");
+    let mut cloudtrail = Vec::new();
+    for account in &data.truth.accounts {
+        let records: Vec<Value> = data
+            .cloudtrail
+            .iter()
+            .filter(|r| r["recipientAccountId"].as_str() == Some(account))
+            .cloned()
+            .collect();
+        let sim = CloudTrailSim::start(&records, &[])
+            .await
+            .expect("cloudtrail sim");
+        sim.set_rate_limit(None);
+        cloudtrail.push((account.clone(), sim));
+    }
+    let hec = HecSim::start(HecSimConfig::default())
+        .await
+        .expect("hec sim");
+    let dir = tempfile::tempdir().expect("tempdir");
+    ca.write_ca_file(&dir.path().join("ca.pem")).expect("ca");
+    std::fs::write(
+        dir.path().join("azure-secret"),
+        &token.config().client_secret,
+    )
+    .expect("secret");
+    std::fs::write(dir.path().join("hec-token"), hec.token()).expect("hec token");
+    std::fs::write(dir.path().join("identities.toml"), &data.identities_toml).expect("ids");
+    Sims {
+        data,
+        _ca: ca,
+        token,
+        graph,
+        cloudtrail,
+        hec,
+        dir,
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+impl Sims {
+    fn store_path(&self) -> PathBuf {
+        self.dir.path().join("crosswind.db")
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("crosswind.toml")
+    }
+
+    /// Writes the config with the Entra collector and the first `aws_accounts` accounts.
+    fn write_config(&self, aws_accounts: usize, http_port: Option<u16>) {
+        let d = self.dir.path();
+        let t = self.token.config();
+        let mut text = format!(
+            "[store]\npath = {store:?}\nretention_days = 90\n\n\
+             [[azure]]\nname = \"contoso\"\ntenant_id = {tenant:?}\nclient_id = {client:?}\n\
+             client_secret_file = {secret:?}\ngraph_url = {graph:?}\nauthority_host = {auth:?}\n\
+             ca_file = {ca:?}\nschedule = \"*/1 * * * * *\"\nlookback_secs = 600\n\
+             initial_backfill_secs = 25200\npage_size = 100\nmax_requests_per_10s = 0\n\
+             max_retries = 3\nrequest_timeout_secs = 10\n\n",
+            store = self.store_path().display().to_string(),
+            tenant = t.tenant_id,
+            client = t.client_id,
+            secret = d.join("azure-secret").display().to_string(),
+            graph = self.graph.url(),
+            auth = self.token.authority_host(),
+            ca = d.join("ca.pem").display().to_string(),
+        );
+        for (i, (_, sim)) in self.cloudtrail.iter().take(aws_accounts).enumerate() {
+            text.push_str(&format!(
+                "[[aws]]\nname = \"account-{}\"\nregions = [\"us-east-1\", \"eu-west-1\"]\n\
+                 endpoint_url = {:?}\nschedule = \"*/1 * * * * *\"\nlookback_secs = 600\n\
+                 initial_backfill_secs = 25200\nmax_calls_per_sec = 1000\nmax_retries = 3\n\
+                 request_timeout_secs = 10\n\n",
+                i + 1,
+                sim.url()
+            ));
+        }
+        text.push_str(&self.data.correlate_toml);
+        text.push_str(&format!(
+            "\n[splunk]\nurl = {:?}\ntoken_file = {:?}\nindexer_ack = true\ngzip = true\n\
+             forward = [\"raw\", \"risk\", \"findings\"]\nbatch_max_delay_ms = 100\n\
+             ack_poll_interval_ms = 100\nretry_max_backoff_secs = 1\nack_timeout_secs = 10\n",
+            self.hec.url(),
+            d.join("hec-token").display().to_string()
+        ));
+        if let Some(port) = http_port {
+            text.push_str(&format!("\n[http]\nlisten = \"127.0.0.1:{port}\"\n"));
+        }
+        std::fs::write(self.config_path(), text).expect("write config");
+    }
+
+    /// Ids the sources served (Graph sign-ins and CloudTrail events of the configured accounts).
+    fn served(&self, aws_accounts: usize) -> BTreeSet<String> {
+        let mut ids: BTreeSet<String> = self
+            .graph
+            .served_ids()
+            .into_iter()
+            .map(|id| format!("azure:aad:signin/{id}"))
+            .collect();
+        for (_, sim) in self.cloudtrail.iter().take(aws_accounts) {
+            ids.extend(
+                sim.served_ids()
+                    .into_iter()
+                    .map(|id| format!("aws:cloudtrail/{id}")),
+            );
+        }
+        ids
+    }
+
+    /// What the receiver indexed: `sourcetype/id` → copies.
+    fn received(&self) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for e in self.hec.events() {
+            *out.entry(key(&e)).or_default() += 1;
+        }
+        out
+    }
+
+    fn spawn(&self, log: &str) -> Child {
+        let log = std::fs::File::create(self.dir.path().join(log)).expect("log file");
+        Command::new(crosswind_bin())
+            .args(["--config"])
+            .arg(self.config_path())
+            .args(["run", "--log-format", "json"])
+            .env_remove("CROSSWIND_STORE")
+            .env_remove("NOTIFY_SOCKET")
+            .env("CROSSWIND_LOG", "info")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("crosswind run starts")
+    }
+
+    fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
+    }
+}
+
+/// `sourcetype/id`: names one forwarded item on both sides.
+fn key(v: &Value) -> String {
+    let st = v["sourcetype"].as_str().unwrap_or_default();
+    let e = &v["event"];
+    let id = match st {
+        "azure:aad:signin" => &e["id"],
+        "aws:cloudtrail" => &e["eventID"],
+        "crosswind:risk" => &e["signal_id"],
+        "crosswind:finding" => &e["finding_id"],
+        _ => &Value::Null,
+    };
+    format!("{st}/{}", id.as_str().unwrap_or("?"))
+}
+
+fn signal(child: &Child, sig: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{sig} failed");
+}
+
+/// Waits for the child to exit, at most `limit`.
+async fn wait_exit(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Ok(Some(st)) = child.try_wait() {
+            return Some(st);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+async fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    f()
+}
+
+/// `GET path` on the daemon's endpoint: (status, body).
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let status = text.split(' ').nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
+    Some((status, body))
+}
+
+/// Signals and findings in the store, as receiver keys.
+fn stored_correlation(path: &Path) -> BTreeSet<String> {
+    let store = Store::open(path).expect("store");
+    let mut out: BTreeSet<String> =
+        crosswind_store::correlate::signals_between(&store, i64::MIN, i64::MAX)
+            .expect("signals")
+            .into_iter()
+            .map(|s| format!("crosswind:risk/{}", s.id))
+            .collect();
+    out.extend(
+        crosswind_store::correlate::findings_since(&store, i64::MIN)
+            .expect("findings")
+            .into_iter()
+            .map(|f| format!("crosswind:finding/{}", f.id)),
+    );
+    out
+}
+
+/// Resends the store's delivery history admits (rows handed to more than one request).
+fn admitted_resends(path: &Path) -> u64 {
+    let store = Store::open(path).expect("store");
+    crosswind_store::outbox::delivered(&store)
+        .expect("delivered")
+        .iter()
+        .map(|d| u64::from(d.attempts.saturating_sub(1)))
+        .sum()
+}
+
+/// Everything served and correlated is at the receiver, and nothing is there twice beyond the
+/// admitted resends.
+fn check_exactly_once(sims: &Sims, aws_accounts: usize) -> Result<(), String> {
+    let received = sims.received();
+    let mut expected = sims.served(aws_accounts);
+    expected.extend(stored_correlation(&sims.store_path()));
+    let missing: Vec<_> = expected
+        .iter()
+        .filter(|k| !received.contains_key(*k))
+        .take(5)
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "{} of {} expected items missing at the receiver, e.g. {missing:?}",
+            expected
+                .iter()
+                .filter(|k| !received.contains_key(*k))
+                .count(),
+            expected.len()
+        ));
+    }
+    let unexpected: Vec<_> = received
+        .keys()
+        .filter(|k| !expected.contains(*k))
+        .take(5)
+        .collect();
+    if !unexpected.is_empty() {
+        return Err(format!("unexpected items at the receiver: {unexpected:?}"));
+    }
+    let extra: u64 = received.values().map(|n| n - 1).sum();
+    let admitted = admitted_resends(&sims.store_path());
+    if extra > admitted {
+        return Err(format!(
+            "{extra} duplicate copies at the receiver, but the delivery history admits {admitted} resends"
+        ));
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_forwards_everything_once_through_sigterm_restart_and_sighup() {
+    // The scenario's last 12 s arrive while the daemon runs.
+    let sims = start_sims(40, 12_000).await;
+    let window_end = now_ms() + 12_000;
+    let port = free_port();
+    sims.write_config(1, Some(port));
+
+    let mut daemon = sims.spawn("run1.log");
+    let ready = wait_until(Duration::from_secs(60), || {
+        matches!(http_get(port, "/readyz"), Some((200, _)))
+    })
+    .await;
+    assert!(
+        ready,
+        "never ready: {:?}\n{}",
+        http_get(port, "/readyz"),
+        sims.log("run1.log")
+    );
+    let (code, body) = http_get(port, "/healthz").expect("healthz");
+    assert_eq!((code, body.trim()), (200, "ok"));
+
+    // A second daemon on the same store refuses to start, with a clear error.
+    let second = Command::new(crosswind_bin())
+        .arg("--config")
+        .arg(sims.config_path())
+        .arg("run")
+        .env("CROSSWIND_LOG", "warn")
+        .output()
+        .expect("second instance runs");
+    assert_eq!(second.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("already running"), "{err}");
+
+    // Findings reach the receiver.
+    let got_findings = wait_until(Duration::from_secs(60), || {
+        sims.received()
+            .keys()
+            .any(|k| k.starts_with("crosswind:finding/"))
+    })
+    .await;
+    assert!(
+        got_findings,
+        "no finding reached HEC\n{}",
+        sims.log("run1.log")
+    );
+
+    // Metrics are served in the Prometheus text format with the promised names (the store
+    // figures are sampled every 2 s).
+    let names = [
+        "crosswind_collector_records_total{collector=\"contoso\",kind=\"azure_signins\"}",
+        "crosswind_collector_requests_total{collector=\"account-1\",kind=\"aws_cloudtrail\"}",
+        "crosswind_collector_errors_total",
+        "crosswind_collector_lag_seconds",
+        "crosswind_store_size_bytes",
+        "crosswind_outbox_depth_events",
+        "crosswind_outbox_oldest_age_seconds",
+        "crosswind_splunk_hec_batches_total",
+        "crosswind_splunk_hec_events_acked_total",
+        "crosswind_splunk_hec_retries_total",
+        "crosswind_correlate_signals_total{signal=",
+        "crosswind_correlate_findings_total",
+    ];
+    let all_there = wait_until(Duration::from_secs(10), || {
+        http_get(port, "/metrics")
+            .is_some_and(|(code, m)| code == 200 && names.iter().all(|n| m.contains(n)))
+    })
+    .await;
+    let (_, metrics) = http_get(port, "/metrics").expect("metrics");
+    for name in names {
+        assert!(
+            all_there && metrics.contains(name),
+            "{name} missing from /metrics:\n{metrics}"
+        );
+    }
+
+    // SIGTERM mid-run (records are still arriving): exits cleanly within 10 s.
+    signal(&daemon, "TERM");
+    let t0 = Instant::now();
+    let status = wait_exit(&mut daemon, Duration::from_secs(10)).await;
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "no clean exit within 10 s after SIGTERM: {status:?}\n{}",
+        sims.log("run1.log")
+    );
+    eprintln!("SIGTERM to exit: {:?}", t0.elapsed());
+
+    // Restart; then add the second account with SIGHUP.
+    let mut daemon = sims.spawn("run2.log");
+    assert!(
+        wait_until(Duration::from_secs(60), || {
+            matches!(http_get(port, "/readyz"), Some((200, _)))
+        })
+        .await,
+        "restart never ready\n{}",
+        sims.log("run2.log")
+    );
+    sims.write_config(2, Some(port));
+    signal(&daemon, "HUP");
+    let added = wait_until(Duration::from_secs(60), || {
+        http_get(port, "/readyz")
+            .is_some_and(|(code, body)| code == 200 && body.contains("\"account-2\":\"ok\""))
+    })
+    .await;
+    assert!(
+        added,
+        "account-2 never polled ok after SIGHUP\n{}",
+        sims.log("run2.log")
+    );
+
+    // Past the scenario's end, everything served must arrive exactly once.
+    let wait_for_end = (window_end - now_ms() + 3_000).max(0) as u64;
+    tokio::time::sleep(Duration::from_millis(wait_for_end)).await;
+    let done = wait_until(Duration::from_secs(90), || {
+        check_exactly_once(&sims, 2).is_ok()
+    })
+    .await;
+    let verdict = check_exactly_once(&sims, 2);
+    signal(&daemon, "TERM");
+    let status = wait_exit(&mut daemon, Duration::from_secs(10)).await;
+    assert!(done, "{verdict:?}\n{}", sims.log("run2.log"));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    let received = sims.received();
+    assert!(received.keys().any(|k| k.starts_with("aws:cloudtrail/")));
+    assert!(received.keys().any(|k| k.starts_with("azure:aad:signin/")));
+    assert_eq!(
+        received.values().filter(|n| **n > 1).count(),
+        0,
+        "no loss of acks here, so no duplicate"
+    );
+    let log = sims.log("run2.log");
+    assert!(log.contains("Config reloaded"), "{log}");
+    assert!(
+        !log.contains(&sims.token.config().client_secret),
+        "a secret was logged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_random_moments_loses_and_doubles_nothing() {
+    // Records keep arriving for most of the kill loop.
+    let sims = start_sims(40, 20_000).await;
+    let window_end = now_ms() + 20_000;
+    sims.write_config(2, None);
+    let mut rng = fastrand::Rng::with_seed(7);
+    let kills = 24;
+    for i in 0..kills {
+        let mut daemon = sims.spawn(&format!("kill{i}.log"));
+        let alive = Duration::from_millis(rng.u64(150..1_500));
+        tokio::time::sleep(alive).await;
+        if let Ok(Some(status)) = daemon.try_wait() {
+            panic!(
+                "daemon exited on its own ({status}) before kill {i}\n{}",
+                sims.log(&format!("kill{i}.log"))
+            );
+        }
+        daemon.kill().expect("SIGKILL");
+        let _ = daemon.wait();
+    }
+    // A last, undisturbed run until the scenario is over and everything is delivered.
+    let wait_for_end = (window_end - now_ms() + 2_000).max(0) as u64;
+    let mut daemon = sims.spawn("final.log");
+    tokio::time::sleep(Duration::from_millis(wait_for_end)).await;
+    let done = wait_until(Duration::from_secs(90), || {
+        check_exactly_once(&sims, 2).is_ok()
+    })
+    .await;
+    let verdict = check_exactly_once(&sims, 2);
+    signal(&daemon, "TERM");
+    let status = wait_exit(&mut daemon, Duration::from_secs(10)).await;
+    assert!(
+        done,
+        "after {kills} SIGKILLs: {verdict:?}\n{}",
+        sims.log("final.log")
+    );
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    let received = sims.received();
+    let dups: u64 = received.values().map(|n| n - 1).sum();
+    eprintln!(
+        "after {kills} SIGKILLs: {} items at the receiver, {dups} duplicate copies (admitted resends: {})",
+        received.len(),
+        admitted_resends(&sims.store_path())
+    );
+    assert!(received.keys().any(|k| k.starts_with("crosswind:finding/")));
+}
