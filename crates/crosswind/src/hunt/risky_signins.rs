@@ -282,6 +282,61 @@ mod tests {
         );
     }
 
+    /// Through the store: failures never count, rows sort by threat_score then time, both
+    /// descending, and the time range applies.
+    #[test]
+    fn hunt_over_the_store_excludes_failures_and_sorts() {
+        use crosswind_model::*;
+        use crosswind_store::{NewRecord, Store};
+
+        let signin = |uid: &str, time: i64, status: u8, entra: EntraDetail| Event {
+            schema_version: SCHEMA_VERSION,
+            class_uid: CLASS_AUTHENTICATION,
+            time,
+            status_id: status,
+            status_code: Some(if status == STATUS_SUCCESS { "0" } else { "50126" }.into()),
+            status_detail: None,
+            metadata: Metadata {
+                uid: uid.into(),
+                product: "Microsoft Entra ID".into(),
+                log_name: SourceFormat::GraphSignIn,
+                correlation_uid: None,
+                event_types: vec![],
+            },
+            cloud: Cloud { provider: CloudProvider::Azure, account: Account::default(), region: None },
+            src_endpoint: SrcEndpoint { ip: Some("203.0.113.9".into()), ..SrcEndpoint::default() },
+            user: Some(User { name: Some(format!("{uid}@corp.example")), ..User::default() }),
+            actor: None,
+            api: None,
+            service: None,
+            http_request: None,
+            is_mfa: None,
+            entra: Some(entra),
+            aws: None,
+        };
+        let high = EntraDetail { risk_level_during_signin: Some("high".into()), ..entra() };
+        let two = EntraDetail { risk_event_types: vec!["anonymizedIPAddress".into()], ..high.clone() };
+        let events = [
+            signin("failed-high", 5_000, STATUS_FAILURE, two.clone()),
+            signin("old-one", 1_000, STATUS_SUCCESS, high.clone()),
+            signin("new-one", 3_000, STATUS_SUCCESS, high),
+            signin("two", 2_000, STATUS_SUCCESS, two),
+            signin("benign", 4_000, STATUS_SUCCESS, entra()),
+        ];
+        let mut store = Store::open_in_memory().unwrap();
+        let mut batch = store.begin().unwrap();
+        for e in &events {
+            let new = NewRecord { event: e, format: SourceFormat::GraphSignIn, raw: b"{}", origin: "t" };
+            batch.insert(&new).unwrap();
+        }
+        batch.commit().unwrap();
+        let users = |range: Range| -> Vec<String> {
+            run(&store, range).unwrap().rows.iter().map(|r| r[1].as_str().unwrap().to_string()).collect()
+        };
+        assert_eq!(users(Range::default()), ["two@corp.example", "new-one@corp.example", "old-one@corp.example"]);
+        assert_eq!(users(Range { since: Some(2_500), until: None }), ["new-one@corp.example"]);
+    }
+
     #[test]
     fn all_three_together() {
         let d = seed_dimensions(&EntraDetail {
