@@ -91,6 +91,18 @@ pub enum Command {
         #[arg(long, default_value_t = crate::daemon::DEFAULT_DEMO_SECONDS)]
         seconds: u64,
     },
+    /// Run the configured collectors outside the daemon (backfills, hunts, cron-style use).
+    Collect {
+        /// One full poll cycle (all pages) of each collector, then exit.
+        #[arg(long)]
+        once: bool,
+        /// Only this collector (its `name`).
+        #[arg(long)]
+        collector: Option<String>,
+        /// Backfill from this time (RFC 3339 or a duration back from now, e.g. 7d).
+        #[arg(long)]
+        since: Option<String>,
+    },
     /// Drain the Splunk outbox outside the daemon (after an `import`, say).
     Forward {
         /// Exit once the outbox is empty and everything is acknowledged.
@@ -239,6 +251,26 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let rows = hunt.run(&store, range, &correlate)?;
             rows.write(format, &mut io::stdout().lock())
                 .context("cannot write")?;
+            Ok(())
+        }
+        Command::Collect {
+            once,
+            ref collector,
+            ref since,
+        } => {
+            let range = parse_range(since.as_deref(), None)?;
+            let (config, config_path) = load_config(cli.config.clone())?;
+            let correlation = Correlation::from_config(&config, config_dir(config_path.as_deref()))
+                .map_err(Failure::usage)?;
+            let mut store = open_store(&cli, &config)?;
+            crate::collect::collect(
+                &config,
+                &mut store,
+                &correlation,
+                collector.as_deref(),
+                once,
+                range.since,
+            )?;
             Ok(())
         }
         Command::Forward { once } => {

@@ -294,7 +294,14 @@ mod tests {
             class_uid: CLASS_AUTHENTICATION,
             time,
             status_id: status,
-            status_code: Some(if status == STATUS_SUCCESS { "0" } else { "50126" }.into()),
+            status_code: Some(
+                if status == STATUS_SUCCESS {
+                    "0"
+                } else {
+                    "50126"
+                }
+                .into(),
+            ),
             status_detail: None,
             metadata: Metadata {
                 uid: uid.into(),
@@ -303,9 +310,19 @@ mod tests {
                 correlation_uid: None,
                 event_types: vec![],
             },
-            cloud: Cloud { provider: CloudProvider::Azure, account: Account::default(), region: None },
-            src_endpoint: SrcEndpoint { ip: Some("203.0.113.9".into()), ..SrcEndpoint::default() },
-            user: Some(User { name: Some(format!("{uid}@corp.example")), ..User::default() }),
+            cloud: Cloud {
+                provider: CloudProvider::Azure,
+                account: Account::default(),
+                region: None,
+            },
+            src_endpoint: SrcEndpoint {
+                ip: Some("203.0.113.9".into()),
+                ..SrcEndpoint::default()
+            },
+            user: Some(User {
+                name: Some(format!("{uid}@corp.example")),
+                ..User::default()
+            }),
             actor: None,
             api: None,
             service: None,
@@ -314,8 +331,14 @@ mod tests {
             entra: Some(entra),
             aws: None,
         };
-        let high = EntraDetail { risk_level_during_signin: Some("high".into()), ..entra() };
-        let two = EntraDetail { risk_event_types: vec!["anonymizedIPAddress".into()], ..high.clone() };
+        let high = EntraDetail {
+            risk_level_during_signin: Some("high".into()),
+            ..entra()
+        };
+        let two = EntraDetail {
+            risk_event_types: vec!["anonymizedIPAddress".into()],
+            ..high.clone()
+        };
         let events = [
             signin("failed-high", 5_000, STATUS_FAILURE, two.clone()),
             signin("old-one", 1_000, STATUS_SUCCESS, high.clone()),
@@ -326,15 +349,38 @@ mod tests {
         let mut store = Store::open_in_memory().unwrap();
         let mut batch = store.begin().unwrap();
         for e in &events {
-            let new = NewRecord { event: e, format: SourceFormat::GraphSignIn, raw: b"{}", origin: "t" };
+            let new = NewRecord {
+                event: e,
+                format: SourceFormat::GraphSignIn,
+                raw: b"{}",
+                origin: "t",
+            };
             batch.insert(&new).unwrap();
         }
         batch.commit().unwrap();
         let users = |range: Range| -> Vec<String> {
-            run(&store, range).unwrap().rows.iter().map(|r| r[1].as_str().unwrap().to_string()).collect()
+            run(&store, range)
+                .unwrap()
+                .rows
+                .iter()
+                .map(|r| r[1].as_str().unwrap().to_string())
+                .collect()
         };
-        assert_eq!(users(Range::default()), ["two@corp.example", "new-one@corp.example", "old-one@corp.example"]);
-        assert_eq!(users(Range { since: Some(2_500), until: None }), ["new-one@corp.example"]);
+        assert_eq!(
+            users(Range::default()),
+            [
+                "two@corp.example",
+                "new-one@corp.example",
+                "old-one@corp.example"
+            ]
+        );
+        assert_eq!(
+            users(Range {
+                since: Some(2_500),
+                until: None
+            }),
+            ["new-one@corp.example"]
+        );
     }
 
     #[test]
