@@ -521,3 +521,272 @@ async fn sigkill_at_random_moments_loses_and_doubles_nothing() {
     );
     assert!(received.keys().any(|k| k.starts_with("crosswind:finding/")));
 }
+
+fn repo_file(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+}
+
+/// `systemd-analyze verify` on the shipped unit, with the binary path pointed at this build
+/// (verify insists that `ExecStart` exists) and without the man page check (the package installs
+/// it). Skipped, saying so, where systemd-analyze is not installed.
+#[test]
+fn systemd_unit_verifies_and_is_hardened() {
+    let unit = std::fs::read_to_string(repo_file("packaging/crosswind.service")).expect("unit");
+    for key in [
+        "Type=notify",
+        "WatchdogSec=",
+        "ExecStartPre=/usr/bin/crosswind validate",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "StateDirectory=crosswind",
+        "ConfigurationDirectory=crosswind",
+        "LoadCredential=azure-secret:",
+        "LoadCredential=hec-token:",
+        "ProtectSystem=strict",
+        "NoNewPrivileges=yes",
+        "PrivateTmp=yes",
+        "RestrictAddressFamilies=",
+        "SystemCallFilter=@system-service",
+        "UMask=0077",
+        "User=crosswind",
+    ] {
+        assert!(unit.contains(key), "{key} missing from the unit");
+    }
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("systemd-analyze is not installed: verification skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("crosswind.service");
+    let bin = crosswind_bin();
+    std::fs::write(
+        &path,
+        unit.replace("/usr/bin/crosswind", &bin.display().to_string()),
+    )
+    .expect("write unit");
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "systemd-analyze verify: {}\n{stderr}",
+        out.status
+    );
+}
+
+/// The package `cargo deb -p crosswind` built (in `<target>/debian/`, or `$CROSSWIND_DEB`):
+/// binary, unit, conffile, man page, maintainer scripts. Skipped when no package was built,
+/// unless `CROSSWIND_DEB_REQUIRED` is set (CI builds it first).
+#[test]
+fn deb_package_holds_binary_unit_conffile_and_man_page() {
+    let deb = std::env::var_os("CROSSWIND_DEB")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let target = crosswind_bin().parent()?.parent()?.join("debian");
+            let mut debs: Vec<PathBuf> = std::fs::read_dir(target)
+                .ok()?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("crosswind_") && n.ends_with(".deb"))
+                })
+                .collect();
+            debs.sort();
+            debs.pop()
+        });
+    let Some(deb) = deb else {
+        assert!(
+            std::env::var_os("CROSSWIND_DEB_REQUIRED").is_none(),
+            "no crosswind .deb found: run `cargo deb -p crosswind` first"
+        );
+        eprintln!("no crosswind .deb built: package check skipped");
+        return;
+    };
+    let listing = Command::new("dpkg-deb")
+        .arg("-c")
+        .arg(&deb)
+        .output()
+        .expect("dpkg-deb runs");
+    assert!(listing.status.success(), "dpkg-deb -c {}", deb.display());
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    for path in [
+        "./usr/bin/crosswind",
+        "./etc/crosswind/crosswind.toml",
+        "/systemd/system/crosswind.service",
+        "./usr/share/man/man1/crosswind.1",
+        "./usr/share/doc/crosswind/",
+    ] {
+        assert!(
+            listing.contains(path),
+            "{path} missing from {}:\n{listing}",
+            deb.display()
+        );
+    }
+    let binary_line = listing
+        .lines()
+        .find(|l| l.ends_with("./usr/bin/crosswind"))
+        .unwrap_or_default();
+    assert!(binary_line.starts_with("-rwxr-xr-x"), "{binary_line}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let st = Command::new("dpkg-deb")
+        .arg("-e")
+        .arg(&deb)
+        .arg(dir.path())
+        .status()
+        .expect("dpkg-deb -e");
+    assert!(st.success());
+    let conffiles = std::fs::read_to_string(dir.path().join("conffiles")).unwrap_or_default();
+    assert!(
+        conffiles.contains("/etc/crosswind/crosswind.toml"),
+        "{conffiles}"
+    );
+    let postinst = std::fs::read_to_string(dir.path().join("postinst")).unwrap_or_default();
+    assert!(postinst.contains("useradd --system"), "{postinst}");
+    assert!(
+        postinst.contains("systemctl"),
+        "unit enabled by the systemd snippet: {postinst}"
+    );
+    let control = std::fs::read_to_string(dir.path().join("control")).unwrap_or_default();
+    assert!(control.contains("Package: crosswind"), "{control}");
+}
+
+/// `/proc/<pid>`: (user + system CPU ticks, VmRSS KiB, VmHWM KiB).
+fn proc_usage(pid: u32) -> Option<(u64, u64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // Fields after the command: state is [0]; utime and stime are fields 14 and 15 overall.
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib = |key: &str| -> Option<u64> {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    Some((ticks, kib("VmRSS:")?, kib("VmHWM:")?))
+}
+
+/// Steady state of `run` with one tenant at 100 sign-ins/s and two accounts at 10 CloudTrail
+/// records/s each, forwarding everything: RSS and CPU of the daemon process. Runs only when
+/// `CROSSWIND_LOAD_SECS` (measured seconds, after 30 s of warm-up) is set; use a release binary
+/// (`CROSSWIND_BIN=target/release/crosswind`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steady_state_load_figures() {
+    let Some(measure) = std::env::var("CROSSWIND_LOAD_SECS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    else {
+        eprintln!("CROSSWIND_LOAD_SECS unset: load figures not measured");
+        return;
+    };
+    let warm = 30u64;
+    let total = (warm + measure + 5) as i64;
+    let t0 = now_ms() - 10_000;
+    let fmt = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    let mut sims = start_sims(40, 0).await;
+    let cfg = SimConfig {
+        stream_records: 10_000_000,
+        ..SimConfig::default()
+    };
+    let (want_signins, want_trail) = (100 * total as usize, 10 * total as usize);
+    let mut signins = Vec::with_capacity(want_signins);
+    let mut trail: Vec<Vec<Value>> = vec![Vec::new(), Vec::new()];
+    let accounts: Vec<String> = sims.cloudtrail.iter().map(|(a, _)| a.clone()).collect();
+    for rec in crosswind_sim::stream(&cfg) {
+        let mut v: Value = serde_json::from_str(rec.json()).expect("json");
+        match rec {
+            crosswind_sim::SimRecord::SignIn(_) if signins.len() < want_signins => {
+                v["createdDateTime"] = Value::from(fmt(t0 + signins.len() as i64 * 10));
+                signins.push(v);
+            }
+            crosswind_sim::SimRecord::CloudTrail(_) => {
+                let acct = v["recipientAccountId"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                if let Some(i) = accounts.iter().position(|a| *a == acct)
+                    && trail[i].len() < want_trail
+                {
+                    v["eventTime"] = Value::from(fmt(t0 + trail[i].len() as i64 * 100));
+                    v["eventName"] = Value::from("ListBuckets");
+                    trail[i].push(v);
+                }
+            }
+            _ => {}
+        }
+        if signins.len() >= want_signins && trail.iter().all(|t| t.len() >= want_trail) {
+            break;
+        }
+    }
+    sims.graph = GraphSim::start(&signins, &[], sims.token.validator(), Some(&sims._ca))
+        .await
+        .expect("graph sim");
+    for (i, (_, sim)) in sims.cloudtrail.iter_mut().enumerate() {
+        *sim = CloudTrailSim::start(&trail[i], &[]).await.expect("ct sim");
+        sim.set_rate_limit(None);
+    }
+    sims.write_config(2, None);
+    // Realistic cadence: Graph every 10 s re-reading 5 min, CloudTrail every 30 s.
+    let text = std::fs::read_to_string(sims.config_path()).expect("config");
+    let text = text
+        .replacen(
+            "schedule = \"*/1 * * * * *\"\nlookback_secs = 600",
+            "schedule = \"*/10 * * * * *\"\nlookback_secs = 300",
+            1,
+        )
+        .replace(
+            "schedule = \"*/1 * * * * *\"",
+            "schedule = \"*/30 * * * * *\"",
+        )
+        .replace("page_size = 100", "page_size = 1000");
+    std::fs::write(sims.config_path(), text).expect("config");
+    let mut daemon = sims.spawn("load.log");
+    let pid = daemon.id();
+    tokio::time::sleep(Duration::from_secs(warm)).await;
+    let (c0, _, _) = proc_usage(pid).expect("proc");
+    let started = Instant::now();
+    let mut rss_max = 0;
+    while started.elapsed() < Duration::from_secs(measure) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if let Some((_, rss, _)) = proc_usage(pid) {
+            rss_max = rss_max.max(rss);
+        }
+    }
+    let (c1, rss, hwm) = proc_usage(pid).expect("proc");
+    let secs = started.elapsed().as_secs_f64();
+    let cpu = (c1 - c0) as f64 / 100.0 / secs * 100.0;
+    let received = sims.received();
+    signal(&daemon, "TERM");
+    let _ = wait_exit(&mut daemon, Duration::from_secs(10)).await;
+    eprintln!(
+        "LOAD: 100 sign-ins/s + 2 x 10 CloudTrail/s for {secs:.0} s: daemon CPU {cpu:.1} % of one core, \
+         RSS {} MiB now, {} MiB max sampled, VmHWM {} MiB; {} items at the receiver; store {} MiB",
+        rss / 1024,
+        rss_max / 1024,
+        hwm / 1024,
+        received.len(),
+        std::fs::metadata(sims.store_path())
+            .map(|m| m.len() / 1_048_576)
+            .unwrap_or(0)
+    );
+    assert!(
+        received.len() as u64 > 100 * measure,
+        "{}",
+        sims.log("load.log")
+    );
+}
