@@ -46,6 +46,17 @@ pub fn crosswind(args: &[&str]) -> Output {
         .expect("crosswind runs")
 }
 
+/// Runs `crosswind ARGS` with extra environment variables (e.g. the AWS SDK's credentials).
+pub fn crosswind_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(crosswind_bin())
+        .args(args)
+        .env_remove("CROSSWIND_CONFIG")
+        .env_remove("CROSSWIND_STORE")
+        .envs(env.iter().copied())
+        .output()
+        .expect("crosswind runs")
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
