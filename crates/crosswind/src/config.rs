@@ -196,6 +196,11 @@ impl Config {
                 problem(&p.key, p.message);
             }
         }
+        if let Err(http) = crate::daemon::parse_http(self.http.as_ref()) {
+            for (key, message) in http {
+                problem(&key, message);
+            }
+        }
         problems
     }
 }
@@ -249,5 +254,15 @@ mod tests {
             Config::parse("[correlate]\nfinding_threshhold = 5\n", Path::new("t.toml")).unwrap();
         let keys: Vec<_> = bad.validate().into_iter().map(|p| p.key).collect();
         assert_eq!(keys.last().map(String::as_str), Some("correlate"));
+        let http = Config::parse(
+            "[http]\nlisten = \"nonsense\"\nport = 1\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        let keys: Vec<_> = http.validate().into_iter().map(|p| p.key).collect();
+        assert!(
+            keys.iter().any(|k| k == "http.port") && keys.iter().any(|k| k == "http.listen"),
+            "{keys:?}"
+        );
     }
 }
