@@ -91,7 +91,7 @@ pub fn score_identity(
     let mut sum_t = i64::MIN;
     let mut last_cloud: [Option<i64>; 2] = [None, None];
     let mut active: VecDeque<&Signal> = VecDeque::new();
-    for s in mine {
+    for (i, &s) in mine.iter().enumerate() {
         let w = weight(s.risk_score);
         sum = if sum_t == i64::MIN {
             w
@@ -123,7 +123,10 @@ pub fn score_identity(
             both_clouds: both,
             signal_id: s.id.clone(),
         });
-        if score < threshold || s.time <= raised_until {
+        // Signals of one instant (one event can complete several) are judged together: a
+        // finding is raised on the score after all of them, never twice in the same ms.
+        let more_at_this_instant = mine.get(i + 1).is_some_and(|n| n.time == s.time);
+        if score < threshold || s.time <= raised_until || more_at_this_instant {
             continue;
         }
         let due = match last {

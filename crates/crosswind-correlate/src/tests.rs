@@ -1843,3 +1843,34 @@ fn user_agent_family_drops_the_per_call_command() {
         user_agent_family("Boto3/1.26.165 Python/3.10.6")
     );
 }
+
+#[test]
+fn signals_of_one_instant_raise_one_finding() {
+    use crosswind_model::{CloudProvider, SCHEMA_VERSION, Signal};
+    let cfg = CorrelateConfig::from_toml("").unwrap();
+    let signal = |id: &str, score: f64, cloud: CloudProvider| Signal {
+        schema_version: SCHEMA_VERSION,
+        id: id.into(),
+        signal: "test".into(),
+        time: 1_000,
+        risk_object: "alice@corp.example".into(),
+        risk_object_type: "user".into(),
+        risk_score: score,
+        risk_message: "m".into(),
+        threat_object: None,
+        threat_object_type: None,
+        mitre_technique_id: vec![],
+        cloud: vec![cloud],
+        event_ids: vec![],
+    };
+    let signals = [
+        signal("a", 120.0, CloudProvider::Azure),
+        signal("b", 100.0, CloudProvider::Aws),
+    ];
+    let scored = crate::score_identity("alice@corp.example", &signals, &[], &cfg);
+    assert_eq!(scored.findings.len(), 1, "{:?}", scored.findings);
+    assert_eq!(
+        scored.findings[0].score, 330.0,
+        "both signals, ×1.5 for two clouds"
+    );
+}
