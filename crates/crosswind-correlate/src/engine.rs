@@ -128,6 +128,7 @@ pub struct StateSizes {
     pub occurrences: usize,
 }
 
+#[derive(Clone)]
 struct Fail {
     t: i64,
     user: String,
@@ -136,6 +137,7 @@ struct Fail {
     code: String,
 }
 
+#[derive(Clone)]
 struct PendingSuccess {
     t: i64,
     identity: String,
@@ -145,7 +147,7 @@ struct PendingSuccess {
     cloud: CloudProvider,
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct SprayWindow {
     fails: VecDeque<Fail>,
     users: HashMap<String, u32>,
@@ -178,6 +180,7 @@ impl SprayWindow {
     }
 }
 
+#[derive(Clone)]
 struct Sprayed {
     at: i64,
     threat: String,
@@ -185,12 +188,14 @@ struct Sprayed {
     window_ms: i64,
 }
 
+#[derive(Clone)]
 struct ConsoleFail {
     t: i64,
     identity: Option<(String, bool)>,
     event_id: String,
 }
 
+#[derive(Clone)]
 struct ReconCall {
     t: i64,
     op: u8,
@@ -199,6 +204,7 @@ struct ReconCall {
     ip_new: bool,
 }
 
+#[derive(Clone)]
 struct ReconWindow {
     identity: String,
     is_service: bool,
@@ -224,13 +230,16 @@ struct GeoFix {
     lon: f64,
 }
 
+#[derive(Clone)]
 struct Risky {
     t: i64,
     event_id: String,
     why: String,
 }
 
-/// The signal engine. See the module docs for the invariants.
+/// The signal engine. See the module docs for the invariants. `Clone` snapshots its whole
+/// state (the daemon keeps one a replay window behind the newest events).
+#[derive(Clone)]
 pub struct Engine {
     cfg: CorrelateConfig,
     links: IdentityLinks,

@@ -517,3 +517,11 @@ pub fn cross_cloud_ips(store: &Store, since: i64, until: i64) -> Result<Vec<Cros
     })?;
     Ok(rows.collect::<std::result::Result<_, _>>()?)
 }
+
+/// The newest event time in the store.
+pub fn max_event_time(store: &Store) -> Result<Option<i64>> {
+    Ok(store
+        .conn
+        .prepare_cached("SELECT max(time) FROM events")?
+        .query_row([], |r| r.get(0))?)
+}

@@ -4,9 +4,15 @@
 //! signals, findings, identities and aliases, and queues the new ones for Splunk — all in one
 //! transaction with the cursor, so a crash re-runs the same range and, ids being deterministic,
 //! doubles nothing.
+//!
+//! A long-lived `Correlation` (the daemon's) also keeps a snapshot of the engine a replay window
+//! behind the newest events, so a run replays only that window instead of warming up over the
+//! whole look-back (14 days of history for the new-IP modifier). Records later than the window
+//! fall back to the full warm-up; the results are the same either way.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Mutex;
 
 use anyhow::Context;
 use crosswind_correlate::{CorrelateConfig, Engine, IdentityLinks, aliases_of, score_identity};
@@ -18,12 +24,31 @@ use crosswind_store::{Store, StoreError};
 
 use crate::config::Config;
 
-/// The correlator's configuration, resolved (identities file read).
-#[derive(Clone, Debug)]
+/// How far behind the newest event the engine snapshot is kept: records arriving up to this
+/// late (Entra sign-ins routinely show up 30 minutes late) replay from the snapshot.
+pub const REPLAY_WINDOW_MS: i64 = 2 * 3_600_000;
+
+/// The correlator's configuration, resolved (identities file read), and its engine snapshot.
 pub struct Correlation {
     config: CorrelateConfig,
     links: IdentityLinks,
     max_outbox_rows: u64,
+    snapshot: Mutex<Option<Snapshot>>,
+}
+
+/// The engine's state after every stored event with `time < at`.
+struct Snapshot {
+    engine: Engine,
+    at: i64,
+}
+
+impl std::fmt::Debug for Correlation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Correlation")
+            .field("config", &self.config)
+            .field("links", &self.links)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What one run did.
@@ -33,6 +58,8 @@ pub struct CorrelationStats {
     pub events: u64,
     pub signals_new: u64,
     pub findings_new: Vec<Finding>,
+    /// The run replayed from the engine snapshot instead of warming up on the full look-back.
+    pub from_snapshot: bool,
 }
 
 impl Correlation {
@@ -57,6 +84,7 @@ impl Correlation {
                 .splunk
                 .as_ref()
                 .map_or(u64::MAX, |s| s.max_outbox_rows),
+            snapshot: Mutex::new(None),
         })
     }
 
@@ -78,30 +106,65 @@ impl Correlation {
         let Some((start, max_id)) = db::pending_since(store, cursor)? else {
             return Ok(CorrelationStats::default());
         };
-        let mut engine = Engine::new(self.config.clone(), self.links.clone());
-        let warm_from = start.saturating_sub(engine.max_lookback_ms());
+        let newest = db::max_event_time(store)?.unwrap_or(start);
+        // Replay from the snapshot when it predates every new event; otherwise warm a fresh
+        // engine up on the history before the earliest new event.
+        let saved = self
+            .snapshot
+            .lock()
+            .ok()
+            .and_then(|mut s| s.take())
+            .filter(|s| s.at <= start);
+        let from_snapshot = saved.is_some();
+        let (mut engine, replay_from) = match saved {
+            Some(s) => (s.engine, s.at),
+            None => {
+                let mut engine = Engine::new(self.config.clone(), self.links.clone());
+                let warm_from = start.saturating_sub(engine.max_lookback_ms());
+                // Repeat suppression and windows as they stood just before `start`.
+                let prior = db::signals_between(store, warm_from, start)?;
+                engine.seed_prior_signals(prior.iter(), start);
+                db::for_each_event_ordered(store, warm_from, start, |e| {
+                    engine.warm_up(&e.event);
+                    Ok::<_, StoreError>(true)
+                })?;
+                (engine, start)
+            }
+        };
+        let snapshot_at = replay_from.max(newest.saturating_sub(REPLAY_WINDOW_MS));
+        let mut next_snapshot: Option<Snapshot> = None;
 
-        // Repeat suppression and windows as they stood just before `start`.
-        let prior = db::signals_between(store, warm_from, start)?;
-        engine.seed_prior_signals(prior.iter(), start);
-        db::for_each_event_ordered(store, warm_from, start, |e| {
-            engine.warm_up(&e.event);
-            Ok::<_, StoreError>(true)
-        })?;
-
-        let mut stats = CorrelationStats::default();
+        let mut stats = CorrelationStats {
+            from_snapshot,
+            ..CorrelationStats::default()
+        };
         let mut signals: Vec<Signal> = Vec::new();
         let mut aliases: BTreeMap<Alias, (i64, i64)> = BTreeMap::new();
-        db::for_each_event_ordered(store, start, i64::MAX, |e| {
+        db::for_each_event_ordered(store, replay_from, i64::MAX, |e| {
+            let t = e.event.time;
+            if next_snapshot.is_none() && t >= snapshot_at {
+                next_snapshot = Some(Snapshot {
+                    engine: engine.clone(),
+                    at: snapshot_at,
+                });
+            }
             stats.events += 1;
             engine.process(&e.event, &mut signals);
-            for alias in aliases_of(&e.event, &self.links) {
-                let seen = aliases.entry(alias).or_insert((e.event.time, e.event.time));
-                seen.0 = seen.0.min(e.event.time);
-                seen.1 = seen.1.max(e.event.time);
+            if t >= start {
+                for alias in aliases_of(&e.event, &self.links) {
+                    let seen = aliases.entry(alias).or_insert((t, t));
+                    seen.0 = seen.0.min(t);
+                    seen.1 = seen.1.max(t);
+                }
             }
             Ok::<_, StoreError>(true)
         })?;
+        // Signals before `start` were stored by the runs that saw their events.
+        signals.retain(|s| s.time >= start);
+        let next_snapshot = next_snapshot.unwrap_or(Snapshot {
+            engine,
+            at: snapshot_at.max(newest.saturating_add(1)),
+        });
 
         // Findings: every identity with a signal in this run, scored over its stored history
         // plus what this run found (ids dedup the overlap).
@@ -149,6 +212,10 @@ impl Correlation {
         }
         batch.set_checkpoint(CORRELATE_CHECKPOINT, &max_id.to_string())?;
         batch.commit()?;
+        // Only a committed run moves the snapshot forward.
+        if let Ok(mut s) = self.snapshot.lock() {
+            *s = Some(next_snapshot);
+        }
         stats.signals_new = new_signals.len() as u64;
         stats.findings_new = new_findings.iter().map(|&i| findings[i].clone()).collect();
         Ok(stats)
