@@ -287,9 +287,22 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let range = parse_range(since.as_deref(), None)?;
             let (config, _) = load_config(cli.config.clone())?;
             let store = open_store(&cli, &config)?;
-            crate::explain::findings(&store, range.since)?
-                .write(format, &mut io::stdout().lock())
-                .context("cannot write")?;
+            let findings = crosswind_store::correlate::findings_since(
+                &store,
+                range.since.unwrap_or(i64::MIN),
+            )?;
+            let mut out = io::stdout().lock();
+            if format == OutputFormat::Json {
+                // The findings themselves (schemas/finding.schema.json), one per line.
+                for f in &findings {
+                    serde_json::to_writer(&mut out, f).context("cannot write")?;
+                    writeln!(out).context("cannot write")?;
+                }
+            } else {
+                crate::explain::findings_rows(&findings)
+                    .write(format, &mut out)
+                    .context("cannot write")?;
+            }
             Ok(())
         }
         Command::Explain {

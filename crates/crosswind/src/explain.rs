@@ -9,7 +9,7 @@ use crosswind_correlate::{CorrelateConfig, score_identity};
 use crosswind_model::{Finding, Signal};
 use crosswind_store::Store;
 use crosswind_store::correlate::{
-    aliases_of, events_for_names, findings_of, findings_since, identity_for_alias, signals_of,
+    aliases_of, events_for_names, findings_of, identity_for_alias, signals_of,
 };
 use serde_json::json;
 
@@ -47,13 +47,6 @@ pub fn findings_rows(findings: &[Finding]) -> Rows {
         ]);
     }
     rows
-}
-
-pub fn findings(store: &Store, since: Option<i64>) -> anyhow::Result<Rows> {
-    Ok(findings_rows(&findings_since(
-        store,
-        since.unwrap_or(i64::MIN),
-    )?))
 }
 
 /// Explains `who` (a canonical identity or any alias of it). `None` when nothing is known.
