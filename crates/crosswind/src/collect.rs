@@ -2,101 +2,33 @@
 //! (`--once`, or `--since T` to backfill), then the correlator over what they stored. Without
 //! `--once` it keeps polling on each collector's schedule until Ctrl-C.
 
-use std::str::FromStr;
-
 use anyhow::{Context, anyhow};
 use chrono::{DateTime, Utc};
-use crosswind_aws::{AwsCollector, AwsConfig};
-use crosswind_azure::{AzureCollector, AzureConfig};
 use crosswind_store::Store;
 
 use crate::config::Config;
 use crate::correlation::Correlation;
-
-/// One configured collector, built.
-enum Collector {
-    Azure(Box<AzureCollector>),
-    Aws(Box<AwsCollector>),
-}
+use crate::daemon::scheduler::{Source, Spec, parse_schedule};
 
 struct Named {
     name: String,
     schedule: cron::Schedule,
-    collector: Collector,
-}
-
-/// What one poll brought.
-struct Polled {
-    stored: u64,
-    pages: u64,
-}
-
-impl Collector {
-    async fn poll(
-        &mut self,
-        store: &mut Store,
-        since: Option<DateTime<Utc>>,
-    ) -> anyhow::Result<Polled> {
-        let now = Utc::now();
-        Ok(match self {
-            Collector::Azure(c) => {
-                let s = match since {
-                    Some(t) => c.poll_since(store, t, now).await?,
-                    None => c.poll_once(store, now).await?,
-                };
-                Polled {
-                    stored: s.stored,
-                    pages: s.pages,
-                }
-            }
-            Collector::Aws(c) => {
-                let s = match since {
-                    Some(t) => c.poll_since(store, t, now).await?,
-                    None => c.poll_once(store, now).await?,
-                };
-                Polled {
-                    stored: s.stored,
-                    pages: s.pages,
-                }
-            }
-        })
-    }
+    source: Source,
 }
 
 async fn build(config: &Config, only: Option<&str>) -> anyhow::Result<Vec<Named>> {
-    let schedule = |expr: &str, name: &str| {
-        cron::Schedule::from_str(expr)
-            .map_err(|e| anyhow!("collector {name}: invalid schedule {expr:?}: {e}"))
-    };
     let mut out = Vec::new();
-    let wanted = |name: &str| only.is_none_or(|o| o == name);
-    for cfg in config.azure.iter().filter(|c| wanted(&c.name)) {
-        let AzureConfig {
-            name,
-            schedule: expr,
-            ..
-        } = cfg;
-        let collector =
-            AzureCollector::new(cfg.clone()).with_context(|| format!("collector {name}"))?;
+    for spec in Spec::all(config)
+        .into_iter()
+        .filter(|s| only.is_none_or(|o| o == s.name()))
+    {
+        let schedule = parse_schedule(spec.schedule())
+            .with_context(|| format!("collector {}: schedule", spec.name()))?;
+        let (source, _) = Source::build(&spec, None).await?;
         out.push(Named {
-            name: name.clone(),
-            schedule: schedule(expr, name)?,
-            collector: Collector::Azure(Box::new(collector)),
-        });
-    }
-    for cfg in config.aws.iter().filter(|c| wanted(&c.name)) {
-        let AwsConfig {
-            name,
-            schedule: expr,
-            ..
-        } = cfg;
-        let collector = AwsCollector::new(cfg.clone())
-            .await
-            .with_context(|| format!("collector {name}"))?;
-        out.push(Named {
-            name: name.clone(),
-            schedule: schedule(expr, name)?,
-            collector: Collector::Aws(Box::new(collector)),
+            name: spec.name().to_owned(),
+            schedule,
+            source,
         });
     }
     if out.is_empty() {
@@ -127,7 +59,7 @@ pub fn collect(
         loop {
             let mut failed = 0;
             for c in &mut collectors {
-                match c.collector.poll(store, since).await {
+                match c.source.poll_from(store, since).await {
                     Ok(p) => println!("{}: {} new records in {} pages", c.name, p.stored, p.pages),
                     Err(e) => {
                         failed += 1;

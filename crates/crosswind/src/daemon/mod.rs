@@ -22,7 +22,7 @@ mod logging;
 mod metrics;
 mod notify;
 mod pipeline;
-mod scheduler;
+pub(crate) mod scheduler;
 mod state;
 
 use std::collections::BTreeMap;

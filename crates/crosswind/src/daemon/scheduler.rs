@@ -48,7 +48,7 @@ impl Spec {
         }
     }
 
-    fn schedule(&self) -> &str {
+    pub(crate) fn schedule(&self) -> &str {
         match self {
             Spec::Azure(c) => &c.schedule,
             Spec::Aws(c) => &c.schedule,
@@ -68,26 +68,77 @@ pub(crate) fn parse_schedule(expr: &str) -> anyhow::Result<cron::Schedule> {
     })
 }
 
-enum Source {
+/// One built collector: the daemon's scheduler and `crosswind collect` poll through this.
+pub(crate) enum Source {
     Azure(Box<AzureCollector>),
     Aws(Box<AwsCollector>),
 }
 
+/// What one poll brought.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Polled {
+    pub stored: u64,
+    pub pages: u64,
+}
+
 impl Source {
-    async fn poll(&mut self, store: &mut Store) -> Result<u64, String> {
+    /// Builds the collector (reads its secret, sets up TLS and credentials).
+    pub async fn build(
+        spec: &Spec,
+        aws_credentials: Option<&aws_sdk_cloudtrail::config::Credentials>,
+    ) -> anyhow::Result<(Source, SourceMetrics)> {
+        Ok(match spec {
+            Spec::Azure(cfg) => {
+                let c = AzureCollector::new(cfg.clone())
+                    .with_context(|| format!("collector {}", cfg.name))?;
+                let m = SourceMetrics::Azure(c.metrics());
+                (Source::Azure(Box::new(c)), m)
+            }
+            Spec::Aws(cfg) => {
+                let creds = match aws_credentials {
+                    Some(c) => CredentialSource::Static(c.clone()),
+                    None => CredentialSource::DefaultChain,
+                };
+                let c = AwsCollector::with_credentials(cfg.clone(), creds)
+                    .await
+                    .with_context(|| format!("collector {}", cfg.name))?;
+                let m = SourceMetrics::Aws(c.metrics());
+                (Source::Aws(Box::new(c)), m)
+            }
+        })
+    }
+
+    /// One full poll cycle; `since` backfills from that time instead of the checkpoint.
+    pub async fn poll_from(
+        &mut self,
+        store: &mut Store,
+        since: Option<chrono::DateTime<Utc>>,
+    ) -> Result<Polled, String> {
         let now = Utc::now();
         match self {
-            Source::Azure(c) => c
-                .poll_once(store, now)
-                .await
-                .map(|s| s.stored)
-                .map_err(|e| e.to_string()),
-            Source::Aws(c) => c
-                .poll_once(store, now)
-                .await
-                .map(|s| s.stored)
-                .map_err(|e| e.to_string()),
+            Source::Azure(c) => match since {
+                Some(t) => c.poll_since(store, t, now).await,
+                None => c.poll_once(store, now).await,
+            }
+            .map(|s| Polled {
+                stored: s.stored,
+                pages: s.pages,
+            })
+            .map_err(|e| e.to_string()),
+            Source::Aws(c) => match since {
+                Some(t) => c.poll_since(store, t, now).await,
+                None => c.poll_once(store, now).await,
+            }
+            .map(|s| Polled {
+                stored: s.stored,
+                pages: s.pages,
+            })
+            .map_err(|e| e.to_string()),
         }
+    }
+
+    async fn poll(&mut self, store: &mut Store) -> Result<u64, String> {
+        self.poll_from(store, None).await.map(|p| p.stored)
     }
 }
 
@@ -121,25 +172,7 @@ pub(crate) async fn start(
 ) -> anyhow::Result<Running> {
     let schedule = parse_schedule(spec.schedule())
         .with_context(|| format!("collector {}: schedule", spec.name()))?;
-    let (source, metrics) = match spec {
-        Spec::Azure(cfg) => {
-            let c = AzureCollector::new(cfg.clone())
-                .with_context(|| format!("collector {}", cfg.name))?;
-            let m = SourceMetrics::Azure(c.metrics());
-            (Source::Azure(Box::new(c)), m)
-        }
-        Spec::Aws(cfg) => {
-            let creds = match aws_credentials {
-                Some(c) => CredentialSource::Static(c.clone()),
-                None => CredentialSource::DefaultChain,
-            };
-            let c = AwsCollector::with_credentials(cfg.clone(), creds)
-                .await
-                .with_context(|| format!("collector {}", cfg.name))?;
-            let m = SourceMetrics::Aws(c.metrics());
-            (Source::Aws(Box::new(c)), m)
-        }
-    };
+    let (source, metrics) = Source::build(spec, aws_credentials).await?;
     let store = Store::open(&store_path)
         .with_context(|| format!("collector {}: cannot open the store", spec.name()))?;
     let entry = Arc::new(CollectorEntry {
