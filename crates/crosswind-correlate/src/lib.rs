@@ -21,7 +21,7 @@ mod identity;
 mod net;
 mod score;
 
-pub use catalog::{RECON_CALLS, SignalKind, SignalSpec};
+pub use catalog::{RECON_CALLS, RISKY_EVENT_TYPES, SignalKind, SignalSpec};
 pub use config::{
     ConfigError, CorrelateConfig, DEFAULT_SUPPRESS_SECS, RawCorrelateConfig, SignalOverride,
     SignalSettings,

@@ -2,6 +2,7 @@
 //! scored on three dimensions — Identity Protection risk, risky event types, cross-tenant
 //! single-factor — and `threat_score` is how many it meets.
 
+use crosswind_correlate::RISKY_EVENT_TYPES;
 use crosswind_model::{CLASS_AUTHENTICATION, CloudProvider, EntraDetail, Event};
 use crosswind_store::{EventQuery, Store, StoreError};
 use serde_json::{Value, json};
@@ -9,19 +10,6 @@ use serde_json::{Value, json};
 use super::Range;
 use crate::output::Rows;
 use crate::timearg::format_time;
-
-/// Risk event types that make a sign-in risky (DETECTIONS.md `azure_risky_event`).
-const RISKY_EVENT_TYPES: [&str; 9] = [
-    "impossibleTravel",
-    "anonymizedIPAddress",
-    "maliciousIPAddress",
-    "unfamiliarFeatures",
-    "passwordSpray",
-    "leakedCredentials",
-    "nationStateIP",
-    "riskyIPAddress",
-    "investigationsThreatIntelligence",
-];
 
 /// Which of the three seed dimensions one sign-in meets.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -57,8 +45,9 @@ impl SeedDimensions {
 }
 
 /// Evaluates the three dimensions on an Entra sign-in detail (case-insensitive throughout).
-/// Success is the caller's check.
-pub fn seed_dimensions(entra: &EntraDetail) -> SeedDimensions {
+/// `tenant` is the tenant the sign-in was collected from, the resource tenant when the record
+/// does not name one (as the correlator reads it). Success is the caller's check.
+pub fn seed_dimensions(entra: &EntraDetail, tenant: Option<&str>) -> SeedDimensions {
     let is = |v: &Option<String>, any: &[&str]| {
         v.as_deref()
             .is_some_and(|v| any.iter().any(|a| v.trim().eq_ignore_ascii_case(a)))
@@ -83,11 +72,11 @@ pub fn seed_dimensions(entra: &EntraDetail) -> SeedDimensions {
         &["singleFactorAuthentication"],
     ) && match (
         nonempty(&entra.home_tenant_id),
-        nonempty(&entra.resource_tenant_id),
+        nonempty(&entra.resource_tenant_id).or(tenant.map(str::trim).filter(|t| !t.is_empty())),
     ) {
         (Some(home), Some(resource)) => !home.eq_ignore_ascii_case(resource),
-        (Some(_), None) => true,
-        (None, _) => false,
+        // Without a resource tenant there is nothing to differ from.
+        _ => false,
     };
     SeedDimensions {
         high_risk,
@@ -112,7 +101,7 @@ pub(super) fn run(store: &Store, range: Range) -> anyhow::Result<Rows> {
     let mut hits = Vec::new();
     store.for_each_event(&query, |stored| {
         if let Some(entra) = &stored.event.entra {
-            let dims = seed_dimensions(entra);
+            let dims = seed_dimensions(entra, stored.event.cloud.account.uid.as_deref());
             if dims.threat_score() > 0 {
                 hits.push(Hit {
                     event: stored.event,
@@ -179,11 +168,15 @@ mod tests {
         }
     }
 
+    fn seed_dimensions_t(entra: &EntraDetail) -> SeedDimensions {
+        seed_dimensions(entra, None)
+    }
+
     #[test]
     fn benign_sign_in_meets_nothing() {
-        assert_eq!(seed_dimensions(&entra()).threat_score(), 0);
+        assert_eq!(seed_dimensions_t(&entra()).threat_score(), 0);
         assert_eq!(
-            seed_dimensions(&EntraDetail::default()).threat_score(),
+            seed_dimensions_t(&EntraDetail::default()).threat_score(),
             0,
             "all fields missing"
         );
@@ -197,7 +190,7 @@ mod tests {
             ("low", "atRisk"),
             ("none", "ConfirmedCompromised"),
         ] {
-            let d = seed_dimensions(&EntraDetail {
+            let d = seed_dimensions_t(&EntraDetail {
                 risk_level_during_signin: Some(level.into()),
                 risk_state: Some(state.into()),
                 ..entra()
@@ -209,7 +202,7 @@ mod tests {
             );
         }
         for (level, state) in [("low", "dismissed"), ("hidden", "remediated"), ("", "")] {
-            let d = seed_dimensions(&EntraDetail {
+            let d = seed_dimensions_t(&EntraDetail {
                 risk_level_during_signin: Some(level.into()),
                 risk_state: Some(state.into()),
                 ..entra()
@@ -220,7 +213,7 @@ mod tests {
 
     #[test]
     fn risky_event_alone_is_case_insensitive() {
-        let d = seed_dimensions(&EntraDetail {
+        let d = seed_dimensions_t(&EntraDetail {
             risk_event_types: vec![
                 "generic".into(),
                 "AnonymizedIpAddress".into(),
@@ -233,7 +226,7 @@ mod tests {
             d.indicators(),
             ["RiskyEvent:AnonymizedIpAddress,leakedCredentials"]
         );
-        let none = seed_dimensions(&EntraDetail {
+        let none = seed_dimensions_t(&EntraDetail {
             risk_event_types: vec!["generic".into(), "".into()],
             ..entra()
         });
@@ -242,14 +235,14 @@ mod tests {
 
     #[test]
     fn cross_tenant_single_factor_alone() {
-        let d = seed_dimensions(&EntraDetail {
+        let d = seed_dimensions_t(&EntraDetail {
             authentication_requirement: Some("SingleFactorAuthentication".into()),
             home_tenant_id: Some("AAAA".into()),
             resource_tenant_id: Some("bbbb".into()),
             ..entra()
         });
         assert_eq!(d.indicators(), ["CrossTenantMFABypass"]);
-        let same_tenant = seed_dimensions(&EntraDetail {
+        let same_tenant = seed_dimensions_t(&EntraDetail {
             authentication_requirement: Some("singleFactorAuthentication".into()),
             home_tenant_id: Some("AAAA".into()),
             resource_tenant_id: Some("aaaa".into()),
@@ -260,7 +253,7 @@ mod tests {
             0,
             "tenant ids compare case-insensitively"
         );
-        let no_home = seed_dimensions(&EntraDetail {
+        let no_home = seed_dimensions_t(&EntraDetail {
             authentication_requirement: Some("singleFactorAuthentication".into()),
             home_tenant_id: Some("  ".into()),
             ..entra()
@@ -270,7 +263,7 @@ mod tests {
             0,
             "blank home tenant is not cross-tenant"
         );
-        let mfa = seed_dimensions(&EntraDetail {
+        let mfa = seed_dimensions_t(&EntraDetail {
             home_tenant_id: Some("AAAA".into()),
             resource_tenant_id: Some("bbbb".into()),
             ..entra()
@@ -385,7 +378,7 @@ mod tests {
 
     #[test]
     fn all_three_together() {
-        let d = seed_dimensions(&EntraDetail {
+        let d = seed_dimensions_t(&EntraDetail {
             risk_level_during_signin: Some("high".into()),
             risk_state: Some("atRisk".into()),
             risk_event_types: vec!["anonymizedIPAddress".into()],
