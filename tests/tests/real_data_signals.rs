@@ -164,3 +164,37 @@ fn panther_rule_tests_match_expected_results() {
     }
     assert_eq!(checked, 11 + 2 + 2, "every mapped Panther test was checked");
 }
+
+/// `explain` on a root identity shows the events behind its signals, though the records name
+/// the user "root" rather than any alias (regression).
+#[test]
+fn explain_root_shows_the_events_behind_its_signals() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(import_lines(
+        &file_lines("awsdocs-cloudtrail-user-guide/doc_example_events.ndjson"),
+        dir.path(),
+        "awsdocs",
+    ));
+    let db = dir.path().join("awsdocs.db");
+    let out = crosswind(&[
+        "--store",
+        db.to_str().unwrap(),
+        "explain",
+        "ROOT@111122223333",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(doc["identity"], "root@111122223333");
+    let events = doc["events"].as_array().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["api"]["operation"] == "ConsoleLogin"),
+        "{events:?}"
+    );
+    let unknown = crosswind(&["--store", db.to_str().unwrap(), "explain", "nobody@nowhere"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(stderr(&unknown).contains("nobody@nowhere"));
+}

@@ -525,3 +525,28 @@ pub fn max_event_time(store: &Store) -> Result<Option<i64>> {
         .prepare_cached("SELECT max(time) FROM events")?
         .query_row([], |r| r.get(0))?)
 }
+
+/// The stored events with these source record ids (either source), for the events behind
+/// signals.
+pub fn events_by_record_ids(store: &Store, record_ids: &[String]) -> Result<Vec<StoredEvent>> {
+    let mut stmt = store
+        .conn
+        .prepare_cached("SELECT id, event FROM events WHERE source = ?1 AND record_id = ?2")?;
+    let mut out = Vec::new();
+    for record_id in record_ids {
+        for source in [
+            crosswind_model::RecordSource::EntraSignIn,
+            crosswind_model::RecordSource::CloudTrail,
+        ] {
+            let mut rows = stmt.query(params![source.as_str(), record_id])?;
+            while let Some(row) = rows.next()? {
+                let id: i64 = row.get(0)?;
+                let json: String = row.get(1)?;
+                let event = serde_json::from_str(&json)
+                    .map_err(|source| StoreError::CorruptEvent { id, source })?;
+                out.push(StoredEvent { id, event });
+            }
+        }
+    }
+    Ok(out)
+}

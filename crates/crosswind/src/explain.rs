@@ -9,7 +9,7 @@ use crosswind_correlate::{CorrelateConfig, score_identity};
 use crosswind_model::{Finding, Signal};
 use crosswind_store::Store;
 use crosswind_store::correlate::{
-    aliases_of, events_for_names, findings_of, identity_for_alias, signals_of,
+    aliases_of, events_by_record_ids, events_for_names, findings_of, identity_for_alias, signals_of,
 };
 use serde_json::json;
 
@@ -65,7 +65,16 @@ pub fn explain(
     let findings = findings_of(store, &identity)?;
     let mut names: Vec<String> = aliases.iter().map(|a| a.value.clone()).collect();
     names.push(identity.clone());
-    let events = events_for_names(store, &names, TIMELINE_EVENTS)?;
+    let mut events = events_for_names(store, &names, TIMELINE_EVENTS)?;
+    // The events behind its signals, whatever name they carry (root logins are recorded as
+    // "root", failed logins with the name as typed).
+    let behind: Vec<String> = signals
+        .iter()
+        .flat_map(|s| s.event_ids.iter().cloned())
+        .collect();
+    events.extend(events_by_record_ids(store, &behind)?);
+    events.sort_by(|a, b| b.event.time.cmp(&a.event.time).then(b.id.cmp(&a.id)));
+    events.dedup_by_key(|e| e.id);
     let scored = score_identity(&identity, &signals, &findings, config);
 
     if format == OutputFormat::Json {
