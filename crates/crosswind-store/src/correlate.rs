@@ -11,7 +11,7 @@
 //!
 //! This module knows SQL only; the logic lives in `crosswind-correlate`.
 
-use crosswind_model::{Alias, Event, Finding, Signal};
+use crosswind_model::{Alias, Finding, Signal};
 use rusqlite::{OptionalExtension, params};
 
 use crate::{Batch, Result, Store, StoreError, StoredEvent};
@@ -31,27 +31,37 @@ fn corrupt(source: serde_json::Error) -> StoreError {
 /// Records identities and their aliases seen at event time `time` (upsert: widens
 /// first/last seen).
 pub fn upsert_aliases(batch: &mut Batch<'_>, aliases: &[Alias], time: i64) -> Result<()> {
+    for a in aliases {
+        upsert_alias_seen(batch, a, time, time)?;
+    }
+    Ok(())
+}
+
+/// Records one alias (and its identity) seen from `first` to `last` (epoch ms); an existing row
+/// only widens.
+pub fn upsert_alias_seen(batch: &mut Batch<'_>, a: &Alias, first: i64, last: i64) -> Result<()> {
     let tx = batch.transaction();
-    let mut ident = tx.prepare_cached(
-        "INSERT INTO identities (name, first_seen, last_seen) VALUES (?1, ?2, ?2)
+    tx.prepare_cached(
+        "INSERT INTO identities (name, first_seen, last_seen) VALUES (?1, ?2, ?3)
          ON CONFLICT (name) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen),
                                           last_seen = max(last_seen, excluded.last_seen)",
-    )?;
-    let mut alias = tx.prepare_cached(
+    )?
+    .execute(params![a.identity, first, last])?;
+    tx.prepare_cached(
         "INSERT INTO aliases (identity, kind, value, cloud, first_seen, last_seen)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (identity, kind, value) DO UPDATE
            SET first_seen = min(first_seen, excluded.first_seen),
                last_seen = max(last_seen, excluded.last_seen)",
-    )?;
-    let mut last_identity: Option<&str> = None;
-    for a in aliases {
-        if last_identity != Some(a.identity.as_str()) {
-            ident.execute(params![a.identity, time])?;
-            last_identity = Some(&a.identity);
-        }
-        alias.execute(params![a.identity, a.kind, a.value, a.cloud.as_str(), time])?;
-    }
+    )?
+    .execute(params![
+        a.identity,
+        a.kind,
+        a.value,
+        a.cloud.as_str(),
+        first,
+        last
+    ])?;
     Ok(())
 }
 
@@ -122,7 +132,7 @@ pub fn for_each_event_ordered<E>(
     store: &Store,
     since: i64,
     until: i64,
-    mut f: impl FnMut(StoredEvent) -> std::result::Result<bool, E>,
+    f: impl FnMut(StoredEvent) -> std::result::Result<bool, E>,
 ) -> std::result::Result<(), E>
 where
     E: From<StoreError>,
@@ -134,19 +144,10 @@ where
              ORDER BY time, record_id, source",
         )
         .map_err(StoreError::from)?;
-    let mut rows = stmt
+    let rows = stmt
         .query(params![since, until])
         .map_err(StoreError::from)?;
-    while let Some(row) = rows.next().map_err(StoreError::from)? {
-        let id: i64 = row.get(0).map_err(StoreError::from)?;
-        let json: String = row.get(1).map_err(StoreError::from)?;
-        let event: Event = serde_json::from_str(&json)
-            .map_err(|source| StoreError::CorruptEvent { id, source })?;
-        if !f(StoredEvent { id, event })? {
-            break;
-        }
-    }
-    Ok(())
+    crate::stream_events(rows, f)
 }
 
 fn collect<T>(
@@ -458,11 +459,7 @@ pub fn events_for_names(store: &Store, names: &[String], limit: usize) -> Result
         }
         let mut rows = stmt.query(params![name, limit as i64])?;
         while let Some(row) = rows.next()? {
-            let id: i64 = row.get(0)?;
-            let json: String = row.get(1)?;
-            let event = serde_json::from_str(&json)
-                .map_err(|source| StoreError::CorruptEvent { id, source })?;
-            out.push(StoredEvent { id, event });
+            out.push(crate::stored_event(row)?);
         }
     }
     out.sort_by(|a, b| b.event.time.cmp(&a.event.time).then(b.id.cmp(&a.id)));
@@ -540,11 +537,7 @@ pub fn events_by_record_ids(store: &Store, record_ids: &[String]) -> Result<Vec<
         ] {
             let mut rows = stmt.query(params![source.as_str(), record_id])?;
             while let Some(row) = rows.next()? {
-                let id: i64 = row.get(0)?;
-                let json: String = row.get(1)?;
-                let event = serde_json::from_str(&json)
-                    .map_err(|source| StoreError::CorruptEvent { id, source })?;
-                out.push(StoredEvent { id, event });
+                out.push(crate::stored_event(row)?);
             }
         }
     }

@@ -8,7 +8,7 @@
 use crosswind_model::{Event, SourceFormat};
 use rusqlite::params;
 
-use crate::{Result, Store, StoreError};
+use crate::{Result, Store};
 
 /// One stored record as the outbox feeder needs it.
 #[derive(Clone, Debug)]
@@ -51,9 +51,7 @@ pub fn records_after(
         let Some(format) = SourceFormat::parse(&format) else {
             continue;
         };
-        let json: String = row.get(3)?;
-        let event = serde_json::from_str(&json)
-            .map_err(|source| StoreError::CorruptEvent { id, source })?;
+        let event = crate::event_at(row, id, 3)?;
         out.push(FedRecord {
             id,
             format,

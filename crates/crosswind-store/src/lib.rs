@@ -153,6 +153,40 @@ pub fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
+/// Decodes the event JSON in column `col` of a row (read as bytes: no copy into a `String`).
+pub(crate) fn event_at(row: &rusqlite::Row<'_>, id: i64, col: usize) -> Result<Event> {
+    let bytes = row
+        .get_ref(col)?
+        .as_bytes()
+        .map_err(|e| StoreError::from(rusqlite::Error::from(e)))?;
+    serde_json::from_slice(bytes).map_err(|source| StoreError::CorruptEvent { id, source })
+}
+
+/// Decodes a `SELECT id, event …` row.
+pub(crate) fn stored_event(row: &rusqlite::Row<'_>) -> Result<StoredEvent> {
+    let id: i64 = row.get(0)?;
+    Ok(StoredEvent {
+        id,
+        event: event_at(row, id, 1)?,
+    })
+}
+
+/// Streams the rows of a prepared `SELECT id, event …` into `f` until it returns `Ok(false)`.
+pub(crate) fn stream_events<E>(
+    mut rows: rusqlite::Rows<'_>,
+    mut f: impl FnMut(StoredEvent) -> std::result::Result<bool, E>,
+) -> std::result::Result<(), E>
+where
+    E: From<StoreError>,
+{
+    while let Some(row) = rows.next().map_err(StoreError::from)? {
+        if !f(stored_event(row)?)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
 // === impl Store ===
 
 impl Store {
@@ -233,7 +267,7 @@ impl Store {
     pub fn for_each_event<E>(
         &self,
         query: &EventQuery,
-        mut f: impl FnMut(StoredEvent) -> std::result::Result<bool, E>,
+        f: impl FnMut(StoredEvent) -> std::result::Result<bool, E>,
     ) -> std::result::Result<(), E>
     where
         E: From<StoreError>,
@@ -249,7 +283,7 @@ impl Store {
                  ORDER BY time, id",
             )
             .map_err(StoreError::from)?;
-        let mut rows = stmt
+        let rows = stmt
             .query(params![
                 query.since.unwrap_or(i64::MIN),
                 query.until.unwrap_or(i64::MAX),
@@ -258,19 +292,7 @@ impl Store {
                 query.success_only as i64,
             ])
             .map_err(StoreError::from)?;
-        while let Some(row) = rows.next().map_err(StoreError::from)? {
-            let id: i64 = row.get(0).map_err(StoreError::from)?;
-            let json = row.get_ref(1).map_err(StoreError::from)?;
-            let bytes = json
-                .as_bytes()
-                .map_err(|e| StoreError::from(rusqlite::Error::from(e)))?;
-            let event = serde_json::from_slice(bytes)
-                .map_err(|source| StoreError::CorruptEvent { id, source })?;
-            if !f(StoredEvent { id, event })? {
-                break;
-            }
-        }
-        Ok(())
+        stream_events(rows, f)
     }
 
     /// Collects the events matching `query` (convenience for small results).
@@ -288,15 +310,12 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT id, event FROM events WHERE id > ?1 ORDER BY id LIMIT ?2")?;
-        let mut rows = stmt.query(params![after, limit as i64])?;
+        let rows = stmt.query(params![after, limit as i64])?;
         let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            let id: i64 = row.get(0)?;
-            let json: String = row.get(1)?;
-            let event = serde_json::from_str(&json)
-                .map_err(|source| StoreError::CorruptEvent { id, source })?;
-            out.push(StoredEvent { id, event });
-        }
+        stream_events(rows, |e| {
+            out.push(e);
+            Ok::<_, StoreError>(true)
+        })?;
         Ok(out)
     }
 

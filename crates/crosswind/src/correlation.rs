@@ -190,10 +190,7 @@ impl Correlation {
 
         let mut batch = store.begin()?;
         for (alias, (first, last)) in &aliases {
-            db::upsert_aliases(&mut batch, std::slice::from_ref(alias), *first)?;
-            if last != first {
-                db::upsert_aliases(&mut batch, std::slice::from_ref(alias), *last)?;
-            }
+            db::upsert_alias_seen(&mut batch, alias, *first, *last)?;
         }
         let new_signals = db::insert_signals(&mut batch, &signals)?;
         let new_findings = db::insert_findings(&mut batch, &findings)?;

@@ -90,10 +90,13 @@ pub(super) fn identity_risk(
     let since = range.since.unwrap_or(i64::MIN);
     let lookback = until.saturating_sub(config.score_lookback_ms()).min(since);
     let all = signals_between(store, lookback, until)?;
-    let mut by_identity: BTreeMap<&str, Vec<&Signal>> = BTreeMap::new();
-    for s in &all {
+    let mut by_identity: BTreeMap<String, Vec<Signal>> = BTreeMap::new();
+    for s in all {
         if !s.risk_object.is_empty() {
-            by_identity.entry(&s.risk_object).or_default().push(s);
+            by_identity
+                .entry(s.risk_object.clone())
+                .or_default()
+                .push(s);
         }
     }
     let mut scored = Vec::new();
@@ -101,24 +104,16 @@ pub(super) fn identity_risk(
         if !signals.iter().any(|s| s.time >= since) {
             continue;
         }
-        let owned: Vec<Signal> = signals.iter().map(|s| (*s).clone()).collect();
-        let score = score_at(identity, &owned, until, config);
+        let score = score_at(&identity, &signals, until, config);
         let mut clouds: Vec<_> = signals
             .iter()
             .flat_map(|s| s.cloud.iter().copied())
             .collect();
         clouds.sort();
         clouds.dedup();
-        let findings = findings_of(store, identity)?.len();
+        let findings = findings_of(store, &identity)?.len();
         let last = signals.iter().map(|s| s.time).max().unwrap_or(until);
-        scored.push((
-            score,
-            identity.to_string(),
-            clouds,
-            signals.len(),
-            findings,
-            last,
-        ));
+        scored.push((score, identity, clouds, signals.len(), findings, last));
     }
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     let mut rows = Rows::new(vec![
