@@ -291,13 +291,14 @@ pub fn mark_in_doubt(store: &mut Store, rows: &[ClaimedRow]) -> Result<(), Store
 }
 
 /// After a crash: the pending rows of claims never settled may have been indexed; mark them in
-/// doubt. Returns the rows marked.
+/// doubt and count that possible send in `attempts` (as [`mark_in_doubt`] does), so a resend
+/// shows in the delivery history. Returns the rows marked.
 pub fn recover_inflight(store: &mut Store) -> Result<u64, StoreError> {
     let batch = store.begin()?;
     let tx = batch.transaction();
     let n = tx
         .prepare_cached(
-            "UPDATE outbox SET in_doubt = 1
+            "UPDATE outbox SET in_doubt = 1, attempts = attempts + 1
              WHERE state = 'pending' AND in_doubt = 0 AND EXISTS (
                SELECT 1 FROM outbox_inflight f WHERE outbox.id BETWEEN f.first_id AND f.last_id)",
         )?
