@@ -9,7 +9,8 @@
 //!
 //! Each [`RawRecord`] carries the record's exact bytes (the trimmed line, or the element's bytes
 //! inside the document) and where it was. Bad input never panics and never loses the good
-//! records around it: a malformed line is one `Err` item and reading goes on; a read error
+//! records around it: a malformed line is one `Err` item (or, when it is braced like one
+//! object, a record its parser rejects) and reading goes on; a read error
 //! (a truncated `.gz`) comes after every record read before it and ends the stream.
 
 use std::fmt;
@@ -52,7 +53,9 @@ impl fmt::Display for Position {
     }
 }
 
-/// One record's exact bytes (valid UTF-8 JSON text) and its position in the input.
+/// One record's exact bytes (valid UTF-8) and its position in the input. Elements of arrays and
+/// envelopes are valid JSON; an NDJSON line that looks like one object is passed on without a
+/// validating pass, so its parser (`normalize`) is what rejects it if it is not JSON.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RawRecord {
     pub bytes: Vec<u8>,
@@ -517,6 +520,14 @@ impl Batch {
             return batch;
         }
 
+        // The common case, one record per NDJSON line, skips the validating pass: the record's
+        // one parse (in `normalize`) rejects it if it is not JSON after all.
+        if !multiline && is_plain_object_line(body) {
+            batch.whole = Some(start..end);
+            batch.buf = buf;
+            return batch;
+        }
+
         let mut c = Collector {
             base: start,
             origin: Some(body.as_ptr() as usize),
@@ -603,6 +614,69 @@ impl Batch {
 }
 
 // === scanning ===
+
+/// Whether a one-line text looks like one object that is not an envelope: it is `{…}` and no
+/// top-level key is `Records`, `records` or `value`. A quick pass that tracks only strings and
+/// nesting, not a validation; whenever in doubt (escapes in a key, unbalanced text) it answers
+/// `false` and the full scan decides.
+pub(crate) fn is_plain_object_line(body: &[u8]) -> bool {
+    if body.first() != Some(&b'{') || body.last() != Some(&b'}') {
+        return false;
+    }
+    let mut depth = 0usize;
+    // At depth 1, right after `{` or `,`: the next string is a key.
+    let mut key_next = false;
+    let mut i = 0;
+    while let Some(&b) = body.get(i) {
+        match b {
+            b'"' => {
+                let Some((end, escaped)) = string_end(body, i + 1) else {
+                    return false;
+                };
+                if depth == 1 && key_next {
+                    let key = body.get(i + 1..end).unwrap_or_default();
+                    if escaped || matches!(key, b"Records" | b"records" | b"value") {
+                        return false;
+                    }
+                }
+                key_next = false;
+                i = end;
+            }
+            b'{' => {
+                depth += 1;
+                key_next = depth == 1;
+            }
+            b'[' => depth += 1,
+            b'}' | b']' => {
+                let Some(d) = depth.checked_sub(1) else {
+                    return false;
+                };
+                depth = d;
+                if depth == 0 && i + 1 != body.len() {
+                    return false;
+                }
+            }
+            b',' => key_next = depth == 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    depth == 0
+}
+
+/// The index of the quote closing the string whose text starts at `from`, and whether the
+/// string holds escapes; `None` when it is not closed.
+fn string_end(body: &[u8], mut from: usize) -> Option<(usize, bool)> {
+    let mut escaped = false;
+    loop {
+        let at = from + memchr::memchr2(b'"', b'\\', body.get(from..)?)?;
+        if body.get(at) == Some(&b'"') {
+            return Some((at, escaped));
+        }
+        escaped = true;
+        from = at + 2;
+    }
+}
 
 /// Validates one JSON text (used to decide how the input is laid out).
 fn scan(body: &[u8]) -> Result<(), serde_json::Error> {

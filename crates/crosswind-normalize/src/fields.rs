@@ -32,7 +32,22 @@ pub(crate) enum Parsed<'a> {
 impl<'a> Obj<'a> {
     /// Parses `text` as one JSON value; objects are split into their members.
     pub(crate) fn parse(text: &'a [u8]) -> Result<Parsed<'a>, serde_json::Error> {
-        let mut de = serde_json::Deserializer::from_slice(text);
+        match std::str::from_utf8(text) {
+            Ok(text) => Obj::parse_str(text),
+            // Let the slice reader find the bad byte, so the error names its column.
+            Err(_) => {
+                let mut de = serde_json::Deserializer::from_slice(text);
+                let parsed = de.deserialize_any(TopVisitor)?;
+                de.end()?;
+                Ok(parsed)
+            }
+        }
+    }
+
+    /// Parses text already known to be UTF-8. The text reader borrows members and keys without
+    /// validating each one again (the slice reader re-checks every raw member it hands out).
+    fn parse_str(text: &'a str) -> Result<Parsed<'a>, serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_str(text);
         let parsed = de.deserialize_any(TopVisitor)?;
         de.end()?;
         Ok(parsed)
@@ -40,7 +55,7 @@ impl<'a> Obj<'a> {
 
     /// Parses a nested object given as raw JSON; `None` when it is not an object.
     pub(crate) fn nested(raw: &'a RawValue) -> Result<Option<Obj<'a>>, serde_json::Error> {
-        match Obj::parse(raw.get().as_bytes())? {
+        match Obj::parse_str(raw.get())? {
             Parsed::Object(o) => Ok(Some(o)),
             Parsed::Other(_) => Ok(None),
         }

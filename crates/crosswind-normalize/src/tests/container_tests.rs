@@ -317,3 +317,49 @@ fn real_file_gzipped_through_reader_and_normalize() {
     }
     assert_eq!((ok, bad), (2900, 0));
 }
+
+#[test]
+fn braced_ndjson_lines_pass_without_a_validating_pass() {
+    // One-object lines are handed on as they are; their one parse (normalize) rejects bad JSON.
+    let input =
+        b"{\"a\": tru}\n{\"b\":1}{\"c\":2}\n{\"k\\u0065y\":{\"value\":[1]},\"s\":\"}\\\"{\"}\n";
+    expect_test::expect![[r#"
+        ok  line 1 {"a": tru}
+        err line 2: invalid json at column 8: trailing characters
+        ok  line 3 {"k\u0065y":{"value":[1]},"s":"}\"{"}
+    "#]]
+    .assert_eq(&render(&read_all(input)));
+    let rejected = read_all(input)
+        .into_iter()
+        .flatten()
+        .map(|r| crate::normalize(&r.bytes, None).map(|_| ()))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        rejected
+            .first()
+            .and_then(|r| r.as_ref().err())
+            .map(|r| r.reason.as_str()),
+        Some("invalid json at column 10: expected ident")
+    );
+}
+
+#[test]
+fn plain_object_lines_are_told_from_envelopes() {
+    use crate::container::is_plain_object_line as plain;
+    assert!(plain(
+        br#"{"id":"1","authenticationProcessingDetails":[{"key":"k","value":"v"}]}"#
+    ));
+    assert!(plain(br#"{"s":"{\"value\":[1]}","n":[1,{"records":2}]}"#));
+    assert!(!plain(br#"{"Records":[{"eventID":"e1"}]}"#));
+    assert!(!plain(br#"{"x":1, "records":[]}"#));
+    assert!(!plain(br#"{"@odata.context":"c","value":[]}"#));
+    assert!(
+        !plain(br#"{"\u0076alue":[]}"#),
+        "escaped keys go to the full scan"
+    );
+    assert!(!plain(br#"{"a":1}{"b":2}"#));
+    assert!(!plain(br#"{"a":"unterminated}"#));
+    assert!(!plain(br#"{"a":[1}"#), "unbalanced");
+    assert!(!plain(b"[1,2]"));
+    assert!(!plain(br#"{"a":"\"#));
+}
