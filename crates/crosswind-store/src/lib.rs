@@ -235,6 +235,9 @@ impl Store {
         // database once per checkpoint, not once per few commits.
         conn.pragma_update(None, "wal_autocheckpoint", 4_096i64)
             .map_err(open_err)?;
+        // A large import transaction grows the WAL past that; shrink it back once checkpointed.
+        conn.pragma_update(None, "journal_size_limit", 64i64 << 20)
+            .map_err(open_err)?;
         conn.set_prepared_statement_cache_capacity(64);
         migrations::apply(&mut conn, &path)?;
         Ok(Store { conn, path })
