@@ -367,7 +367,8 @@ mod cert {
         let key_text = String::from_utf8_lossy(&key_pem).into_owned();
         // A line of the key's base64 body: must never show up in a message.
         let key_line = key_text.lines().nth(3).expect("key body").to_owned();
-        let cases: Vec<(&str, Vec<u8>, fn(&CertError) -> bool)> = vec![
+        type Case = (&'static str, Vec<u8>, fn(&CertError) -> bool);
+        let cases: Vec<Case> = vec![
             ("empty.pem", Vec::new(), |e| {
                 matches!(e, CertError::Format { .. })
             }),

@@ -215,7 +215,6 @@ impl TokenSource {
                     let options = ClientCertificateCredentialOptions {
                         client_options: opts(),
                         password: cert.password().map(|p| Secret::new(p.expose().to_owned())),
-                        ..Default::default()
                     };
                     let c = ClientCertificateCredential::new(
                         tenant.clone(),
