@@ -2,16 +2,20 @@
 //! (TLS with a generated CA), over a generated scenario with late sign-ins, 429/503 storms, a
 //! token that expires mid-run and many pages; then a kill (the poll future dropped mid-run) and
 //! a restart. The store must hold exactly the sign-in ids Graph served: none missing, none twice.
+//! Certificate credentials too: azure_identity's `ClientCertificateCredential` signs client
+//! assertions (PEM and password-protected PKCS#12 files generated here) that the token simulator
+//! verifies; a certificate the simulator does not know fails with an auth error and stores nothing.
 
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use crosswind_azure::{AzureCollector, AzureConfig, RetryTuning};
 use crosswind_model::RecordSource;
+use crosswind_sim::assertion::TestClientCert;
 use crosswind_sim::graph::{GraphFault, GraphSim};
 use crosswind_sim::loopback::TestCa;
 use crosswind_sim::token::{TokenSim, TokenSimConfig};
@@ -37,6 +41,22 @@ struct Env {
 }
 
 async fn setup(sim: SimConfig, token_cfg: TokenSimConfig, page_size: u32) -> Env {
+    let secret = token_cfg.client_secret.clone();
+    setup_with(sim, token_cfg, page_size, move |dir| {
+        let secret_file = dir.join("secret");
+        std::fs::write(&secret_file, format!("{secret}\n")).expect("write secret");
+        format!("client_secret_file = \"{}\"", secret_file.display())
+    })
+    .await
+}
+
+/// As [`setup`], with the credential keys written by `auth` (given the temp dir).
+async fn setup_with(
+    sim: SimConfig,
+    token_cfg: TokenSimConfig,
+    page_size: u32,
+    auth: impl FnOnce(&Path) -> String,
+) -> Env {
     let data = generate(&sim, &[Scenario::Mixed]);
     let ca = TestCa::generate().expect("test CA");
     let token = TokenSim::start(token_cfg.clone(), &ca)
@@ -53,16 +73,8 @@ async fn setup(sim: SimConfig, token_cfg: TokenSimConfig, page_size: u32) -> Env
     let dir = tempfile::tempdir().expect("tempdir");
     let ca_file = dir.path().join("ca.pem");
     ca.write_ca_file(&ca_file).expect("write ca");
-    let secret_file = dir.path().join("secret");
-    std::fs::write(&secret_file, format!("{}\n", token_cfg.client_secret)).expect("write secret");
-    let cfg = config(
-        &token,
-        &graph,
-        &token_cfg,
-        &ca_file,
-        &secret_file,
-        page_size,
-    );
+    let auth = auth(dir.path());
+    let cfg = config(&token, &graph, &token_cfg, &ca_file, &auth, page_size);
     assert_eq!(cfg.validate(), vec![], "config problems");
     let all_ids = data
         .signins
@@ -86,7 +98,7 @@ fn config(
     graph: &GraphSim,
     t: &TokenSimConfig,
     ca_file: &Path,
-    secret_file: &Path,
+    auth: &str,
     page_size: u32,
 ) -> AzureConfig {
     let toml = format!(
@@ -94,7 +106,7 @@ fn config(
 name = "corp"
 tenant_id = "{tenant}"
 client_id = "{client}"
-client_secret_file = "{secret}"
+{credential}
 graph_url = "{graph}"
 authority_host = "{auth}"
 api_version = "beta"
@@ -108,7 +120,7 @@ request_timeout_secs = 10
 "#,
         tenant = t.tenant_id,
         client = t.client_id,
-        secret = secret_file.display(),
+        credential = auth,
         graph = graph.url(),
         auth = token.authority_host(),
         ca = ca_file.display(),
@@ -283,4 +295,242 @@ async fn throughput_figures() {
         stats.requests,
         stats.requests as f64 * 10_000.0 / n,
     );
+}
+
+// === certificate credentials ===
+
+/// Writes `cert` as PEM (certificate + PKCS#8 key, 0600) and as a password-protected PKCS#12
+/// (built by OpenSSL from the PEM, as `openssl pkcs12 -export` would) with its password file.
+fn write_cert_files(dir: &Path, cert: &TestClientCert) -> (PathBuf, PathBuf, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let pem = dir.join("crosswind-entra.pem");
+    std::fs::write(&pem, format!("{}{}", cert.cert_pem(), cert.key_pem())).expect("write pem");
+    std::fs::set_permissions(&pem, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let key = openssl::pkey::PKey::private_key_from_pem(cert.key_pem().as_bytes()).expect("key");
+    let x509 = openssl::x509::X509::from_der(&cert.cert_der()).expect("cert");
+    let mut b = openssl::pkcs12::Pkcs12::builder();
+    b.name("crosswind").pkey(&key).cert(&x509);
+    let pfx = dir.join("crosswind-entra.pfx");
+    std::fs::write(
+        &pfx,
+        b.build2("pfx pass 42")
+            .expect("pkcs12")
+            .to_der()
+            .expect("der"),
+    )
+    .expect("write pfx");
+    let pw = dir.join("pfx-password");
+    std::fs::write(&pw, "pfx pass 42\n").expect("write password");
+    (pem, pfx, pw)
+}
+
+fn cert_sim_config(registered: &TestClientCert) -> TokenSimConfig {
+    TokenSimConfig {
+        // No secret the collector knows: only the certificate can get a token.
+        client_secret: "not-configured-in-the-collector".to_owned(),
+        client_certificates: vec![registered.registered()],
+        // Tokens die after 4 Graph calls although they claim an hour: mid-run 401s, so the
+        // credential is rebuilt and signs new assertions.
+        max_uses: Some(4),
+        ..TokenSimConfig::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_auth_collects_exactly_what_graph_served() {
+    let cert = TestClientCert::generate("crosswind-e2e").expect("client certificate");
+    for variant in ["pem", "pfx"] {
+        let sim = SimConfig {
+            hours: 3,
+            users: 40,
+            late_per_mille: 50,
+            ..SimConfig::default()
+        };
+        let env = setup_with(sim, cert_sim_config(&cert), 9, |dir| {
+            let (pem, pfx, pw) = write_cert_files(dir, &cert);
+            match variant {
+                "pem" => format!("certificate_file = \"{}\"", pem.display()),
+                _ => format!(
+                    "auth = \"client_certificate\"\ncertificate_file = \"{}\"\ncertificate_password_file = \"{}\"",
+                    pfx.display(),
+                    pw.display()
+                ),
+            }
+        })
+        .await;
+        assert_eq!(
+            env.cfg.auth_kind(),
+            crosswind_azure::AuthKind::ClientCertificate
+        );
+        let mut store = Store::open(&env.store_path).expect("store");
+        let mut c = collector(&env.cfg);
+        let mut now = env.start_ms + HOUR;
+        let mut polls = 0u64;
+        while now <= env.end_ms + HOUR {
+            env.graph.set_now(now);
+            let stats = c
+                .poll_once(&mut store, ts(now))
+                .await
+                .unwrap_or_else(|e| panic!("{variant}: poll failed: {e}"));
+            assert_eq!(stats.quarantined, 0);
+            polls += 1;
+            now += 20 * MIN;
+        }
+        drop(store);
+        let stored = stored_ids(&env.store_path);
+        let stored_set: BTreeSet<String> = stored.iter().cloned().collect();
+        assert_eq!(
+            stored.len(),
+            stored_set.len(),
+            "{variant}: an id stored twice"
+        );
+        let served = env.graph.served_ids();
+        assert!(!served.is_empty(), "{variant}: graph served nothing");
+        assert_eq!(stored_set, served, "{variant}: stored != served");
+        // Everything generated inside the collected span was served (scenario sign-ins may
+        // fall after it; those that were polled are in `served` too), and nothing else.
+        assert!(
+            served.is_superset(&env.graph.visible_ids(i64::MAX, env.start_ms, env.end_ms)),
+            "{variant}: a generated sign-in was not served"
+        );
+        assert!(served.is_subset(&env.all_ids));
+        assert!(
+            env.graph.statuses().contains(&401),
+            "{variant}: no token expired mid-run"
+        );
+        // Every token came from a verified client assertion, and more than one was signed.
+        assert_eq!(env.token.failures(), 0, "{:?}", env.token.last_error());
+        assert!(env.token.issued() >= 2, "{variant}: no token refresh");
+        assert_eq!(env.token.assertions_accepted(), env.token.issued());
+        assert_eq!(
+            env.token.distinct_assertions() as u64,
+            env.token.issued(),
+            "{variant}: an assertion was replayed"
+        );
+        println!(
+            "azure cert e2e ({variant}): {} sign-ins, {polls} polls, {} graph requests, {} assertions",
+            served.len(),
+            env.graph.requests(),
+            env.token.assertions_accepted()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unregistered_certificate_is_an_auth_error_and_stores_nothing() {
+    let registered = TestClientCert::generate("the-registered-one").expect("cert");
+    let ours = TestClientCert::generate("not-registered").expect("cert");
+    let sim = SimConfig {
+        hours: 2,
+        users: 20,
+        ..SimConfig::default()
+    };
+    let mut key_pem = String::new();
+    let env = setup_with(sim, cert_sim_config(&registered), 50, |dir| {
+        let (pem, _, _) = write_cert_files(dir, &ours);
+        key_pem = ours.key_pem();
+        format!("certificate_file = \"{}\"", pem.display())
+    })
+    .await;
+    let mut store = Store::open(&env.store_path).expect("store");
+    let mut c = collector(&env.cfg);
+    let now = env.end_ms + HOUR;
+    env.graph.set_now(now);
+    let err = c
+        .poll_once(&mut store, ts(now))
+        .await
+        .expect_err("an unregistered certificate must not get a token");
+    let msg = format!("{err:#}");
+    println!("auth error as reported: {msg}");
+    assert_eq!(err.kind(), "token", "{msg}");
+    assert!(!err.is_retriable(), "{msg}");
+    assert!(msg.contains("ClientCertificateCredential"), "{msg}");
+    assert!(msg.contains("AADSTS700027"), "{msg}");
+    for line in key_pem.lines().filter(|l| !l.starts_with("-----")) {
+        assert!(!msg.contains(line), "key material in {msg}");
+    }
+    assert!(!format!("{err:?}").contains("PRIVATE KEY"));
+    assert!(
+        env.token
+            .last_error()
+            .is_some_and(|e| e.contains("not registered on application")),
+        "{:?}",
+        env.token.last_error()
+    );
+    assert_eq!(env.token.issued(), 0);
+    assert_eq!(
+        env.graph.data_requests(),
+        0,
+        "graph was called without a token"
+    );
+    assert!(
+        store
+            .checkpoint("azure:corp")
+            .expect("checkpoint")
+            .is_none()
+    );
+    drop(store);
+    assert!(stored_ids(&env.store_path).is_empty());
+}
+
+/// `crosswind validate` names the key and the problem for bad certificate files, and prints no
+/// key material.
+#[test]
+fn validate_reports_certificate_file_problems() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cert = TestClientCert::generate("validate").expect("cert");
+    let other = TestClientCert::generate("other").expect("cert");
+    let (pem, _, _) = write_cert_files(dir.path(), &cert);
+    let cases = [
+        ("good.pem", std::fs::read(&pem).expect("pem"), None),
+        (
+            "mismatch.pem",
+            format!("{}{}", other.cert_pem(), cert.key_pem()).into_bytes(),
+            Some("does not match"),
+        ),
+        (
+            "cert-only.pem",
+            cert.cert_pem().into_bytes(),
+            Some("no private key"),
+        ),
+        (
+            "junk.pfx",
+            b"\x30\x03junk".to_vec(),
+            Some("neither a PKCS#12"),
+        ),
+    ];
+    for (name, bytes, expected) in cases {
+        let file = dir.path().join(name);
+        std::fs::write(&file, bytes).expect("write");
+        let config = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "[store]\npath = \"{}/x.db\"\n[[azure]]\nname = \"corp\"\ntenant_id = \"11111111-2222-3333-4444-555555555555\"\nclient_id = \"66666666-7777-8888-9999-aaaaaaaaaaaa\"\ncertificate_file = \"{}\"\n",
+                dir.path().display(),
+                file.display()
+            ),
+        )
+        .expect("write config");
+        let out =
+            crosswind_tests::crosswind(&["--config", config.to_str().expect("utf8"), "validate"]);
+        let err = crosswind_tests::stderr(&out);
+        match expected {
+            None => assert!(out.status.success(), "{name}: {err}"),
+            Some(needle) => {
+                assert!(!out.status.success(), "{name} passed validation");
+                let line = err
+                    .lines()
+                    .find(|l| l.contains("azure[0].certificate_file: "))
+                    .unwrap_or_else(|| panic!("{name}: no certificate_file problem in {err}"));
+                assert!(
+                    line.contains(needle) && line.contains(name),
+                    "{name}: {line}"
+                );
+            }
+        }
+        for l in cert.key_pem().lines().filter(|l| !l.starts_with("-----")) {
+            assert!(!err.contains(l), "{name}: key material in {err}");
+        }
+    }
 }

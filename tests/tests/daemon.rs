@@ -655,6 +655,15 @@ fn deb_package_holds_binary_unit_conffile_and_man_page() {
     );
     let control = std::fs::read_to_string(dir.path().join("control")).unwrap_or_default();
     assert!(control.contains("Package: crosswind"), "{control}");
+    // `$auto` (dpkg-shlibdeps) must pick up the system OpenSSL the certificate credential links.
+    let depends = control
+        .lines()
+        .find(|l| l.starts_with("Depends:"))
+        .unwrap_or_default();
+    assert!(
+        depends.contains("libssl3") && depends.contains("libc6") && depends.contains("passwd"),
+        "{depends}"
+    );
 }
 
 /// `/proc/<pid>`: (user + system CPU ticks, VmRSS KiB, VmHWM KiB).

@@ -2,7 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
+use crosswind_model::SensitiveString;
 use serde::Deserialize;
+
+use crate::cert::ClientCertificate;
 
 /// Sign-in event types Graph beta can filter on (`signInEventTypes/any(t: t eq '…')`).
 pub const SIGN_IN_EVENT_TYPES: [&str; 4] = [
@@ -19,7 +22,8 @@ pub enum AuthKind {
     /// Client credentials with a secret from `client_secret_file` or `client_secret_env`.
     #[default]
     ClientSecret,
-    /// Client credentials with a certificate (`certificate_file`); not supported yet.
+    /// Client credentials with a certificate (`certificate_file`: PKCS#12 or PEM certificate
+    /// and private key).
     ClientCertificate,
     /// Azure managed identity (IMDS / App Service); `client_id` selects a user-assigned one.
     ManagedIdentity,
@@ -48,9 +52,17 @@ pub struct AzureConfig {
     /// Environment variable holding the client secret.
     #[serde(default)]
     pub client_secret_env: Option<String>,
-    /// PEM certificate and key for certificate auth.
+    /// Certificate and private key for certificate auth: a PKCS#12 file (`.pfx`/`.p12`) or a
+    /// PEM file holding the certificate and its (PKCS#8 or PKCS#1 RSA) private key. Setting it
+    /// selects `auth = "client_certificate"` unless `auth` says otherwise.
     #[serde(default)]
     pub certificate_file: Option<PathBuf>,
+    /// File holding the password of an encrypted PKCS#12 file or PEM key.
+    #[serde(default)]
+    pub certificate_password_file: Option<PathBuf>,
+    /// Environment variable holding the password of an encrypted PKCS#12 file or PEM key.
+    #[serde(default)]
+    pub certificate_password_env: Option<String>,
     /// Microsoft Graph base URL (sovereign clouds, tests).
     #[serde(default = "default_graph_url")]
     pub graph_url: String,
@@ -126,6 +138,39 @@ pub fn default_max_retries() -> u32 {
 }
 pub fn default_request_timeout_secs() -> u64 {
     60
+}
+
+/// The certificate password from `certificate_password_file` or `certificate_password_env`,
+/// `None` when neither is set; on error the key at fault and why.
+pub fn read_certificate_password(
+    cfg: &AzureConfig,
+    env: &dyn Env,
+) -> Result<Option<SensitiveString>, (&'static str, String)> {
+    match (
+        &cfg.certificate_password_file,
+        &cfg.certificate_password_env,
+    ) {
+        (Some(_), Some(_)) => Err((
+            "certificate_password_file",
+            "set only one of certificate_password_file and certificate_password_env".to_owned(),
+        )),
+        (Some(f), None) => match std::fs::read_to_string(f) {
+            // Only the line end is trimmed: a password may contain spaces.
+            Ok(s) => Ok(Some(SensitiveString::new(s.trim_end_matches(['\r', '\n'])))),
+            Err(e) => Err((
+                "certificate_password_file",
+                format!("cannot read {}: {e}", f.display()),
+            )),
+        },
+        (None, Some(var)) => match env.var(var) {
+            Some(v) => Ok(Some(SensitiveString::new(v))),
+            None => Err((
+                "certificate_password_env",
+                format!("environment variable {var} is not set"),
+            )),
+        },
+        (None, None) => Ok(None),
+    }
 }
 
 /// One problem with one key, for `crosswind validate`.
@@ -292,18 +337,32 @@ impl AzureConfig {
                     message: "client secret auth needs client_secret_file or client_secret_env (or set auth)".to_owned(),
                 }),
             },
-            AuthKind::ClientCertificate => {
-                p.push(ConfigProblem {
-                    key: "certificate_file",
-                    message: "certificate auth is not supported by this build (azure_identity needs OpenSSL for it); use a client secret, managed or workload identity".to_owned(),
-                });
-            }
+            AuthKind::ClientCertificate => self.validate_certificate(env, &mut p),
             AuthKind::ManagedIdentity => {}
             AuthKind::WorkloadIdentity => {
                 if env.var("AZURE_FEDERATED_TOKEN_FILE").is_none() {
                     p.push(ConfigProblem {
                         key: "auth",
                         message: "workload identity needs AZURE_FEDERATED_TOKEN_FILE in the environment".to_owned(),
+                    });
+                }
+            }
+        }
+        if self.auth_kind() != AuthKind::ClientCertificate {
+            for (key, set) in [
+                (
+                    "certificate_password_file",
+                    self.certificate_password_file.is_some(),
+                ),
+                (
+                    "certificate_password_env",
+                    self.certificate_password_env.is_some(),
+                ),
+            ] {
+                if set {
+                    p.push(ConfigProblem {
+                        key,
+                        message: "only used with certificate auth (certificate_file)".to_owned(),
                     });
                 }
             }
@@ -364,6 +423,38 @@ impl AzureConfig {
             });
         }
         p
+    }
+
+    /// `certificate_file` (and its password keys): the file must be PKCS#12 or PEM with a
+    /// certificate and its matching RSA private key, and the certificate must be valid now.
+    fn validate_certificate(&self, env: &dyn Env, p: &mut Vec<ConfigProblem>) {
+        let password = match read_certificate_password(self, env) {
+            Ok(pw) => pw,
+            Err((key, message)) => {
+                p.push(ConfigProblem { key, message });
+                None
+            }
+        };
+        let Some(path) = &self.certificate_file else {
+            p.push(ConfigProblem {
+                key: "certificate_file",
+                message: "certificate auth needs certificate_file".to_owned(),
+            });
+            return;
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        match ClientCertificate::load(path, password.as_ref())
+            .and_then(|c| c.check_validity(path, now))
+        {
+            Ok(()) => {}
+            Err(e) => p.push(ConfigProblem {
+                key: "certificate_file",
+                message: e.to_string(),
+            }),
+        }
     }
 
     /// The event types to query: one `signInEventTypes` filter each on beta, a single

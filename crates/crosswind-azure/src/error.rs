@@ -7,6 +7,8 @@ pub enum AzureError {
     Config(String),
     #[error("cannot read {what}: {message}")]
     Secret { what: String, message: String },
+    #[error("client certificate: {0}")]
+    Certificate(#[from] crate::cert::CertError),
     #[error("cannot build http client: {0}")]
     HttpClient(String),
     #[error("token request failed: {message}")]
@@ -52,6 +54,7 @@ impl AzureError {
         match self {
             AzureError::Config(_) => "config",
             AzureError::Secret { .. } => "secret",
+            AzureError::Certificate(_) => "certificate",
             AzureError::HttpClient(_) => "http_client",
             AzureError::Token { .. } => "token",
             AzureError::Graph { .. } => "graph_status",

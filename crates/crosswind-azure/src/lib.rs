@@ -15,6 +15,7 @@
 
 #![forbid(unsafe_code)]
 
+mod cert;
 mod client;
 mod collector;
 pub mod config;
@@ -25,9 +26,12 @@ mod token;
 #[cfg(test)]
 mod tests;
 
+pub use cert::{CertError, CertFormat, ClientCertificate};
 pub use client::{GraphClient, RetryTuning, build_http, parse_retry_after};
 pub use collector::{AzureCollector, CollectorStatus, PollStats, status};
-pub use config::{AuthKind, AzureConfig, ConfigProblem, Env, ProcessEnv};
+pub use config::{
+    AuthKind, AzureConfig, ConfigProblem, Env, ProcessEnv, read_certificate_password,
+};
 pub use error::AzureError;
 pub use metrics::{Metrics, MetricsSnapshot};
-pub use token::{TokenSource, graph_scope, read_client_secret};
+pub use token::{TokenSource, graph_scope, load_client_certificate, read_client_secret};

@@ -1,5 +1,5 @@
-//! Graph access tokens from azure_identity 1.0: client secret, managed identity or workload
-//! identity, cached here and refreshed before expiry; [`TokenSource::invalidate`] forces a fresh
+//! Graph access tokens from azure_identity 1.0: client secret, client certificate, managed
+//! identity or workload identity, cached here and refreshed before expiry; [`TokenSource::invalidate`] forces a fresh
 //! token after Graph answered 401.
 
 use std::fmt;
@@ -10,18 +10,23 @@ use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::{Secret, TokenCredential};
 use azure_core::http::{ClientOptions, RetryOptions, Transport};
 use azure_identity::{
-    ClientSecretCredential, ClientSecretCredentialOptions, ManagedIdentityCredential,
-    ManagedIdentityCredentialOptions, UserAssignedId, WorkloadIdentityCredential,
-    WorkloadIdentityCredentialOptions,
+    ClientCertificateCredential, ClientCertificateCredentialOptions, ClientSecretCredential,
+    ClientSecretCredentialOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
+    UserAssignedId, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };
 use crosswind_model::SensitiveString;
 
-use crate::config::{AuthKind, AzureConfig, Env};
+use crate::cert::ClientCertificate;
+use crate::config::{AuthKind, AzureConfig, Env, read_certificate_password};
 use crate::error::AzureError;
 
 /// Refresh this long before the token expires (azure_identity uses the same margin), or at half
 /// the token's lifetime when that is shorter.
 const REFRESH_MARGIN: Duration = Duration::from_secs(300);
+
+/// A client certificate expiring sooner than this is logged as a warning when the collector
+/// starts.
+const CERT_EXPIRY_WARNING: Duration = Duration::from_secs(30 * 86_400);
 
 type Factory = Box<dyn Fn() -> Result<Arc<dyn TokenCredential>, AzureError> + Send + Sync>;
 
@@ -80,6 +85,42 @@ pub fn read_client_secret(cfg: &AzureConfig, env: &dyn Env) -> Result<SensitiveS
         what: "client secret".to_owned(),
         message: "set client_secret_file or client_secret_env".to_owned(),
     })
+}
+
+/// Loads and checks `certificate_file` (with its password keys); logs a warning when the
+/// certificate expires within 30 days.
+pub fn load_client_certificate(
+    cfg: &AzureConfig,
+    env: &dyn Env,
+) -> Result<ClientCertificate, AzureError> {
+    let path = cfg
+        .certificate_file
+        .as_deref()
+        .ok_or_else(|| AzureError::Config("certificate auth needs certificate_file".to_owned()))?;
+    let password = read_certificate_password(cfg, env)
+        .map_err(|(key, message)| AzureError::Config(format!("{key}: {message}")))?;
+    let cert = ClientCertificate::load(path, password.as_ref())?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    cert.check_validity(path, now)?;
+    let left = cert.not_after_unix() - now;
+    if left < CERT_EXPIRY_WARNING.as_secs() as i64 {
+        tracing::warn!(
+            thumbprint = %cert.thumbprint(),
+            not_after = %cert.not_after(),
+            days_left = left / 86_400,
+            "The Entra client certificate expires soon; register and install its successor."
+        );
+    }
+    tracing::debug!(
+        thumbprint = %cert.thumbprint(),
+        subject = %cert.subject(),
+        format = ?cert.format(),
+        "Loaded the Entra client certificate."
+    );
+    Ok(cert)
 }
 
 fn client_options(cfg: &AzureConfig, http: &reqwest::Client) -> ClientOptions {
@@ -167,10 +208,23 @@ impl TokenSource {
                 Ok(c as Arc<dyn TokenCredential>)
             }),
             AuthKind::ClientCertificate => {
-                return Err(AzureError::Config(
-                    "certificate auth is not supported by this build (azure_identity needs OpenSSL for it)"
-                        .to_owned(),
-                ));
+                let cert = load_client_certificate(cfg, env)?;
+                let client_id = client_id
+                    .ok_or_else(|| AzureError::Config("client_id is required".to_owned()))?;
+                Box::new(move || {
+                    let options = ClientCertificateCredentialOptions {
+                        client_options: opts(),
+                        password: cert.password().map(|p| Secret::new(p.expose().to_owned())),
+                    };
+                    let c = ClientCertificateCredential::new(
+                        tenant.clone(),
+                        client_id.clone(),
+                        cert.pkcs12().clone(),
+                        Some(options),
+                    )
+                    .map_err(credential_error)?;
+                    Ok(c as Arc<dyn TokenCredential>)
+                })
             }
         };
         let scope = graph_scope(&cfg.graph_url);

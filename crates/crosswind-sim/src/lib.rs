@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 #![recursion_limit = "256"]
 
+pub mod assertion;
 mod benign;
 mod cloudtrail;
 pub mod cloudtrail_api;

@@ -835,3 +835,315 @@ fn stream_yields_valid_deterministic_records() {
         assert!(ids.insert(id), "ids are unique");
     }
 }
+
+// === token endpoint: certificate credentials ===
+
+mod client_assertions {
+    use std::sync::Mutex;
+
+    use serde_json::{Value, json};
+
+    use crate::assertion::{self, Rejection, TestClientCert};
+    use crate::loopback::SimRequest;
+    use crate::token::{TokenSimConfig, TokenState, handle};
+
+    const CLIENT: &str = "66666666-7777-8888-9999-aaaaaaaaaaaa";
+    const AUD: &str =
+        "https://127.0.0.1:4443/11111111-2222-3333-4444-555555555555/oauth2/v2.0/token";
+
+    fn now() -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+
+    fn claims(now: i64) -> Value {
+        json!({"aud": AUD, "exp": now + 300, "iss": CLIENT, "jti": "a-jti", "nbf": now, "sub": CLIENT})
+    }
+
+    fn header(c: &TestClientCert) -> Value {
+        json!({"alg": "RS256", "typ": "JWT", "x5t": c.x5t()})
+    }
+
+    fn code(r: Result<assertion::Accepted, Rejection>) -> (u16, &'static str, u32) {
+        match r {
+            Ok(a) => panic!("accepted: {a:?}"),
+            Err(r) => (r.status, r.error, r.code),
+        }
+    }
+
+    #[test]
+    fn valid_assertions_are_accepted() {
+        let c = TestClientCert::generate("sim-client").expect("cert");
+        let reg = [c.registered()];
+        let now = now();
+        // As azure_identity sends it: RS256, x5t in standard base64 with padding.
+        let a = assertion::verify(&c.assertion(CLIENT, AUD, now), CLIENT, AUD, &reg, now)
+            .expect("azure_identity style");
+        assert_eq!(a.thumbprint, reg[0].thumbprint());
+        // As documented: x5t in base64url.
+        let jwt = c.sign(&header(&c), &claims(now));
+        assert_eq!(
+            assertion::verify(&jwt, CLIENT, AUD, &reg, now)
+                .expect("base64url x5t")
+                .jti,
+            "a-jti"
+        );
+        // The newer form: PS256 with x5t#S256.
+        let jwt = c.sign(
+            &json!({"alg": "PS256", "typ": "JWT", "x5t#S256": c.x5t_s256()}),
+            &claims(now),
+        );
+        assertion::verify(&jwt, CLIENT, AUD, &reg, now).expect("PS256");
+        // Within the clock skew on both ends.
+        let mut cl = claims(now);
+        cl["exp"] = json!(now - 60);
+        cl["nbf"] = json!(now - 400);
+        assertion::verify(&c.sign(&header(&c), &cl), CLIENT, AUD, &reg, now).expect("skew");
+        // The certificate may also be registered from PEM.
+        let pem_reg = [assertion::RegisteredCert::new(c.cert_pem().as_bytes()).expect("pem")];
+        assertion::verify(&c.assertion(CLIENT, AUD, now), CLIENT, AUD, &pem_reg, now)
+            .expect("pem registration");
+    }
+
+    #[test]
+    fn bad_assertions_are_refused_like_entra() {
+        let c = TestClientCert::generate("sim-client").expect("cert");
+        let other = TestClientCert::generate("someone-else").expect("cert");
+        let reg = [c.registered()];
+        let now = now();
+        let good = c.sign(&header(&c), &claims(now));
+
+        // Tampered: claims changed after signing, and a flipped signature byte.
+        let parts: Vec<&str> = good.split('.').collect();
+        let mut forged = claims(now);
+        forged["sub"] = json!("attacker");
+        let forged_b64 = {
+            use base64::Engine as _;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(forged.to_string())
+        };
+        let tampered = format!("{}.{}.{}", parts[0], forged_b64, parts[2]);
+        assert_eq!(
+            code(assertion::verify(&tampered, CLIENT, AUD, &reg, now)),
+            (401, "invalid_client", 700027)
+        );
+        let mut sig: Vec<char> = parts[2].chars().collect();
+        sig[10] = if sig[10] == 'A' { 'B' } else { 'A' };
+        let flipped = format!(
+            "{}.{}.{}",
+            parts[0],
+            parts[1],
+            sig.into_iter().collect::<String>()
+        );
+        assert_eq!(
+            code(assertion::verify(&flipped, CLIENT, AUD, &reg, now)),
+            (401, "invalid_client", 700027)
+        );
+        // Signed by another key while claiming the registered thumbprint.
+        let impostor = other.sign(&header(&c), &claims(now));
+        assert_eq!(
+            code(assertion::verify(&impostor, CLIENT, AUD, &reg, now)),
+            (401, "invalid_client", 700027)
+        );
+        // Wrong thumbprint: a certificate that is not registered.
+        let unregistered = other.sign(&header(&other), &claims(now));
+        let r = assertion::verify(&unregistered, CLIENT, AUD, &reg, now);
+        assert!(
+            r.as_ref()
+                .is_err_and(|r| r.description.contains("not registered on application")),
+            "{r:?}"
+        );
+        assert_eq!(code(r), (401, "invalid_client", 700027));
+        // Nothing registered at all.
+        assert_eq!(
+            code(assertion::verify(&good, CLIENT, AUD, &[], now)),
+            (401, "invalid_client", 700027)
+        );
+        // Wrong audience (another tenant's endpoint).
+        let mut cl = claims(now);
+        cl["aud"] = json!(AUD.replace("11111111", "99999999"));
+        assert_eq!(
+            code(assertion::verify(
+                &c.sign(&header(&c), &cl),
+                CLIENT,
+                AUD,
+                &reg,
+                now
+            )),
+            (401, "invalid_client", 700023)
+        );
+        // Expired, and not valid yet.
+        for (exp, nbf) in [(now - 400, now - 700), (now + 900, now + 600)] {
+            let mut cl = claims(now);
+            cl["exp"] = json!(exp);
+            cl["nbf"] = json!(nbf);
+            assert_eq!(
+                code(assertion::verify(
+                    &c.sign(&header(&c), &cl),
+                    CLIENT,
+                    AUD,
+                    &reg,
+                    now
+                )),
+                (401, "invalid_client", 700024),
+                "exp {exp} nbf {nbf}"
+            );
+        }
+        // iss / sub not the client.
+        for k in ["iss", "sub"] {
+            let mut cl = claims(now);
+            cl[k] = json!("00000000-0000-0000-0000-000000000000");
+            assert_eq!(
+                code(assertion::verify(
+                    &c.sign(&header(&c), &cl),
+                    CLIENT,
+                    AUD,
+                    &reg,
+                    now
+                )),
+                (401, "invalid_client", 700021),
+                "{k}"
+            );
+        }
+        // No jti, no exp.
+        for k in ["jti", "exp"] {
+            let mut cl = claims(now);
+            cl.as_object_mut().map(|m| m.remove(k));
+            assert_eq!(
+                code(assertion::verify(
+                    &c.sign(&header(&c), &cl),
+                    CLIENT,
+                    AUD,
+                    &reg,
+                    now
+                )),
+                (400, "invalid_request", 50027),
+                "{k}"
+            );
+        }
+        // alg none / HS256 and garbage.
+        for alg in ["none", "HS256"] {
+            let h = json!({"alg": alg, "typ": "JWT", "x5t": c.x5t()});
+            assert_eq!(
+                code(assertion::verify(
+                    &c.sign(&h, &claims(now)),
+                    CLIENT,
+                    AUD,
+                    &reg,
+                    now
+                )),
+                (401, "invalid_client", 700027),
+                "{alg}"
+            );
+        }
+        assert_eq!(
+            code(assertion::verify("not-a-jwt", CLIENT, AUD, &reg, now)),
+            (400, "invalid_request", 50027)
+        );
+    }
+
+    fn post(
+        cfg: &TokenSimConfig,
+        state: &Mutex<TokenState>,
+        form: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let resp = handle(
+            cfg,
+            state,
+            SimRequest {
+                method: "POST".into(),
+                path: format!("/{}/oauth2/v2.0/token", cfg.tenant_id),
+                query: String::new(),
+                headers: vec![("host".into(), "127.0.0.1:4443".into())],
+                body: body.into_bytes(),
+            },
+        );
+        (
+            resp.status,
+            serde_json::from_slice(&resp.body).expect("json body"),
+        )
+    }
+
+    #[test]
+    fn token_endpoint_takes_a_secret_or_an_assertion() {
+        let c = TestClientCert::generate("sim-client").expect("cert");
+        let cfg = TokenSimConfig {
+            client_certificates: vec![c.registered()],
+            ..TokenSimConfig::default()
+        };
+        let state = Mutex::new(TokenState::default());
+        let scope = "https://graph.microsoft.com/.default";
+        let base = [
+            ("grant_type", "client_credentials"),
+            ("client_id", CLIENT),
+            ("scope", scope),
+        ];
+        let with = |extra: &[(&'static str, &str)]| -> Vec<(&'static str, String)> {
+            base.iter()
+                .chain(extra.iter())
+                .map(|(k, v)| (*k, (*v).to_owned()))
+                .collect()
+        };
+        let send = |form: Vec<(&'static str, String)>| {
+            let f: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post(&cfg, &state, &f)
+        };
+        let jwt = c.assertion(CLIENT, AUD, now());
+        let (status, body) = send(with(&[
+            ("client_assertion_type", assertion::JWT_BEARER),
+            ("client_assertion", &jwt),
+        ]));
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            body["access_token"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("sim."))
+        );
+        let (status, body) = send(with(&[("client_secret", "sim-secret")]));
+        assert_eq!(status, 200, "{body}");
+
+        let err = |(status, body): (u16, Value)| {
+            (
+                status,
+                body["error"].as_str().unwrap_or("").to_owned(),
+                body["error_codes"][0].as_u64().unwrap_or(0),
+            )
+        };
+        assert_eq!(
+            err(send(with(&[]))),
+            (401, "invalid_client".into(), 7000216)
+        );
+        assert_eq!(
+            err(send(with(&[
+                ("client_assertion_type", "urn:something-else"),
+                ("client_assertion", &jwt),
+            ]))),
+            (400, "invalid_request".into(), 7000216)
+        );
+        // Unknown client: the application is not in the directory.
+        let mut f = with(&[
+            ("client_assertion_type", assertion::JWT_BEARER),
+            ("client_assertion", &jwt),
+        ]);
+        f[1].1 = "00000000-1111-2222-3333-444444444444".to_owned();
+        assert_eq!(err(send(f)), (400, "unauthorized_client".into(), 700016));
+        // An assertion for another endpoint (aud) is refused with the AADSTS description.
+        let elsewhere = c.assertion(
+            CLIENT,
+            "https://login.microsoftonline.com/x/oauth2/v2.0/token",
+            now(),
+        );
+        let (status, body) = send(with(&[
+            ("client_assertion_type", assertion::JWT_BEARER),
+            ("client_assertion", &elsewhere),
+        ]));
+        assert_eq!(status, 401);
+        assert!(
+            body["error_description"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("AADSTS700023: ")),
+            "{body}"
+        );
+    }
+}

@@ -1,6 +1,9 @@
 //! Simulated Microsoft identity platform token endpoint (client credentials flow):
 //! `POST /{tenant}/oauth2/v2.0/token` with `grant_type=client_credentials`, `client_id`,
-//! `client_secret` and `scope` (`<resource>/.default`), answering
+//! `scope` (`<resource>/.default`) and either `client_secret` or a certificate credential
+//! (`client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer` and a signed
+//! `client_assertion`, verified against the registered certificates as in [`crate::assertion`]),
+//! answering
 //! `{"token_type":"Bearer","expires_in":…,"ext_expires_in":…,"access_token":"…"}` or an AADSTS
 //! error (`{"error":"invalid_client","error_description":"AADSTS7000215: …","error_codes":[…]}`).
 //! Served over TLS (azure_identity accepts only `https://` authorities).
@@ -8,12 +11,13 @@
 //! Tokens are opaque random strings; [`TokenValidator`] lets the Graph simulator check them,
 //! expire them (server side, before the advertised `expires_in`) and count their uses.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::assertion::{self, RegisteredCert};
 use crate::loopback::{self, LoopbackError, ServerHandle, SimRequest, SimResponse, TestCa};
 
 /// What the token endpoint accepts and how long its tokens live.
@@ -22,6 +26,9 @@ pub struct TokenSimConfig {
     pub tenant_id: String,
     pub client_id: String,
     pub client_secret: String,
+    /// Certificates registered for `client_id` (certificate credentials); empty = none, so
+    /// every client assertion is refused with AADSTS700027.
+    pub client_certificates: Vec<RegisteredCert>,
     /// `expires_in` advertised to the client.
     pub expires_in_secs: u64,
     /// How long a token is really accepted (server side); `None` = as advertised.
@@ -37,6 +44,7 @@ impl Default for TokenSimConfig {
             tenant_id: "11111111-2222-3333-4444-555555555555".to_owned(),
             client_id: "66666666-7777-8888-9999-aaaaaaaaaaaa".to_owned(),
             client_secret: "sim-secret".to_owned(),
+            client_certificates: Vec::new(),
             expires_in_secs: 3599,
             valid_for: None,
             max_uses: None,
@@ -51,11 +59,16 @@ struct Issued {
 }
 
 #[derive(Debug, Default)]
-struct TokenState {
+pub(crate) struct TokenState {
     issued: HashMap<String, Issued>,
     requests: u64,
     failures: u64,
     counter: u64,
+    /// `jti` of every client assertion accepted.
+    assertion_ids: HashSet<String>,
+    assertions_accepted: u64,
+    /// The last refusal's `error_description`.
+    last_error: Option<String>,
 }
 
 /// Checks bearer tokens issued by the simulator (shared with the Graph simulator).
@@ -152,6 +165,26 @@ impl TokenSim {
         lock(&self.state).issued.len() as u64
     }
 
+    /// Client assertions accepted (each one a newly signed JWT: `jti`s are counted once).
+    pub fn assertions_accepted(&self) -> u64 {
+        lock(&self.state).assertions_accepted
+    }
+
+    /// Distinct `jti`s among the accepted assertions.
+    pub fn distinct_assertions(&self) -> usize {
+        lock(&self.state).assertion_ids.len()
+    }
+
+    /// Refused token requests.
+    pub fn failures(&self) -> u64 {
+        lock(&self.state).failures
+    }
+
+    /// The last refusal's `error_description` (AADSTS…).
+    pub fn last_error(&self) -> Option<String> {
+        lock(&self.state).last_error.clone()
+    }
+
     pub fn config(&self) -> &TokenSimConfig {
         &self.cfg
     }
@@ -171,11 +204,19 @@ fn aadsts(status: u16, error: &str, code: u32, description: &str) -> SimResponse
     )
 }
 
-fn handle(cfg: &TokenSimConfig, state: &Mutex<TokenState>, req: SimRequest) -> SimResponse {
+pub(crate) fn handle(
+    cfg: &TokenSimConfig,
+    state: &Mutex<TokenState>,
+    req: SimRequest,
+) -> SimResponse {
     lock(state).requests += 1;
     let resp = token_response(cfg, state, &req);
     if resp.status != 200 {
-        lock(state).failures += 1;
+        let mut st = lock(state);
+        st.failures += 1;
+        st.last_error = serde_json::from_slice::<serde_json::Value>(&resp.body)
+            .ok()
+            .and_then(|v| v.get("error_description")?.as_str().map(str::to_owned));
     }
     resp
 }
@@ -220,7 +261,54 @@ fn token_response(
             "Application was not found in the directory.",
         );
     }
-    if get("client_secret") != cfg.client_secret {
+    let assertion_type = get("client_assertion_type");
+    let assertion = get("client_assertion");
+    if !assertion_type.is_empty() || !assertion.is_empty() {
+        if !get("client_secret").is_empty() {
+            return aadsts(
+                400,
+                "invalid_request",
+                7000218,
+                "Only one of 'client_assertion' and 'client_secret' may be presented.",
+            );
+        }
+        if assertion_type != assertion::JWT_BEARER {
+            return aadsts(
+                400,
+                "invalid_request",
+                7000216,
+                "'client_assertion_type' must be 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'.",
+            );
+        }
+        // The audience is the endpoint as the client addressed it (scheme, Host, path).
+        let audience = format!(
+            "https://{}{}",
+            req.header("host").unwrap_or("127.0.0.1"),
+            expected_path
+        );
+        let now = chrono::Utc::now().timestamp();
+        match assertion::verify(
+            assertion,
+            &cfg.client_id,
+            &audience,
+            &cfg.client_certificates,
+            now,
+        ) {
+            Ok(ok) => {
+                let mut st = lock(state);
+                st.assertions_accepted += 1;
+                st.assertion_ids.insert(ok.jti);
+            }
+            Err(r) => return aadsts(r.status, r.error, r.code, &r.description),
+        }
+    } else if get("client_secret").is_empty() {
+        return aadsts(
+            401,
+            "invalid_client",
+            7000216,
+            "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.",
+        );
+    } else if get("client_secret") != cfg.client_secret {
         return aadsts(
             401,
             "invalid_client",
