@@ -157,6 +157,8 @@ async fn collects_exactly_what_graph_served_across_faults_and_a_kill() {
     let token_cfg = TokenSimConfig {
         // The token dies after 9 Graph calls although it claims an hour: a 401 mid-run.
         max_uses: Some(9),
+        // Entra itself throttles and stumbles before the first token is issued.
+        busy_first: vec![429, 503, 500],
         ..TokenSimConfig::default()
     };
     // Small pages: every window spans several pages and nextLinks.
@@ -253,6 +255,10 @@ async fn collects_exactly_what_graph_served_across_faults_and_a_kill() {
     let statuses = env.graph.statuses();
     assert!(statuses.contains(&429) && statuses.contains(&503) && statuses.contains(&401));
     assert!(env.token.issued() >= 2, "no token refresh happened");
+    assert!(
+        env.token.failures() >= 3,
+        "the token endpoint's 429/503/500 were not met"
+    );
     assert!(
         env.graph.data_requests() > 3 * polls,
         "too few pages to exercise paging"

@@ -142,16 +142,27 @@ fn credential_error(e: azure_core::Error) -> AzureError {
     }
 }
 
+/// Throttling, server errors and I/O are worth retrying; refusals are not. azure_identity wraps
+/// the token endpoint's answer in a `Credential` error, so the cause chain is searched.
 fn is_retriable_credential_error(e: &azure_core::Error) -> bool {
     use azure_core::error::ErrorKind;
-    match e.kind() {
-        ErrorKind::HttpResponse { status, .. } => {
-            let s = u16::from(*status);
-            s == 429 || s >= 500
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cause {
+        if let Some(az) = err.downcast_ref::<azure_core::Error>() {
+            match az.kind() {
+                ErrorKind::HttpResponse { status, .. } => {
+                    let s = u16::from(*status);
+                    return s == 429 || s >= 500;
+                }
+                ErrorKind::Io => return true,
+                _ => {}
+            }
+        } else if err.is::<std::io::Error>() {
+            return true;
         }
-        ErrorKind::Io => true,
-        _ => false,
+        cause = err.source();
     }
+    false
 }
 
 // === impl TokenSource ===

@@ -36,6 +36,9 @@ pub struct TokenSimConfig {
     /// A token is refused after this many Graph requests (a token expiring mid-run,
     /// deterministically); `None` = unlimited.
     pub max_uses: Option<u64>,
+    /// The first token requests are answered with these statuses instead (429 with
+    /// `Retry-After: 1`, 503 and other 5xx as Entra does when throttling or degraded).
+    pub busy_first: Vec<u16>,
 }
 
 impl Default for TokenSimConfig {
@@ -48,6 +51,7 @@ impl Default for TokenSimConfig {
             expires_in_secs: 3599,
             valid_for: None,
             max_uses: None,
+            busy_first: Vec::new(),
         }
     }
 }
@@ -209,8 +213,27 @@ pub(crate) fn handle(
     state: &Mutex<TokenState>,
     req: SimRequest,
 ) -> SimResponse {
-    lock(state).requests += 1;
-    let resp = token_response(cfg, state, &req);
+    let request_no = {
+        let mut st = lock(state);
+        st.requests += 1;
+        st.requests
+    };
+    let resp = match cfg.busy_first.get(request_no as usize - 1) {
+        Some(&429) => aadsts(
+            429,
+            "temporarily_unavailable",
+            50196,
+            "The server is temporarily throttling requests.",
+        )
+        .with_header("Retry-After", "1"),
+        Some(&status) => aadsts(
+            status,
+            "temporarily_unavailable",
+            90033,
+            "A transient error has occurred. Please try again.",
+        ),
+        None => token_response(cfg, state, &req),
+    };
     if resp.status != 200 {
         let mut st = lock(state);
         st.failures += 1;
