@@ -19,7 +19,7 @@ use crosswind_sim::assertion::TestClientCert;
 use crosswind_sim::graph::{GraphFault, GraphSim};
 use crosswind_sim::loopback::TestCa;
 use crosswind_sim::token::{TokenSim, TokenSimConfig};
-use crosswind_sim::{Scenario, SimConfig, generate};
+use crosswind_sim::{Dataset, Scenario, SimConfig, generate};
 use crosswind_store::Store;
 
 const MIN: i64 = 60_000;
@@ -57,7 +57,24 @@ async fn setup_with(
     page_size: u32,
     auth: impl FnOnce(&Path) -> String,
 ) -> Env {
-    let data = generate(&sim, &[Scenario::Mixed]);
+    start_env(
+        generate(&sim, &[Scenario::Mixed]),
+        sim,
+        token_cfg,
+        page_size,
+        auth,
+    )
+    .await
+}
+
+/// Starts the simulators over `data` (which a test may have altered).
+async fn start_env(
+    data: Dataset,
+    sim: SimConfig,
+    token_cfg: TokenSimConfig,
+    page_size: u32,
+    auth: impl FnOnce(&Path) -> String,
+) -> Env {
     let ca = TestCa::generate().expect("test CA");
     let token = TokenSim::start(token_cfg.clone(), &ca)
         .await
@@ -539,4 +556,74 @@ fn validate_reports_certificate_file_problems() {
             assert!(!err.contains(l), "{name}: key material in {err}");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unmappable_sign_in_is_quarantined_once_across_overlapping_polls() {
+    let sim = SimConfig {
+        hours: 3,
+        users: 20,
+        ..SimConfig::default()
+    };
+    let mut data = generate(&sim, &[Scenario::Mixed]);
+    // One sign-in Graph serves with a field of the wrong type (an object expected).
+    let bad = data
+        .signins
+        .iter_mut()
+        .find(|s| {
+            s.get("createdDateTime")
+                .and_then(|v| v.as_str())
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .is_some_and(|t| t.timestamp_millis() > sim.start + HOUR)
+        })
+        .expect("a sign-in after the first hour");
+    bad["status"] = serde_json::json!("broken");
+    let bad_id = bad["id"].as_str().unwrap_or_default().to_owned();
+    let secret = TokenSimConfig::default().client_secret;
+    let env = start_env(
+        data,
+        sim.clone(),
+        TokenSimConfig::default(),
+        50,
+        move |dir| {
+            let secret_file = dir.join("secret");
+            std::fs::write(&secret_file, format!("{secret}\n")).expect("write secret");
+            format!("client_secret_file = \"{}\"", secret_file.display())
+        },
+    )
+    .await;
+    let mut store = Store::open(&env.store_path).expect("store");
+    let mut c = collector(&env.cfg);
+    // Polls every 10 minutes with a one-hour lookback: each sign-in is read about six times.
+    let (mut quarantined, mut polls) = (0, 0);
+    let mut now = env.start_ms + HOUR;
+    while now <= env.end_ms + HOUR {
+        env.graph.set_now(now);
+        quarantined += c
+            .poll_once(&mut store, ts(now))
+            .await
+            .expect("poll")
+            .quarantined;
+        polls += 1;
+        now += 10 * MIN;
+    }
+    assert!(polls >= 12);
+    let rows = store.quarantine(100).expect("quarantine rows");
+    let positions: Vec<_> = rows.iter().map(|r| r.position.clone()).collect();
+    assert_eq!(
+        rows.len(),
+        1,
+        "one row however often it was read: {positions:?}"
+    );
+    let row = rows.first().expect("row");
+    assert!(row.reason.contains("status"), "{}", row.reason);
+    assert!(String::from_utf8_lossy(&row.raw).contains(&bad_id));
+    assert_eq!(quarantined, 1, "the metric counts it once");
+    assert!(
+        env.graph.served_count() > env.graph.served_ids().len() as u64,
+        "the overlap re-read nothing"
+    );
+    let stored = stored_ids(&env.store_path);
+    assert!(!stored.contains(&bad_id));
+    assert_eq!(stored.len() + 1, env.graph.served_ids().len());
 }

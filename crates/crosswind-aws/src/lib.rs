@@ -481,7 +481,7 @@ pub(crate) fn store_record(
         }
         Err(rej) => {
             let pos = position();
-            batch.quarantine(&QuarantineRecord {
+            batch.quarantine_once(&QuarantineRecord {
                 origin,
                 position: Some(&pos),
                 reason: &rej.reason,

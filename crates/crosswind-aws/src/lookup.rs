@@ -106,7 +106,7 @@ impl AwsCollector {
                     for (i, ev) in events.iter().enumerate() {
                         let Some(raw) = ev.cloud_trail_event() else {
                             let pos = format!("{region} {event_name} page {page_no} item {i}");
-                            batch.quarantine(&crosswind_store::QuarantineRecord {
+                            batch.quarantine_once(&crosswind_store::QuarantineRecord {
                                 origin: &origin,
                                 position: Some(&pos),
                                 reason: "lookup event has no CloudTrailEvent",

@@ -426,7 +426,7 @@ impl AwsCollector {
             }
             Err(reason) => {
                 let pos = format!("s3://{bucket}/{key}");
-                batch.quarantine(&QuarantineRecord {
+                batch.quarantine_once(&QuarantineRecord {
                     origin: &origin,
                     position: Some(&pos),
                     reason: &reason,

@@ -281,7 +281,7 @@ impl AzureCollector {
                                 "{} page {page_no} item {i}",
                                 event_type.as_deref().unwrap_or("signIns")
                             );
-                            batch.quarantine(&QuarantineRecord {
+                            batch.quarantine_once(&QuarantineRecord {
                                 origin: &origin,
                                 position: Some(&position),
                                 reason: &rej.reason,

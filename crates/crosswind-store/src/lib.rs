@@ -93,6 +93,8 @@ pub struct BatchStats {
     pub stored: u64,
     pub duplicates: u64,
     pub quarantined: u64,
+    /// Records [`Batch::quarantine_once`] found already quarantined for the same origin.
+    pub quarantine_repeats: u64,
     /// Smallest event time (epoch ms) among newly stored events, if any.
     pub min_new_time: Option<i64>,
     pub max_new_time: Option<i64>,
@@ -493,6 +495,36 @@ impl Batch<'_> {
             .execute(params![self.now, q.origin, q.position, q.reason, q.raw])?;
         self.stats.quarantined += 1;
         Ok(())
+    }
+
+    /// Like [`Batch::quarantine`], but once per origin and record bytes: a collector re-reading
+    /// its overlap window meets the same unmappable records again and again. Returns whether a
+    /// row was added.
+    pub fn quarantine_once(&mut self, q: &QuarantineRecord<'_>) -> Result<bool> {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(q.raw);
+        let added = self
+            .tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO quarantine
+                   (received_at, origin, position, reason, raw, raw_sha256)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                self.now,
+                q.origin,
+                q.position,
+                q.reason,
+                q.raw,
+                digest.as_slice()
+            ])?
+            > 0;
+        if added {
+            self.stats.quarantined += 1;
+        } else {
+            self.stats.quarantine_repeats += 1;
+        }
+        Ok(added)
     }
 
     /// Advances a checkpoint; it becomes visible only with the records of this batch.

@@ -200,3 +200,40 @@ fn newer_schema_is_refused() {
         Err(StoreError::TooNew { found: 99, .. })
     ));
 }
+
+#[test]
+fn quarantine_once_keeps_one_row_per_origin_and_bytes() {
+    let mut store = Store::open_in_memory().unwrap();
+    let rec = |origin, raw| QuarantineRecord {
+        origin,
+        position: Some("page 0 item 1"),
+        reason: "invalid status",
+        raw,
+    };
+    for _ in 0..2 {
+        let mut batch = store.begin().unwrap();
+        batch
+            .quarantine_once(&rec("crosswind:corp", b"{\"a\":1}"))
+            .unwrap();
+        batch
+            .quarantine_once(&rec("crosswind:corp", b"{\"a\":2}"))
+            .unwrap();
+        batch
+            .quarantine_once(&rec("crosswind:other", b"{\"a\":1}"))
+            .unwrap();
+        batch.commit().unwrap();
+    }
+    let mut batch = store.begin().unwrap();
+    assert!(
+        !batch
+            .quarantine_once(&rec("crosswind:corp", b"{\"a\":1}"))
+            .unwrap()
+    );
+    // Plain quarantine (import) still keeps every read.
+    batch
+        .quarantine(&rec("crosswind:corp", b"{\"a\":1}"))
+        .unwrap();
+    let stats = batch.commit().unwrap();
+    assert_eq!((stats.quarantined, stats.quarantine_repeats), (1, 1));
+    assert_eq!(store.counts().unwrap().quarantined, 4);
+}
