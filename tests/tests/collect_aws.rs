@@ -542,6 +542,26 @@ request_timeout_secs = 10
     assert_eq!(s3_since.stored, 0, "{s3_since:?}");
     let st = c.status(&store, now).expect("status");
     assert!(st.files_done > 0);
+    // A month later (file checkpoints aged by hand), the next poll forgets them; the records
+    // stay, and re-listing the old window still stores nothing twice.
+    store
+        .connection()
+        .execute(
+            "UPDATE checkpoints SET updated_at = updated_at - 30 * 86400000
+             WHERE name LIKE 'aws:%:s3key:%'",
+            [],
+        )
+        .expect("age checkpoints");
+    c.poll_once(&mut store, now)
+        .await
+        .expect("poll after a month");
+    assert_eq!(c.status(&store, now).expect("status").files_done, 0);
+    let again = c
+        .poll_since(&mut store, ts(sim_cfg.start - HOUR), now)
+        .await
+        .expect("listing poll over forgotten files");
+    assert_eq!(again.stored, 0, "{again:?}");
+    assert!(again.duplicates > 0, "{again:?}");
     drop(store);
 
     let expected: BTreeSet<String> = data

@@ -103,6 +103,19 @@ fn key_checkpoint(name: &str, key: &str) -> String {
     format!("aws:{name}:s3key:{key}")
 }
 
+/// How long a trail file's checkpoint is kept. A listing poll only walks the day folders from
+/// its window start (checkpoint minus `lookback_secs`), and SQS keeps a notification at most 14
+/// days, so an older file is not met again on its own; if `collect --since` re-reads one, its
+/// records are deduplicated by `eventID`. Without this the table gains a row per file for ever.
+fn key_checkpoint_age(lookback_secs: u64) -> std::time::Duration {
+    const SQS_MAX_RETENTION: u64 = 14 * 86_400;
+    std::time::Duration::from_secs(
+        lookback_secs
+            .saturating_add(2 * 86_400)
+            .max(SQS_MAX_RETENTION + 86_400),
+    )
+}
+
 fn region_from_queue_url(u: &str) -> Option<String> {
     let host = url::Url::parse(u).ok()?.host_str()?.to_owned();
     let mut it = host.split('.');
@@ -154,6 +167,13 @@ impl AwsCollector {
                 self.list_window(store, &s3, &bucket, since, now, &mut stats)
                     .await?
             }
+        }
+        let pruned = store.prune_checkpoints(
+            &key_checkpoint(&self.cfg.name, ""),
+            key_checkpoint_age(self.cfg.lookback_secs),
+        )?;
+        if pruned > 0 {
+            tracing::debug!(collector = %self.cfg.name, pruned, "Forgot old trail-file checkpoints.");
         }
         Ok(stats)
     }

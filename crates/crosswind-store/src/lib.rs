@@ -367,6 +367,22 @@ impl Store {
             .optional()?)
     }
 
+    /// Deletes the checkpoints named `prefix…` that were last advanced more than `age` ago
+    /// (wall clock); returns how many. For per-item checkpoints (one per S3 trail file) that
+    /// would otherwise grow without bound.
+    pub fn prune_checkpoints(&self, prefix: &str, age: Duration) -> Result<u64> {
+        // Names in [prefix, prefix + U+10FFFF): an index range on the primary key, not a scan.
+        let upper = format!("{prefix}\u{10FFFF}");
+        let cutoff = now_ms().saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX));
+        let deleted = self
+            .conn
+            .prepare_cached(
+                "DELETE FROM checkpoints WHERE name >= ?1 AND name < ?2 AND updated_at < ?3",
+            )?
+            .execute(params![prefix, upper, cutoff])?;
+        Ok(deleted as u64)
+    }
+
     pub fn checkpoints(&self) -> Result<Vec<Checkpoint>> {
         let mut stmt = self
             .conn

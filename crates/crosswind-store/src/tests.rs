@@ -237,3 +237,44 @@ fn quarantine_once_keeps_one_row_per_origin_and_bytes() {
     assert_eq!((stats.quarantined, stats.quarantine_repeats), (1, 1));
     assert_eq!(store.counts().unwrap().quarantined, 4);
 }
+
+#[test]
+fn prune_checkpoints_only_touches_old_ones_under_the_prefix() {
+    let mut store = Store::open_in_memory().unwrap();
+    let mut batch = store.begin().unwrap();
+    for name in [
+        "aws:corp:s3key:a",
+        "aws:corp:s3key:b",
+        "aws:corp:s3",
+        "aws:corp2:s3key:a",
+        "aws:corp:s3keyz",
+    ] {
+        batch.set_checkpoint(name, "v").unwrap();
+    }
+    batch.commit().unwrap();
+    let hour = std::time::Duration::from_secs(3600);
+    assert_eq!(store.prune_checkpoints("aws:corp:s3key:", hour).unwrap(), 0);
+    store
+        .connection()
+        .execute(
+            "UPDATE checkpoints SET updated_at = updated_at - 7200000 WHERE name != 'aws:corp:s3key:b'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(store.prune_checkpoints("aws:corp:s3key:", hour).unwrap(), 1);
+    let left: Vec<String> = store
+        .checkpoints()
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(
+        left,
+        [
+            "aws:corp2:s3key:a",
+            "aws:corp:s3",
+            "aws:corp:s3key:b",
+            "aws:corp:s3keyz"
+        ]
+    );
+}
