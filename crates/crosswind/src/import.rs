@@ -335,11 +335,15 @@ fn store_items(
             batch = store.begin()?;
             quota = None;
             (in_batch, batch_bytes) = (0, 0);
-            if progress && last_progress.elapsed() >= Duration::from_millis(500) {
-                last_progress = Instant::now();
-                let rate = file.read as f64 / started.elapsed().as_secs_f64().max(1e-3);
-                eprint!("\r{origin}: {} records ({rate:.0}/s)   ", file.read);
-            }
+        }
+        // Batches take seconds; the progress line moves more often than they commit.
+        if progress
+            && in_batch % 1_000 == 0
+            && last_progress.elapsed() >= Duration::from_millis(500)
+        {
+            last_progress = Instant::now();
+            let rate = file.read as f64 / started.elapsed().as_secs_f64().max(1e-3);
+            eprint!("\r{origin}: {} records ({rate:.0}/s)   ", file.read);
         }
     }
     add(file, batch.commit()?);
