@@ -8,6 +8,8 @@
 //! Workload identity too: azure_identity's `WorkloadIdentityCredential` presents a projected
 //! service-account token (signed here by a generated "cluster OIDC issuer" key, rotated mid-run)
 //! that the token simulator matches against a registered federated identity credential.
+//! Managed identity through the real binary: `ManagedIdentityCredential` on the App Service
+//! protocol (`IDENTITY_ENDPOINT`/`IDENTITY_HEADER`) against the MSI simulator.
 
 #![forbid(unsafe_code)]
 
@@ -688,6 +690,165 @@ async fn unmatched_federated_token_is_an_auth_error_and_stores_nothing() {
         drop(store);
         assert!(stored_ids(&env.store_path).is_empty(), "{case}");
     }
+}
+
+// === managed identity (App Service protocol) ===
+
+/// `crosswind collect --once` with `auth = "managed_identity"`, run as a child process with
+/// `IDENTITY_ENDPOINT`/`IDENTITY_HEADER` set (azure_identity reads the process environment; the
+/// tests never call `set_var`): azure_identity's `ManagedIdentityCredential` takes the App
+/// Service path to the MSI simulator, whose tokens the Graph simulator accepts. Tokens die after
+/// 3 Graph calls, so the credential is rebuilt and asks the endpoint again. With a wrong
+/// `IDENTITY_HEADER` the run fails naming the credential, without the header value, and stores
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managed_identity_app_service_collects_through_the_binary() {
+    use crosswind_sim::msi::{MsiSim, MsiSimConfig};
+    let sim = SimConfig {
+        users: 40,
+        hours: 4,
+        ..SimConfig::default()
+    };
+    let data = generate(&sim, &[Scenario::Mixed]);
+    let ca = TestCa::generate().expect("ca");
+    let token_cfg = TokenSimConfig {
+        max_uses: Some(3),
+        ..TokenSimConfig::default()
+    };
+    let token = TokenSim::start(token_cfg.clone(), &ca)
+        .await
+        .expect("token sim");
+    let graph = GraphSim::start(
+        &data.signins,
+        &data.signin_arrival_delay_ms,
+        token.validator(),
+        Some(&ca),
+    )
+    .await
+    .expect("graph sim");
+    let header_secret = "msi-header-7f3a9c0e51d24b6e";
+    let msi = MsiSim::start(
+        MsiSimConfig {
+            identity_header: header_secret.to_owned(),
+            resources: vec![graph.url()],
+            system_client_id: "99999999-8888-7777-6666-555555555555".to_owned(),
+            user_assigned_client_ids: vec![],
+        },
+        &token,
+    )
+    .await
+    .expect("msi sim");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca_file = dir.path().join("ca.pem");
+    ca.write_ca_file(&ca_file).expect("ca file");
+    let db = dir.path().join("cw.db");
+    let config = dir.path().join("crosswind.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[store]
+path = "{db}"
+
+[[azure]]
+name = "corp"
+tenant_id = "{tenant}"
+auth = "managed_identity"
+graph_url = "{graph}"
+ca_file = "{ca}"
+page_size = 5
+max_requests_per_10s = 0
+max_retries = 3
+request_timeout_secs = 10
+"#,
+            db = db.display(),
+            tenant = token_cfg.tenant_id,
+            graph = graph.url(),
+            ca = ca_file.display(),
+        ),
+    )
+    .expect("config");
+    let endpoint = msi.identity_endpoint();
+    let run = |header: &'static str| {
+        let args: Vec<String> = [
+            "--config",
+            config.to_str().expect("utf-8 path"),
+            "collect",
+            "--once",
+            "--since",
+            "2026-11-29T00:00:00Z",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        let endpoint = endpoint.clone();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            crosswind_tests::crosswind_env(
+                &args,
+                &[
+                    ("IDENTITY_ENDPOINT", endpoint.as_str()),
+                    ("IDENTITY_HEADER", header),
+                ],
+            )
+        })
+    };
+
+    // A wrong IDENTITY_HEADER first: refused, nothing stored, the secret not echoed.
+    let out = run("not-the-header").await.expect("join");
+    let (so, se) = (crosswind_tests::stdout(&out), crosswind_tests::stderr(&out));
+    assert_ne!(out.status.code(), Some(0), "{so}\n{se}");
+    assert!(se.contains("ManagedIdentityCredential"), "{se}");
+    assert!(
+        !se.contains("not-the-header") && !so.contains("not-the-header"),
+        "{se}"
+    );
+    assert!(!se.contains(header_secret), "{se}");
+    assert_eq!(msi.issued(), 0);
+    assert!(msi.failures() >= 1);
+    assert_eq!(graph.data_requests(), 0, "graph was called without a token");
+
+    let out = run(header_secret).await.expect("join");
+    let (so, se) = (crosswind_tests::stdout(&out), crosswind_tests::stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{so}\n{se}");
+    assert!(
+        !se.contains(header_secret) && !so.contains(header_secret),
+        "{se}"
+    );
+    let stored = stored_ids(&db);
+    let stored_set: BTreeSet<String> = stored.iter().cloned().collect();
+    assert_eq!(stored.len(), stored_set.len(), "an id stored twice");
+    let served = graph.served_ids();
+    assert!(!served.is_empty(), "graph served nothing");
+    assert_eq!(stored_set, served, "stored != served");
+    assert_eq!(served, env_ids(&data), "every generated sign-in, once");
+    assert!(graph.statuses().contains(&401), "no token expired mid-run");
+    // Every Graph token came from the managed identity endpoint, none from the token endpoint.
+    assert_eq!(token.requests(), 0, "the token endpoint was used");
+    assert!(
+        msi.issued() >= 2,
+        "the credential never came back after a 401"
+    );
+    assert_eq!(token.issued(), msi.issued());
+    assert!(
+        msi.identities()
+            .iter()
+            .all(|i| i == "99999999-8888-7777-6666-555555555555")
+    );
+    println!(
+        "azure managed identity e2e: {} sign-ins, {} graph requests, {} msi tokens, {} msi refusals",
+        served.len(),
+        graph.requests(),
+        msi.issued(),
+        msi.failures()
+    );
+}
+
+fn env_ids(data: &Dataset) -> BTreeSet<String> {
+    data.signins
+        .iter()
+        .filter_map(|s| s.get("id").and_then(|v| v.as_str()).map(str::to_owned))
+        .collect()
 }
 
 /// `crosswind validate` names the key and the problem for bad certificate files, and prints no

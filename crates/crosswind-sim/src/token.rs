@@ -141,8 +141,8 @@ impl TokenValidator {
 #[derive(Debug)]
 pub struct TokenSim {
     handle: ServerHandle,
-    state: Arc<Mutex<TokenState>>,
-    cfg: TokenSimConfig,
+    pub(crate) state: Arc<Mutex<TokenState>>,
+    pub(crate) cfg: TokenSimConfig,
 }
 
 impl TokenSim {
@@ -383,6 +383,20 @@ fn token_response(
             "The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.",
         );
     }
+    let token = issue(cfg, state);
+    SimResponse::json(
+        200,
+        &json!({
+            "token_type": "Bearer",
+            "expires_in": cfg.expires_in_secs,
+            "ext_expires_in": cfg.expires_in_secs,
+            "access_token": token,
+        }),
+    )
+}
+
+/// A new bearer token the [`TokenValidator`] accepts (for `valid_for`, else `expires_in_secs`).
+pub(crate) fn issue(cfg: &TokenSimConfig, state: &Mutex<TokenState>) -> String {
     let mut st = lock(state);
     st.counter += 1;
     let token = format!("sim.{:016x}.{:016x}", st.counter, fastrand_u64(st.counter));
@@ -396,15 +410,7 @@ fn token_response(
             uses: 0,
         },
     );
-    SimResponse::json(
-        200,
-        &json!({
-            "token_type": "Bearer",
-            "expires_in": cfg.expires_in_secs,
-            "ext_expires_in": cfg.expires_in_secs,
-            "access_token": token,
-        }),
-    )
+    token
 }
 
 /// Unpredictable enough for a simulator token (not a secret anyone relies on).
