@@ -45,13 +45,13 @@ impl std::fmt::Debug for MsiSimConfig {
 }
 
 #[derive(Debug, Default)]
-struct MsiState {
+pub(crate) struct MsiState {
     requests: u64,
     issued: u64,
     failures: u64,
     last_error: Option<String>,
     /// `client_id` of each issued token's identity, in order.
-    identities: Vec<String>,
+    pub(crate) identities: Vec<String>,
 }
 
 fn lock(state: &Mutex<MsiState>) -> MutexGuard<'_, MsiState> {
@@ -118,7 +118,7 @@ fn refuse(status: u16, error: &str, description: &str) -> SimResponse {
     )
 }
 
-fn handle(
+pub(crate) fn handle(
     cfg: &MsiSimConfig,
     token_cfg: &TokenSimConfig,
     tokens: &Mutex<TokenState>,

@@ -1320,3 +1320,89 @@ mod client_assertions {
         );
     }
 }
+
+mod managed_identity {
+    use std::sync::Mutex;
+
+    use serde_json::Value;
+
+    use crate::loopback::SimRequest;
+    use crate::msi::{MsiSimConfig, MsiState, handle};
+    use crate::token::{TokenSimConfig, TokenState};
+
+    #[test]
+    fn app_service_endpoint_checks_header_version_resource_and_identity() {
+        let cfg = MsiSimConfig {
+            identity_header: "hdr".into(),
+            resources: vec!["https://graph.microsoft.com".into()],
+            system_client_id: "sys".into(),
+            user_assigned_client_ids: vec!["uai".into()],
+        };
+        let token_cfg = TokenSimConfig::default();
+        let tokens = Mutex::new(TokenState::default());
+        let state = Mutex::new(MsiState::default());
+        let get = |header: Option<&str>, query: &str| -> (u16, Value) {
+            let resp = handle(
+                &cfg,
+                &token_cfg,
+                &tokens,
+                &state,
+                SimRequest {
+                    method: "GET".into(),
+                    path: "/msi/token".into(),
+                    query: query.into(),
+                    headers: header
+                        .map(|h| vec![("X-IDENTITY-HEADER".to_owned(), h.to_owned())])
+                        .unwrap_or_default(),
+                    body: Vec::new(),
+                },
+            );
+            (
+                resp.status,
+                serde_json::from_slice(&resp.body).expect("json"),
+            )
+        };
+        let ok = "api-version=2019-08-01&resource=https%3A%2F%2Fgraph.microsoft.com";
+        let (status, body) = get(Some("hdr"), ok);
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            body["access_token"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("sim."))
+        );
+        assert_eq!(body["token_type"], "Bearer");
+        assert_eq!(body["resource"], "https://graph.microsoft.com");
+        assert_eq!(body["client_id"], "sys");
+        let exp: i64 = body["expires_on"]
+            .as_str()
+            .and_then(|e| e.parse().ok())
+            .expect("expires_on string");
+        assert!(exp > chrono::Utc::now().timestamp() + 3000);
+        let (status, body) = get(Some("hdr"), &format!("{ok}&client_id=uai"));
+        assert_eq!((status, body["client_id"].as_str()), (200, Some("uai")));
+        assert_eq!(get(None, ok).0, 401);
+        assert_eq!(get(Some("wrong"), ok).0, 401);
+        assert_eq!(get(Some("hdr"), &format!("{ok}&client_id=other")).0, 400);
+        assert_eq!(
+            get(Some("hdr"), &format!("{ok}&mi_res_id=%2Fsubscriptions%2Fx")).0,
+            400
+        );
+        assert_eq!(
+            get(
+                Some("hdr"),
+                "api-version=2017-09-01&resource=https%3A%2F%2Fgraph.microsoft.com"
+            )
+            .0,
+            400
+        );
+        assert_eq!(
+            get(
+                Some("hdr"),
+                "api-version=2019-08-01&resource=https%3A%2F%2Fmanagement.azure.com"
+            )
+            .0,
+            400
+        );
+        assert_eq!(state.lock().expect("state").identities, vec!["sys", "uai"]);
+    }
+}
