@@ -5,6 +5,11 @@
 //! Certificate credentials too: azure_identity's `ClientCertificateCredential` signs client
 //! assertions (PEM and password-protected PKCS#12 files generated here) that the token simulator
 //! verifies; a certificate the simulator does not know fails with an auth error and stores nothing.
+//! Workload identity too: azure_identity's `WorkloadIdentityCredential` presents a projected
+//! service-account token (signed here by a generated "cluster OIDC issuer" key, rotated mid-run)
+//! that the token simulator matches against a registered federated identity credential.
+//! Managed identity through the real binary: `ManagedIdentityCredential` on the App Service
+//! protocol (`IDENTITY_ENDPOINT`/`IDENTITY_HEADER`) against the MSI simulator.
 
 #![forbid(unsafe_code)]
 
@@ -15,7 +20,9 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use crosswind_azure::{AzureCollector, AzureConfig, RetryTuning};
 use crosswind_model::RecordSource;
-use crosswind_sim::assertion::TestClientCert;
+use crosswind_sim::assertion::{
+    DEFAULT_FEDERATED_AUDIENCE as AZURE_AD_TOKEN_EXCHANGE, TestClientCert, TestOidcIssuer,
+};
 use crosswind_sim::graph::{GraphFault, GraphSim};
 use crosswind_sim::loopback::TestCa;
 use crosswind_sim::token::{TokenSim, TokenSimConfig};
@@ -494,6 +501,354 @@ async fn unregistered_certificate_is_an_auth_error_and_stores_nothing() {
     );
     drop(store);
     assert!(stored_ids(&env.store_path).is_empty());
+}
+
+// === workload identity (federated credentials) ===
+
+const OIDC_ISSUER: &str = "https://oidc.example/clusters/prod-weu-1";
+const SERVICE_ACCOUNT: &str = "system:serviceaccount:security:crosswind";
+
+fn federated_sim_config(issuer: &TestOidcIssuer) -> TokenSimConfig {
+    TokenSimConfig {
+        // No secret and no certificate the collector knows: only the federated token works.
+        client_secret: "not-configured-in-the-collector".to_owned(),
+        federated_credentials: vec![issuer.credential(SERVICE_ACCOUNT)],
+        // Tokens die after 4 Graph calls although they claim an hour: mid-run 401s, so the
+        // credential is rebuilt and presents the token file's current content.
+        max_uses: Some(4),
+        ..TokenSimConfig::default()
+    }
+}
+
+/// Writes the projected token as the kubelet does: a new file renamed over the old one.
+fn write_token_file(path: &Path, jwt: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, jwt).expect("write token");
+    std::fs::rename(&tmp, path).expect("rename token");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workload_identity_collects_exactly_what_graph_served() {
+    let issuer = TestOidcIssuer::generate(OIDC_ISSUER).expect("oidc issuer");
+    let sim = SimConfig {
+        hours: 3,
+        users: 40,
+        late_per_mille: 50,
+        ..SimConfig::default()
+    };
+    let mut token_file = PathBuf::new();
+    let env = setup_with(sim, federated_sim_config(&issuer), 9, |dir| {
+        token_file = dir.join("azure-identity-token");
+        write_token_file(
+            &token_file,
+            &issuer.service_account_token(
+                SERVICE_ACCOUNT,
+                &[AZURE_AD_TOKEN_EXCHANGE],
+                3600,
+                "sa-1",
+            ),
+        );
+        format!(
+            "auth = \"workload_identity\"\nfederated_token_file = \"{}\"",
+            token_file.display()
+        )
+    })
+    .await;
+    assert_eq!(
+        env.cfg.auth_kind(),
+        crosswind_azure::AuthKind::WorkloadIdentity
+    );
+    let mut store = Store::open(&env.store_path).expect("store");
+    let mut c = collector(&env.cfg);
+    let mut now = env.start_ms + HOUR;
+    let mut polls = 0u64;
+    let mut rotated_at = None;
+    while now <= env.end_ms + HOUR {
+        env.graph.set_now(now);
+        if polls == 4 {
+            // The kubelet rotates the projected token (a new jti) mid-run.
+            write_token_file(
+                &token_file,
+                &issuer.service_account_token(
+                    SERVICE_ACCOUNT,
+                    &[AZURE_AD_TOKEN_EXCHANGE],
+                    3600,
+                    "sa-2",
+                ),
+            );
+            rotated_at = Some(env.token.federated_accepted());
+        }
+        let stats = c
+            .poll_once(&mut store, ts(now))
+            .await
+            .unwrap_or_else(|e| panic!("poll failed: {e}"));
+        assert_eq!(stats.quarantined, 0);
+        polls += 1;
+        now += 20 * MIN;
+    }
+    drop(store);
+    let stored = stored_ids(&env.store_path);
+    let stored_set: BTreeSet<String> = stored.iter().cloned().collect();
+    assert_eq!(stored.len(), stored_set.len(), "an id stored twice");
+    let served = env.graph.served_ids();
+    assert!(!served.is_empty(), "graph served nothing");
+    assert_eq!(stored_set, served, "stored != served");
+    assert!(served.is_superset(&env.graph.visible_ids(i64::MAX, env.start_ms, env.end_ms)));
+    assert!(served.is_subset(&env.all_ids));
+    assert!(
+        env.graph.statuses().contains(&401),
+        "no token expired mid-run"
+    );
+    // Every token was issued for the federated credential, none for a secret or certificate.
+    assert_eq!(env.token.failures(), 0, "{:?}", env.token.last_error());
+    assert!(env.token.issued() >= 3, "too few token refreshes");
+    assert_eq!(env.token.federated_accepted(), env.token.issued());
+    assert_eq!(env.token.assertions_accepted(), 0);
+    // The token file is read again when the credential comes back after a 401: the first
+    // exchange after the rotation presents the new token, and the old one is never seen again.
+    let jtis = env.token.federated_jtis();
+    let rotated_at = rotated_at.expect("rotated") as usize;
+    assert!(rotated_at >= 1 && rotated_at < jtis.len(), "{jtis:?}");
+    assert!(jtis[..rotated_at].iter().all(|j| j == "sa-1"), "{jtis:?}");
+    assert!(jtis[rotated_at..].iter().all(|j| j == "sa-2"), "{jtis:?}");
+    println!(
+        "azure workload identity e2e: {} sign-ins, {polls} polls, {} graph requests, federated exchanges {jtis:?}",
+        served.len(),
+        env.graph.requests(),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unmatched_federated_token_is_an_auth_error_and_stores_nothing() {
+    let issuer = TestOidcIssuer::generate(OIDC_ISSUER).expect("oidc issuer");
+    let cases = [
+        (
+            "wrong subject",
+            issuer.service_account_token(
+                "system:serviceaccount:default:someone-else",
+                &[AZURE_AD_TOKEN_EXCHANGE],
+                3600,
+                "sa-x",
+            ),
+            "AADSTS70021",
+        ),
+        (
+            "expired",
+            issuer.service_account_token(
+                SERVICE_ACCOUNT,
+                &[AZURE_AD_TOKEN_EXCHANGE],
+                -3600,
+                "sa-y",
+            ),
+            "AADSTS700024",
+        ),
+    ];
+    for (case, jwt, code) in cases {
+        let sim = SimConfig {
+            hours: 2,
+            users: 20,
+            ..SimConfig::default()
+        };
+        let env = setup_with(sim, federated_sim_config(&issuer), 50, |dir| {
+            let f = dir.join("azure-identity-token");
+            write_token_file(&f, &jwt);
+            format!(
+                "auth = \"workload_identity\"\nfederated_token_file = \"{}\"",
+                f.display()
+            )
+        })
+        .await;
+        let mut store = Store::open(&env.store_path).expect("store");
+        let mut c = collector(&env.cfg);
+        let now = env.end_ms + HOUR;
+        env.graph.set_now(now);
+        let err = c
+            .poll_once(&mut store, ts(now))
+            .await
+            .expect_err("an unmatched federated token must not get a Graph token");
+        let msg = format!("{err:#}");
+        println!("{case}: auth error as reported: {msg}");
+        assert_eq!(err.kind(), "token", "{case}: {msg}");
+        assert!(!err.is_retriable(), "{case}: {msg}");
+        assert!(msg.contains("WorkloadIdentityCredential"), "{case}: {msg}");
+        assert!(msg.contains(code), "{case}: {msg}");
+        // No part of the token (header, claims, signature) in the error or its Debug.
+        let debug = format!("{err:?}");
+        for part in jwt.split('.') {
+            assert!(!msg.contains(part), "{case}: token content in {msg}");
+            assert!(!debug.contains(part), "{case}: token content in {debug}");
+        }
+        assert_eq!(env.token.issued(), 0, "{case}");
+        assert_eq!(env.token.federated_accepted(), 0, "{case}");
+        assert_eq!(env.graph.data_requests(), 0, "{case}: graph was called");
+        assert!(
+            store
+                .checkpoint("azure:corp")
+                .expect("checkpoint")
+                .is_none()
+        );
+        drop(store);
+        assert!(stored_ids(&env.store_path).is_empty(), "{case}");
+    }
+}
+
+// === managed identity (App Service protocol) ===
+
+/// `crosswind collect --once` with `auth = "managed_identity"`, run as a child process with
+/// `IDENTITY_ENDPOINT`/`IDENTITY_HEADER` set (azure_identity reads the process environment; the
+/// tests never call `set_var`): azure_identity's `ManagedIdentityCredential` takes the App
+/// Service path to the MSI simulator, whose tokens the Graph simulator accepts. Tokens die after
+/// 3 Graph calls, so the credential is rebuilt and asks the endpoint again. With a wrong
+/// `IDENTITY_HEADER` the run fails naming the credential, without the header value, and stores
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managed_identity_app_service_collects_through_the_binary() {
+    use crosswind_sim::msi::{MsiSim, MsiSimConfig};
+    let sim = SimConfig {
+        users: 40,
+        hours: 4,
+        ..SimConfig::default()
+    };
+    let data = generate(&sim, &[Scenario::Mixed]);
+    let ca = TestCa::generate().expect("ca");
+    let token_cfg = TokenSimConfig {
+        max_uses: Some(3),
+        ..TokenSimConfig::default()
+    };
+    let token = TokenSim::start(token_cfg.clone(), &ca)
+        .await
+        .expect("token sim");
+    let graph = GraphSim::start(
+        &data.signins,
+        &data.signin_arrival_delay_ms,
+        token.validator(),
+        Some(&ca),
+    )
+    .await
+    .expect("graph sim");
+    let header_secret = "msi-header-7f3a9c0e51d24b6e";
+    let msi = MsiSim::start(
+        MsiSimConfig {
+            identity_header: header_secret.to_owned(),
+            resources: vec![graph.url()],
+            system_client_id: "99999999-8888-7777-6666-555555555555".to_owned(),
+            user_assigned_client_ids: vec![],
+        },
+        &token,
+    )
+    .await
+    .expect("msi sim");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca_file = dir.path().join("ca.pem");
+    ca.write_ca_file(&ca_file).expect("ca file");
+    let db = dir.path().join("cw.db");
+    let config = dir.path().join("crosswind.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[store]
+path = "{db}"
+
+[[azure]]
+name = "corp"
+tenant_id = "{tenant}"
+auth = "managed_identity"
+graph_url = "{graph}"
+ca_file = "{ca}"
+page_size = 5
+max_requests_per_10s = 0
+max_retries = 3
+request_timeout_secs = 10
+"#,
+            db = db.display(),
+            tenant = token_cfg.tenant_id,
+            graph = graph.url(),
+            ca = ca_file.display(),
+        ),
+    )
+    .expect("config");
+    let endpoint = msi.identity_endpoint();
+    let run = |header: &'static str| {
+        let args: Vec<String> = [
+            "--config",
+            config.to_str().expect("utf-8 path"),
+            "collect",
+            "--once",
+            "--since",
+            "2026-11-29T00:00:00Z",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        let endpoint = endpoint.clone();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            crosswind_tests::crosswind_env(
+                &args,
+                &[
+                    ("IDENTITY_ENDPOINT", endpoint.as_str()),
+                    ("IDENTITY_HEADER", header),
+                ],
+            )
+        })
+    };
+
+    // A wrong IDENTITY_HEADER first: refused, nothing stored, the secret not echoed.
+    let out = run("not-the-header").await.expect("join");
+    let (so, se) = (crosswind_tests::stdout(&out), crosswind_tests::stderr(&out));
+    assert_ne!(out.status.code(), Some(0), "{so}\n{se}");
+    assert!(se.contains("ManagedIdentityCredential"), "{se}");
+    assert!(
+        !se.contains("not-the-header") && !so.contains("not-the-header"),
+        "{se}"
+    );
+    assert!(!se.contains(header_secret), "{se}");
+    assert_eq!(msi.issued(), 0);
+    assert!(msi.failures() >= 1);
+    assert_eq!(graph.data_requests(), 0, "graph was called without a token");
+
+    let out = run(header_secret).await.expect("join");
+    let (so, se) = (crosswind_tests::stdout(&out), crosswind_tests::stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{so}\n{se}");
+    assert!(
+        !se.contains(header_secret) && !so.contains(header_secret),
+        "{se}"
+    );
+    let stored = stored_ids(&db);
+    let stored_set: BTreeSet<String> = stored.iter().cloned().collect();
+    assert_eq!(stored.len(), stored_set.len(), "an id stored twice");
+    let served = graph.served_ids();
+    assert!(!served.is_empty(), "graph served nothing");
+    assert_eq!(stored_set, served, "stored != served");
+    assert_eq!(served, env_ids(&data), "every generated sign-in, once");
+    assert!(graph.statuses().contains(&401), "no token expired mid-run");
+    // Every Graph token came from the managed identity endpoint, none from the token endpoint.
+    assert_eq!(token.requests(), 0, "the token endpoint was used");
+    assert!(
+        msi.issued() >= 2,
+        "the credential never came back after a 401"
+    );
+    assert_eq!(token.issued(), msi.issued());
+    assert!(
+        msi.identities()
+            .iter()
+            .all(|i| i == "99999999-8888-7777-6666-555555555555")
+    );
+    println!(
+        "azure managed identity e2e: {} sign-ins, {} graph requests, {} msi tokens, {} msi refusals",
+        served.len(),
+        graph.requests(),
+        msi.issued(),
+        msi.failures()
+    );
+}
+
+fn env_ids(data: &Dataset) -> BTreeSet<String> {
+    data.signins
+        .iter()
+        .filter_map(|s| s.get("id").and_then(|v| v.as_str()).map(str::to_owned))
+        .collect()
 }
 
 /// `crosswind validate` names the key and the problem for bad certificate files, and prints no

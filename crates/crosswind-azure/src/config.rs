@@ -15,6 +15,9 @@ pub const SIGN_IN_EVENT_TYPES: [&str; 4] = [
     "managedIdentity",
 ];
 
+/// The environment variable the workload identity webhook sets to the token file's path.
+pub const FEDERATED_TOKEN_FILE_ENV: &str = "AZURE_FEDERATED_TOKEN_FILE";
+
 /// How the collector gets its Graph token.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -27,7 +30,9 @@ pub enum AuthKind {
     ClientCertificate,
     /// Azure managed identity (IMDS / App Service); `client_id` selects a user-assigned one.
     ManagedIdentity,
-    /// Kubernetes workload identity (federated token file from `AZURE_FEDERATED_TOKEN_FILE`).
+    /// Kubernetes workload identity: the projected service-account token in
+    /// `federated_token_file` (default: the `AZURE_FEDERATED_TOKEN_FILE` environment variable
+    /// the workload identity webhook sets) exchanged for a Graph token.
     WorkloadIdentity,
 }
 
@@ -63,6 +68,12 @@ pub struct AzureConfig {
     /// Environment variable holding the password of an encrypted PKCS#12 file or PEM key.
     #[serde(default)]
     pub certificate_password_env: Option<String>,
+    /// Workload identity: the file holding the federated (Kubernetes service-account) token.
+    /// Default: the path in the `AZURE_FEDERATED_TOKEN_FILE` environment variable. It is read
+    /// again for a new Graph token when the last read is over 10 minutes old, and after Graph
+    /// rejects a token, so the kubelet may rotate it.
+    #[serde(default)]
+    pub federated_token_file: Option<PathBuf>,
     /// Microsoft Graph base URL (sovereign clouds, tests).
     #[serde(default = "default_graph_url")]
     pub graph_url: String,
@@ -339,14 +350,13 @@ impl AzureConfig {
             },
             AuthKind::ClientCertificate => self.validate_certificate(env, &mut p),
             AuthKind::ManagedIdentity => {}
-            AuthKind::WorkloadIdentity => {
-                if env.var("AZURE_FEDERATED_TOKEN_FILE").is_none() {
-                    p.push(ConfigProblem {
-                        key: "auth",
-                        message: "workload identity needs AZURE_FEDERATED_TOKEN_FILE in the environment".to_owned(),
-                    });
-                }
-            }
+            AuthKind::WorkloadIdentity => self.validate_federated_token_file(env, &mut p),
+        }
+        if self.auth_kind() != AuthKind::WorkloadIdentity && self.federated_token_file.is_some() {
+            p.push(ConfigProblem {
+                key: "federated_token_file",
+                message: "only used with auth = \"workload_identity\"".to_owned(),
+            });
         }
         if self.auth_kind() != AuthKind::ClientCertificate {
             for (key, set) in [
@@ -423,6 +433,42 @@ impl AzureConfig {
             });
         }
         p
+    }
+
+    /// Workload identity: `federated_token_file`, else the file `AZURE_FEDERATED_TOKEN_FILE`
+    /// names, must be a readable, non-empty regular file.
+    fn validate_federated_token_file(&self, env: &dyn Env, p: &mut Vec<ConfigProblem>) {
+        let path = match (
+            &self.federated_token_file,
+            env.var(FEDERATED_TOKEN_FILE_ENV),
+        ) {
+            (Some(f), _) => f.clone(),
+            (None, Some(v)) if !v.is_empty() => PathBuf::from(v),
+            (None, _) => {
+                p.push(ConfigProblem {
+                    key: "auth",
+                    message: format!(
+                        "workload identity needs federated_token_file or {FEDERATED_TOKEN_FILE_ENV} in the environment"
+                    ),
+                });
+                return;
+            }
+        };
+        let before = p.len();
+        check_readable("federated_token_file", &path, p);
+        if p.len() == before {
+            match std::fs::read(&path) {
+                Ok(b) if b.iter().all(u8::is_ascii_whitespace) => p.push(ConfigProblem {
+                    key: "federated_token_file",
+                    message: format!("{} is empty", path.display()),
+                }),
+                Ok(_) => {}
+                Err(e) => p.push(ConfigProblem {
+                    key: "federated_token_file",
+                    message: format!("cannot read {}: {e}", path.display()),
+                }),
+            }
+        }
     }
 
     /// `certificate_file` (and its password keys): the file must be PKCS#12 or PEM with a

@@ -97,6 +97,70 @@ fn empty_secret_file_is_a_problem() {
 }
 
 #[test]
+fn workload_identity_needs_a_readable_token_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = dir.path().join("token");
+    std::fs::write(&token, "eyJhbGciOiJSUzI1NiJ9.e30.c2ln\n").expect("write");
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "\n").expect("write");
+    let none = FakeEnv(HashMap::new());
+    let from_env = |p: &std::path::Path| {
+        FakeEnv(HashMap::from([(
+            "AZURE_FEDERATED_TOKEN_FILE".to_owned(),
+            p.display().to_string(),
+        )]))
+    };
+    let wi = |extra: &str| cfg(&format!("auth = \"workload_identity\"\n{extra}"));
+    let key = |extra: &str| format!("federated_token_file = \"{extra}\"");
+    // The key, or the webhook's environment variable.
+    assert_eq!(
+        keys(&wi(&key(&token.display().to_string())), &none),
+        Vec::<&str>::new()
+    );
+    assert_eq!(keys(&wi(""), &from_env(&token)), Vec::<&str>::new());
+    // Neither: the message names both.
+    let c = wi("");
+    let probs = c.validate_with_env(&none);
+    assert_eq!(probs.len(), 1, "{probs:?}");
+    assert_eq!(probs[0].key, "auth");
+    assert!(
+        probs[0].message.contains("federated_token_file"),
+        "{probs:?}"
+    );
+    assert!(
+        probs[0].message.contains("AZURE_FEDERATED_TOKEN_FILE"),
+        "{probs:?}"
+    );
+    // A missing, a directory or an empty file, through the key or the variable.
+    for bad in [
+        dir.path().join("missing"),
+        dir.path().to_path_buf(),
+        empty.clone(),
+    ] {
+        let c = wi(&key(&bad.display().to_string()));
+        let probs = c.validate_with_env(&from_env(&token));
+        assert_eq!(probs.len(), 1, "{probs:?}");
+        assert_eq!(probs[0].key, "federated_token_file");
+        assert!(
+            probs[0].message.contains(&bad.display().to_string()),
+            "{probs:?}"
+        );
+        assert_eq!(keys(&wi(""), &from_env(&bad)), vec!["federated_token_file"]);
+    }
+    // Only with workload identity.
+    assert_eq!(
+        keys(
+            &cfg(&format!(
+                "client_secret_env = \"S\"\n{}",
+                key(&token.display().to_string())
+            )),
+            &FakeEnv(HashMap::from([("S".to_owned(), "x".to_owned())]))
+        ),
+        vec!["federated_token_file"]
+    );
+}
+
+#[test]
 fn graph_url_and_filter() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let f = dir.path().join("secret");

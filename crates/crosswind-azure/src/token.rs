@@ -181,6 +181,7 @@ impl TokenSource {
         };
         let tenant = cfg.tenant_id.clone();
         let client_id = cfg.client_id.clone();
+        let federated_token_file = cfg.federated_token_file.clone();
         let factory: Factory = match cfg.auth_kind() {
             AuthKind::ClientSecret => {
                 let secret = read_client_secret(cfg, env)?;
@@ -212,6 +213,9 @@ impl TokenSource {
                 let mut options = WorkloadIdentityCredentialOptions {
                     client_id: client_id.clone(),
                     tenant_id: Some(tenant.clone()),
+                    // None: azure_identity reads AZURE_FEDERATED_TOKEN_FILE itself. The file
+                    // is read when the credential is built, i.e. again on every invalidate().
+                    token_file_path: federated_token_file.clone(),
                     ..Default::default()
                 };
                 options.credential_options.client_options = opts();

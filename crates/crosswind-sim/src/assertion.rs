@@ -18,7 +18,18 @@
 //! Signatures are verified with rustls-webpki over aws-lc-rs (the TLS stack already in the
 //! tree), not with OpenSSL, which signs on the client side: two implementations must agree.
 //!
-//! [`TestClientCert`] generates an RSA 2048 certificate and signs assertions, for tests.
+//! Federated credentials (workload identity federation): a token issued by an external OIDC
+//! issuer (a Kubernetes projected service-account token) presented as `client_assertion`.
+//! [`verify_federated`] checks it as Entra checks it against the application's federated
+//! identity credentials: the `iss` must be a registered issuer (else AADSTS70021), the RS256
+//! signature must verify with that issuer's signing key (Entra fetches it from the issuer's
+//! OIDC JWKS; here it is configured: AADSTS50013), `exp` must be in the future and `nbf` (when
+//! present) not in the future with [`CLOCK_SKEW_SECS`] (AADSTS700024), and one registered
+//! credential must match issuer + `sub` + one of its audiences in `aud` (string or array;
+//! AADSTS70021 "No matching federated identity record found for presented assertion").
+//!
+//! [`TestClientCert`] generates an RSA 2048 certificate and signs assertions, for tests;
+//! [`TestOidcIssuer`] is an RSA key that signs service-account tokens.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -144,24 +155,12 @@ pub fn verify(
     registered: &[RegisteredCert],
     now: i64,
 ) -> Result<Accepted, Rejection> {
-    let parts: Vec<&str> = assertion.split('.').collect();
-    let [header_b64, claims_b64, sig_b64] = parts[..] else {
-        return Err(malformed("not three dot-separated parts"));
-    };
-    let json = |s: &str, what: &str| -> Result<serde_json::Map<String, Value>, Rejection> {
-        let bytes = URL_SAFE_NO_PAD
-            .decode(s)
-            .map_err(|_| malformed(&format!("{what} is not base64url")))?;
-        match serde_json::from_slice(&bytes) {
-            Ok(Value::Object(m)) => Ok(m),
-            _ => Err(malformed(&format!("{what} is not a JSON object"))),
-        }
-    };
-    let header = json(header_b64, "header")?;
-    let claims = json(claims_b64, "payload")?;
-    let signature = URL_SAFE_NO_PAD
-        .decode(sig_b64)
-        .map_err(|_| malformed("signature is not base64url"))?;
+    let Parsed {
+        header,
+        claims,
+        signature,
+        signed,
+    } = parse(assertion)?;
 
     let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
     let verify_alg = match alg {
@@ -176,19 +175,7 @@ pub fn verify(
             ));
         }
     };
-    let (thumb, sha256) = match (
-        header.get("x5t#S256").and_then(Value::as_str),
-        header.get("x5t").and_then(Value::as_str),
-    ) {
-        (Some(t), _) => (b64_any(t), true),
-        (None, Some(t)) => (b64_any(t), false),
-        (None, None) => (None, false),
-    };
-    let found = thumb.as_ref().and_then(|t| {
-        registered
-            .iter()
-            .find(|c| if sha256 { &c.sha256 } else { &c.sha1 } == t)
-    });
+    let (thumb, found) = find_cert(&header, registered);
     let Some(cert) = found else {
         return Err(reject(
             700027,
@@ -201,7 +188,6 @@ pub fn verify(
     let der = CertificateDer::from(cert.der.as_slice());
     let ee = webpki::EndEntityCert::try_from(&der)
         .map_err(|_| reject(700027, "Client assertion failed signature validation."))?;
-    let signed = &assertion[..header_b64.len() + 1 + claims_b64.len()];
     ee.verify_signature(verify_alg, signed.as_bytes(), &signature)
         .map_err(|_| {
             reject(
@@ -245,6 +231,295 @@ pub fn verify(
         jti: jti.to_owned(),
         thumbprint: cert.thumbprint(),
     })
+}
+
+type Claims = serde_json::Map<String, Value>;
+
+/// A JWT split into its decoded parts.
+struct Parsed<'a> {
+    header: Claims,
+    claims: Claims,
+    signature: Vec<u8>,
+    /// `header.claims` as sent: the signed bytes.
+    signed: &'a str,
+}
+
+fn parse(assertion: &str) -> Result<Parsed<'_>, Rejection> {
+    let parts: Vec<&str> = assertion.split('.').collect();
+    let [header_b64, claims_b64, sig_b64] = parts[..] else {
+        return Err(malformed("not three dot-separated parts"));
+    };
+    let json = |s: &str, what: &str| -> Result<Claims, Rejection> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(s)
+            .map_err(|_| malformed(&format!("{what} is not base64url")))?;
+        match serde_json::from_slice(&bytes) {
+            Ok(Value::Object(m)) => Ok(m),
+            _ => Err(malformed(&format!("{what} is not a JSON object"))),
+        }
+    };
+    let header = json(header_b64, "header")?;
+    let claims = json(claims_b64, "payload")?;
+    let signature = URL_SAFE_NO_PAD
+        .decode(sig_b64)
+        .map_err(|_| malformed("signature is not base64url"))?;
+    Ok(Parsed {
+        header,
+        claims,
+        signature,
+        signed: &assertion[..header_b64.len() + 1 + claims_b64.len()],
+    })
+}
+
+/// The thumbprint the header names (`x5t#S256` before `x5t`) and the registered certificate
+/// it matches.
+fn find_cert<'r>(
+    header: &Claims,
+    registered: &'r [RegisteredCert],
+) -> (Option<Vec<u8>>, Option<&'r RegisteredCert>) {
+    let (thumb, sha256) = match (
+        header.get("x5t#S256").and_then(Value::as_str),
+        header.get("x5t").and_then(Value::as_str),
+    ) {
+        (Some(t), _) => (b64_any(t), true),
+        (None, Some(t)) => (b64_any(t), false),
+        (None, None) => (None, false),
+    };
+    let found = thumb.as_ref().and_then(|t| {
+        registered
+            .iter()
+            .find(|c| if sha256 { &c.sha256 } else { &c.sha1 } == t)
+    });
+    (thumb, found)
+}
+
+/// Whether the assertion's header names (`x5t`/`x5t#S256`) one of the registered certificates:
+/// such an assertion is a certificate credential, anything else may be a federated one.
+pub fn names_registered_cert(assertion: &str, registered: &[RegisteredCert]) -> bool {
+    parse(assertion).is_ok_and(|p| find_cert(&p.header, registered).1.is_some())
+}
+
+// === federated credentials ===
+
+/// The audience Entra expects in a federated token unless the credential says otherwise.
+pub const DEFAULT_FEDERATED_AUDIENCE: &str = "api://AzureADTokenExchange";
+
+/// An OIDC issuer's RSA signing key: the `RSAPublicKey` (PKCS#1 DER) that the issuer's JWKS
+/// publishes as `n` and `e`.
+#[derive(Clone)]
+pub struct IssuerKey {
+    rsa_public_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for IssuerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuerKey")
+            .field("bytes", &self.rsa_public_key.len())
+            .finish()
+    }
+}
+
+impl IssuerKey {
+    /// A key from its PKCS#1 `RSAPublicKey` DER.
+    pub fn from_rsa_public_key_der(der: &[u8]) -> IssuerKey {
+        IssuerKey {
+            rsa_public_key: der.to_vec(),
+        }
+    }
+}
+
+/// A federated identity credential registered on the application
+/// (`federatedIdentityCredentials`: issuer, subject, audiences) with the issuer's signing key.
+#[derive(Clone, Debug)]
+pub struct FederatedCredential {
+    /// `iss` of the presented token, e.g. the cluster's OIDC issuer URL.
+    pub issuer: String,
+    /// `sub`, e.g. `system:serviceaccount:<namespace>:<name>`.
+    pub subject: String,
+    /// Accepted `aud` values; usually only [`DEFAULT_FEDERATED_AUDIENCE`].
+    pub audiences: Vec<String>,
+    /// The issuer's signing key.
+    pub key: IssuerKey,
+}
+
+impl FederatedCredential {
+    /// A credential for `issuer` and `subject` with the default audience.
+    pub fn new(issuer: &str, subject: &str, key: IssuerKey) -> FederatedCredential {
+        FederatedCredential {
+            issuer: issuer.to_owned(),
+            subject: subject.to_owned(),
+            audiences: vec![DEFAULT_FEDERATED_AUDIENCE.to_owned()],
+            key,
+        }
+    }
+}
+
+/// An accepted federated token: who it was for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FederatedAccepted {
+    pub issuer: String,
+    pub subject: String,
+    /// `jti` when the token carries one (Kubernetes service-account tokens do).
+    pub jti: Option<String>,
+}
+
+/// Verifies a federated token presented as `client_assertion` against the application's
+/// federated identity credentials; `now` in seconds since the epoch.
+pub fn verify_federated(
+    assertion: &str,
+    credentials: &[FederatedCredential],
+    now: i64,
+) -> Result<FederatedAccepted, Rejection> {
+    let Parsed {
+        header,
+        claims,
+        signature,
+        signed,
+    } = parse(assertion)?;
+    let s = |k: &str| claims.get(k).and_then(Value::as_str).unwrap_or("");
+    let audiences: Vec<&str> = match claims.get("aud") {
+        Some(Value::String(a)) => vec![a.as_str()],
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let no_match = || {
+        reject(
+            70021,
+            format!(
+                "No matching federated identity record found for presented assertion. Assertion Issuer: '{}'. Assertion Subject: '{}'. Assertion Audience: '{}'.",
+                s("iss"),
+                s("sub"),
+                audiences.join(",")
+            ),
+        )
+    };
+    let by_issuer: Vec<&FederatedCredential> = credentials
+        .iter()
+        .filter(|c| c.issuer == s("iss"))
+        .collect();
+    if by_issuer.is_empty() {
+        return Err(no_match());
+    }
+    if header.get("alg").and_then(Value::as_str) != Some("RS256") {
+        return Err(reject(
+            50013,
+            "Assertion failed signature validation. [Reason - The algorithm is not supported, expected RS256.]",
+        ));
+    }
+    let signature_ok = by_issuer.iter().any(|c| {
+        webpki::aws_lc_rs::RSA_PKCS1_2048_8192_SHA256
+            .verify_signature(&c.key.rsa_public_key, signed.as_bytes(), &signature)
+            .is_ok()
+    });
+    if !signature_ok {
+        return Err(reject(
+            50013,
+            "Assertion failed signature validation. [Reason - The key was not found in the issuer's signing keys.]",
+        ));
+    }
+    let Some(exp) = claims.get("exp").and_then(Value::as_i64) else {
+        return Err(malformed("exp must be a number"));
+    };
+    let nbf = claims.get("nbf").and_then(Value::as_i64);
+    if exp + CLOCK_SKEW_SECS <= now || nbf.is_some_and(|nbf| nbf - CLOCK_SKEW_SECS > now) {
+        return Err(reject(
+            700024,
+            format!(
+                "Client assertion is not within its valid time range. Current time: {now}, expiry time of assertion {exp}."
+            ),
+        ));
+    }
+    let matched = by_issuer.iter().any(|c| {
+        c.subject == s("sub")
+            && audiences
+                .iter()
+                .any(|a| c.audiences.iter().any(|want| want == a))
+    });
+    if !matched {
+        return Err(no_match());
+    }
+    Ok(FederatedAccepted {
+        issuer: s("iss").to_owned(),
+        subject: s("sub").to_owned(),
+        jti: claims.get("jti").and_then(Value::as_str).map(str::to_owned),
+    })
+}
+
+/// An OIDC issuer's RSA 2048 signing key, for tests: signs service-account tokens as the
+/// Kubernetes API server does (RS256 with a `kid`, no `x5t`).
+pub struct TestOidcIssuer {
+    issuer: String,
+    key: rcgen::KeyPair,
+}
+
+impl std::fmt::Debug for TestOidcIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestOidcIssuer")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TestOidcIssuer {
+    /// A fresh key for the issuer URL `issuer`.
+    pub fn generate(issuer: &str) -> Result<TestOidcIssuer, String> {
+        use rcgen::{KeyPair, PKCS_RSA_SHA256, RsaKeySize};
+        let key = KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_2048)
+            .map_err(|e| e.to_string())?;
+        Ok(TestOidcIssuer {
+            issuer: issuer.to_owned(),
+            key,
+        })
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The public key as the token endpoint is told it (from the JWKS, in reality).
+    pub fn key(&self) -> IssuerKey {
+        IssuerKey::from_rsa_public_key_der(self.key.public_key_raw())
+    }
+
+    /// A federated credential for `subject` with the default audience.
+    pub fn credential(&self, subject: &str) -> FederatedCredential {
+        FederatedCredential::new(&self.issuer, subject, self.key())
+    }
+
+    /// A projected service-account token: `sub`, `aud` (array), `iat`/`nbf` now, `exp` after
+    /// `ttl_secs` (negative: already expired), `jti`.
+    pub fn service_account_token(
+        &self,
+        subject: &str,
+        audiences: &[&str],
+        ttl_secs: i64,
+        jti: &str,
+    ) -> String {
+        use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+        let now = chrono::Utc::now().timestamp();
+        let header = serde_json::json!({"alg": "RS256", "kid": "sim-oidc-key-1"});
+        let claims = serde_json::json!({
+            "aud": audiences, "exp": now + ttl_secs, "iat": now, "nbf": now,
+            "iss": self.issuer, "jti": jti, "sub": subject,
+            "kubernetes.io": {"namespace": "security", "serviceaccount": {"name": "crosswind"}},
+        });
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let kp = RsaKeyPair::from_pkcs8(&self.key.serialize_der())
+            .unwrap_or_else(|e| unreachable!("rcgen RSA key: {e}"));
+        let mut sig = vec![0u8; kp.public_modulus_len()];
+        kp.sign(
+            &RSA_PKCS1_SHA256,
+            &aws_lc_rs::rand::SystemRandom::new(),
+            input.as_bytes(),
+            &mut sig,
+        )
+        .unwrap_or_else(|e| unreachable!("rsa sign: {e}"));
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+    }
 }
 
 /// An RSA 2048 self-signed client certificate with its key, for tests: PEM out, assertions

@@ -20,6 +20,7 @@ pub mod cloudtrail_api;
 pub mod graph;
 pub mod hec;
 pub mod loopback;
+pub mod msi;
 mod output;
 mod rng;
 mod scenarios;

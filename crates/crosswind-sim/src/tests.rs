@@ -1146,4 +1146,263 @@ mod client_assertions {
             "{body}"
         );
     }
+
+    // === federated credentials (workload identity) ===
+
+    const ISSUER: &str = "https://oidc.example/clusters/prod";
+    const SA: &str = "system:serviceaccount:security:crosswind";
+    const EXCHANGE: &str = assertion::DEFAULT_FEDERATED_AUDIENCE;
+
+    fn fed_code(r: Result<assertion::FederatedAccepted, Rejection>) -> (u16, u32) {
+        match r {
+            Ok(a) => panic!("accepted: {a:?}"),
+            Err(r) => (r.status, r.code),
+        }
+    }
+
+    #[test]
+    fn federated_tokens_match_issuer_subject_audience_and_key() {
+        let issuer = assertion::TestOidcIssuer::generate(ISSUER).expect("issuer");
+        let creds = [issuer.credential(SA)];
+        let now = now();
+        let ok = assertion::verify_federated(
+            &issuer.service_account_token(SA, &[EXCHANGE], 3600, "sa-1"),
+            &creds,
+            now,
+        )
+        .expect("valid service-account token");
+        assert_eq!(ok.subject, SA);
+        assert_eq!(ok.jti.as_deref(), Some("sa-1"));
+        // An audience list with another entry first.
+        let multi =
+            issuer.service_account_token(SA, &["https://kubernetes.default", EXCHANGE], 60, "y");
+        assertion::verify_federated(&multi, &creds, now).expect("second audience");
+
+        // Wrong subject, audience or issuer: no matching federated identity record.
+        let wrong_sub = issuer.service_account_token(
+            "system:serviceaccount:default:other",
+            &[EXCHANGE],
+            60,
+            "z",
+        );
+        assert_eq!(
+            fed_code(assertion::verify_federated(&wrong_sub, &creds, now)),
+            (401, 70021)
+        );
+        let wrong_aud = issuer.service_account_token(SA, &["api://something-else"], 60, "z");
+        assert_eq!(
+            fed_code(assertion::verify_federated(&wrong_aud, &creds, now)),
+            (401, 70021)
+        );
+        let other_issuer =
+            assertion::TestOidcIssuer::generate("https://oidc.example/other").expect("issuer");
+        let foreign = other_issuer.service_account_token(SA, &[EXCHANGE], 60, "z");
+        assert_eq!(
+            fed_code(assertion::verify_federated(&foreign, &creds, now)),
+            (401, 70021)
+        );
+        // The right issuer URL signed by another key: signature validation fails.
+        let impostor = assertion::TestOidcIssuer::generate(ISSUER).expect("issuer");
+        let forged = impostor.service_account_token(SA, &[EXCHANGE], 60, "z");
+        assert_eq!(
+            fed_code(assertion::verify_federated(&forged, &creds, now)),
+            (401, 50013)
+        );
+        // A tampered payload (subject swapped after signing).
+        let good = issuer.service_account_token(
+            "system:serviceaccount:default:other",
+            &[EXCHANGE],
+            60,
+            "z",
+        );
+        let parts: Vec<&str> = good.split('.').collect();
+        let payload =
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, parts[1])
+                .expect("b64");
+        let payload = String::from_utf8(payload)
+            .expect("utf8")
+            .replace("default:other", "security:crosswind");
+        let tampered = format!(
+            "{}.{}.{}",
+            parts[0],
+            base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload),
+            parts[2]
+        );
+        assert_eq!(
+            fed_code(assertion::verify_federated(&tampered, &creds, now)),
+            (401, 50013)
+        );
+        // Expired beyond the 5 minute skew; within the skew it still passes.
+        let expired = issuer.service_account_token(SA, &[EXCHANGE], -301, "z");
+        assert_eq!(
+            fed_code(assertion::verify_federated(&expired, &creds, now)),
+            (401, 700024)
+        );
+        let just = issuer.service_account_token(SA, &[EXCHANGE], -200, "z");
+        assertion::verify_federated(&just, &creds, now).expect("within skew");
+        assert_eq!(
+            fed_code(assertion::verify_federated("a.b", &creds, now)),
+            (400, 50027)
+        );
+    }
+
+    #[test]
+    fn token_endpoint_routes_federated_and_certificate_assertions() {
+        let c = TestClientCert::generate("sim-client").expect("cert");
+        let issuer = assertion::TestOidcIssuer::generate(ISSUER).expect("issuer");
+        let cfg = TokenSimConfig {
+            client_certificates: vec![c.registered()],
+            federated_credentials: vec![issuer.credential(SA)],
+            ..TokenSimConfig::default()
+        };
+        let state = Mutex::new(TokenState::default());
+        let send = |jwt: &str| {
+            post(
+                &cfg,
+                &state,
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", CLIENT),
+                    ("scope", "https://graph.microsoft.com/.default"),
+                    ("client_assertion_type", assertion::JWT_BEARER),
+                    ("client_assertion", jwt),
+                ],
+            )
+        };
+        let (status, body) = send(&issuer.service_account_token(SA, &[EXCHANGE], 3600, "sa-1"));
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = send(&c.assertion(CLIENT, AUD, now()));
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = send(&issuer.service_account_token(
+            "system:serviceaccount:x:y",
+            &[EXCHANGE],
+            3600,
+            "sa-2",
+        ));
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(body["error"], "invalid_client");
+        let d = body["error_description"].as_str().unwrap_or("");
+        assert!(
+            d.starts_with("AADSTS70021: No matching federated identity record"),
+            "{d}"
+        );
+        assert!(d.contains("system:serviceaccount:x:y"), "{d}");
+        let (status, body) = send(&issuer.service_account_token(SA, &[EXCHANGE], -3600, "sa-3"));
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(body["error_codes"][0], 700024);
+        let st = state.lock().expect("state");
+        assert_eq!(st.federated_jtis, vec!["sa-1".to_owned()]);
+        assert_eq!(st.assertions_accepted, 1);
+        drop(st);
+        // Without federated credentials, a token that names no certificate is refused as before.
+        let plain = TokenSimConfig {
+            client_certificates: vec![c.registered()],
+            ..TokenSimConfig::default()
+        };
+        let (status, body) = post(
+            &plain,
+            &state,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", CLIENT),
+                ("scope", "https://graph.microsoft.com/.default"),
+                ("client_assertion_type", assertion::JWT_BEARER),
+                (
+                    "client_assertion",
+                    &issuer.service_account_token(SA, &[EXCHANGE], 3600, "sa-4"),
+                ),
+            ],
+        );
+        assert_eq!(
+            (status, body["error_codes"][0].as_u64()),
+            (401, Some(700027)),
+            "{body}"
+        );
+    }
+}
+
+mod managed_identity {
+    use std::sync::Mutex;
+
+    use serde_json::Value;
+
+    use crate::loopback::SimRequest;
+    use crate::msi::{MsiSimConfig, MsiState, handle};
+    use crate::token::{TokenSimConfig, TokenState};
+
+    #[test]
+    fn app_service_endpoint_checks_header_version_resource_and_identity() {
+        let cfg = MsiSimConfig {
+            identity_header: "hdr".into(),
+            resources: vec!["https://graph.microsoft.com".into()],
+            system_client_id: "sys".into(),
+            user_assigned_client_ids: vec!["uai".into()],
+        };
+        let token_cfg = TokenSimConfig::default();
+        let tokens = Mutex::new(TokenState::default());
+        let state = Mutex::new(MsiState::default());
+        let get = |header: Option<&str>, query: &str| -> (u16, Value) {
+            let resp = handle(
+                &cfg,
+                &token_cfg,
+                &tokens,
+                &state,
+                SimRequest {
+                    method: "GET".into(),
+                    path: "/msi/token".into(),
+                    query: query.into(),
+                    headers: header
+                        .map(|h| vec![("X-IDENTITY-HEADER".to_owned(), h.to_owned())])
+                        .unwrap_or_default(),
+                    body: Vec::new(),
+                },
+            );
+            (
+                resp.status,
+                serde_json::from_slice(&resp.body).expect("json"),
+            )
+        };
+        let ok = "api-version=2019-08-01&resource=https%3A%2F%2Fgraph.microsoft.com";
+        let (status, body) = get(Some("hdr"), ok);
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            body["access_token"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("sim."))
+        );
+        assert_eq!(body["token_type"], "Bearer");
+        assert_eq!(body["resource"], "https://graph.microsoft.com");
+        assert_eq!(body["client_id"], "sys");
+        let exp: i64 = body["expires_on"]
+            .as_str()
+            .and_then(|e| e.parse().ok())
+            .expect("expires_on string");
+        assert!(exp > chrono::Utc::now().timestamp() + 3000);
+        let (status, body) = get(Some("hdr"), &format!("{ok}&client_id=uai"));
+        assert_eq!((status, body["client_id"].as_str()), (200, Some("uai")));
+        assert_eq!(get(None, ok).0, 401);
+        assert_eq!(get(Some("wrong"), ok).0, 401);
+        assert_eq!(get(Some("hdr"), &format!("{ok}&client_id=other")).0, 400);
+        assert_eq!(
+            get(Some("hdr"), &format!("{ok}&mi_res_id=%2Fsubscriptions%2Fx")).0,
+            400
+        );
+        assert_eq!(
+            get(
+                Some("hdr"),
+                "api-version=2017-09-01&resource=https%3A%2F%2Fgraph.microsoft.com"
+            )
+            .0,
+            400
+        );
+        assert_eq!(
+            get(
+                Some("hdr"),
+                "api-version=2019-08-01&resource=https%3A%2F%2Fmanagement.azure.com"
+            )
+            .0,
+            400
+        );
+        assert_eq!(state.lock().expect("state").identities, vec!["sys", "uai"]);
+    }
 }

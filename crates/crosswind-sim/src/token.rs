@@ -3,7 +3,10 @@
 //! `scope` (`<resource>/.default`) and either `client_secret` or a certificate credential
 //! (`client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer` and a signed
 //! `client_assertion`, verified against the registered certificates as in [`crate::assertion`]),
-//! answering
+//! or a federated credential (workload identity federation: a token from an external OIDC issuer,
+//! such as a Kubernetes service-account token, as `client_assertion`; an assertion whose header
+//! names no registered certificate is checked against the registered federated identity
+//! credentials by [`assertion::verify_federated`]), answering
 //! `{"token_type":"Bearer","expires_in":…,"ext_expires_in":…,"access_token":"…"}` or an AADSTS
 //! error (`{"error":"invalid_client","error_description":"AADSTS7000215: …","error_codes":[…]}`).
 //! Served over TLS (azure_identity accepts only `https://` authorities).
@@ -17,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::assertion::{self, RegisteredCert};
+use crate::assertion::{self, FederatedCredential, RegisteredCert};
 use crate::loopback::{self, LoopbackError, ServerHandle, SimRequest, SimResponse, TestCa};
 
 /// What the token endpoint accepts and how long its tokens live.
@@ -29,6 +32,10 @@ pub struct TokenSimConfig {
     /// Certificates registered for `client_id` (certificate credentials); empty = none, so
     /// every client assertion is refused with AADSTS700027.
     pub client_certificates: Vec<RegisteredCert>,
+    /// Federated identity credentials registered for `client_id` (workload identity); empty =
+    /// none, so an assertion that names no registered certificate is refused with AADSTS700027
+    /// as before.
+    pub federated_credentials: Vec<FederatedCredential>,
     /// `expires_in` advertised to the client.
     pub expires_in_secs: u64,
     /// How long a token is really accepted (server side); `None` = as advertised.
@@ -48,6 +55,7 @@ impl Default for TokenSimConfig {
             client_id: "66666666-7777-8888-9999-aaaaaaaaaaaa".to_owned(),
             client_secret: "sim-secret".to_owned(),
             client_certificates: Vec::new(),
+            federated_credentials: Vec::new(),
             expires_in_secs: 3599,
             valid_for: None,
             max_uses: None,
@@ -70,7 +78,10 @@ pub(crate) struct TokenState {
     counter: u64,
     /// `jti` of every client assertion accepted.
     assertion_ids: HashSet<String>,
-    assertions_accepted: u64,
+    pub(crate) assertions_accepted: u64,
+    /// Federated tokens accepted, and their `jti`s in order (`-` when absent).
+    federated_accepted: u64,
+    pub(crate) federated_jtis: Vec<String>,
     /// The last refusal's `error_description`.
     last_error: Option<String>,
 }
@@ -130,8 +141,8 @@ impl TokenValidator {
 #[derive(Debug)]
 pub struct TokenSim {
     handle: ServerHandle,
-    state: Arc<Mutex<TokenState>>,
-    cfg: TokenSimConfig,
+    pub(crate) state: Arc<Mutex<TokenState>>,
+    pub(crate) cfg: TokenSimConfig,
 }
 
 impl TokenSim {
@@ -177,6 +188,16 @@ impl TokenSim {
     /// Distinct `jti`s among the accepted assertions.
     pub fn distinct_assertions(&self) -> usize {
         lock(&self.state).assertion_ids.len()
+    }
+
+    /// Tokens issued for a federated credential (workload identity).
+    pub fn federated_accepted(&self) -> u64 {
+        lock(&self.state).federated_accepted
+    }
+
+    /// The `jti` of every accepted federated token, in order (`-` for a token without one).
+    pub fn federated_jtis(&self) -> Vec<String> {
+        lock(&self.state).federated_jtis.clone()
     }
 
     /// Refused token requests.
@@ -310,19 +331,33 @@ fn token_response(
             expected_path
         );
         let now = chrono::Utc::now().timestamp();
-        match assertion::verify(
-            assertion,
-            &cfg.client_id,
-            &audience,
-            &cfg.client_certificates,
-            now,
-        ) {
-            Ok(ok) => {
-                let mut st = lock(state);
-                st.assertions_accepted += 1;
-                st.assertion_ids.insert(ok.jti);
+        if !cfg.federated_credentials.is_empty()
+            && !assertion::names_registered_cert(assertion, &cfg.client_certificates)
+        {
+            match assertion::verify_federated(assertion, &cfg.federated_credentials, now) {
+                Ok(ok) => {
+                    let mut st = lock(state);
+                    st.federated_accepted += 1;
+                    st.federated_jtis
+                        .push(ok.jti.unwrap_or_else(|| "-".to_owned()));
+                }
+                Err(r) => return aadsts(r.status, r.error, r.code, &r.description),
             }
-            Err(r) => return aadsts(r.status, r.error, r.code, &r.description),
+        } else {
+            match assertion::verify(
+                assertion,
+                &cfg.client_id,
+                &audience,
+                &cfg.client_certificates,
+                now,
+            ) {
+                Ok(ok) => {
+                    let mut st = lock(state);
+                    st.assertions_accepted += 1;
+                    st.assertion_ids.insert(ok.jti);
+                }
+                Err(r) => return aadsts(r.status, r.error, r.code, &r.description),
+            }
         }
     } else if get("client_secret").is_empty() {
         return aadsts(
@@ -348,6 +383,20 @@ fn token_response(
             "The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.",
         );
     }
+    let token = issue(cfg, state);
+    SimResponse::json(
+        200,
+        &json!({
+            "token_type": "Bearer",
+            "expires_in": cfg.expires_in_secs,
+            "ext_expires_in": cfg.expires_in_secs,
+            "access_token": token,
+        }),
+    )
+}
+
+/// A new bearer token the [`TokenValidator`] accepts (for `valid_for`, else `expires_in_secs`).
+pub(crate) fn issue(cfg: &TokenSimConfig, state: &Mutex<TokenState>) -> String {
     let mut st = lock(state);
     st.counter += 1;
     let token = format!("sim.{:016x}.{:016x}", st.counter, fastrand_u64(st.counter));
@@ -361,15 +410,7 @@ fn token_response(
             uses: 0,
         },
     );
-    SimResponse::json(
-        200,
-        &json!({
-            "token_type": "Bearer",
-            "expires_in": cfg.expires_in_secs,
-            "ext_expires_in": cfg.expires_in_secs,
-            "access_token": token,
-        }),
-    )
+    token
 }
 
 /// Unpredictable enough for a simulator token (not a secret anyone relies on).
