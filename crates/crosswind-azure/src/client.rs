@@ -138,9 +138,26 @@ pub struct GraphClient {
     name: String,
 }
 
-/// Builds the shared HTTP client: timeouts, gzip, extra CA, `HTTPS_PROXY` (reqwest reads the
-/// proxy variables itself), TLS verification always on.
+/// Builds the shared HTTP client (Graph and azure_identity's token requests): timeouts, gzip,
+/// extra CA, TLS verification always on, and the proxy from `HTTPS_PROXY`/`ALL_PROXY` with
+/// `NO_PROXY` exceptions (reqwest reads the variables itself; see [`crate::proxy`]).
 pub fn build_http(cfg: &AzureConfig) -> Result<reqwest::Client, AzureError> {
+    match crate::proxy::https_proxy(&crate::config::ProcessEnv) {
+        Some(p) if p.unusable.is_none() => tracing::info!(
+            collector = %cfg.name,
+            proxy = %p.redacted,
+            from = p.var,
+            "Entra requests go through an HTTPS proxy (hosts in NO_PROXY excepted)."
+        ),
+        Some(p) => tracing::warn!(
+            collector = %cfg.name,
+            proxy = %p.redacted,
+            from = p.var,
+            problem = p.unusable.unwrap_or_default(),
+            "The proxy setting will not work as intended."
+        ),
+        None => {}
+    }
     let mut b = reqwest::Client::builder()
         .user_agent(concat!("crosswind/", env!("CARGO_PKG_VERSION")))
         .timeout(Duration::from_secs(cfg.request_timeout_secs))
@@ -220,7 +237,7 @@ impl GraphClient {
             Metrics::add(&self.metrics.requests, 1);
             let wait = match res {
                 Err(e) => {
-                    let e = without_url(e);
+                    let e = crate::proxy::describe(&without_url(e), &crate::config::ProcessEnv);
                     tracing::warn!(
                         collector = %self.name,
                         method = "GET",
@@ -230,7 +247,7 @@ impl GraphClient {
                         error = %e,
                         "Graph request failed."
                     );
-                    last = e.to_string();
+                    last = e;
                     self.tuning.backoff(retries)
                 }
                 Ok(resp) => {

@@ -21,6 +21,7 @@ mod collector;
 pub mod config;
 mod error;
 mod metrics;
+mod proxy;
 mod token;
 
 #[cfg(test)]

@@ -138,7 +138,9 @@ fn client_options(cfg: &AzureConfig, http: &reqwest::Client) -> ClientOptions {
 fn credential_error(e: azure_core::Error) -> AzureError {
     AzureError::Token {
         retriable: is_retriable_credential_error(&e),
-        message: e.to_string(),
+        // With the causes: "failed to execute `reqwest` request" alone does not say that the
+        // proxy refused the tunnel or the certificate did not verify.
+        message: crate::proxy::describe(&e, &crate::config::ProcessEnv),
     }
 }
 

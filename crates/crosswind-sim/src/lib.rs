@@ -8,7 +8,8 @@
 //!   own time formatting, `BTreeMap`-ordered JSON, gzip without timestamps).
 //! - Benign output does not depend on which scenarios are injected (independent PRNG streams).
 //! - No benign record uses an attack IP (or an attack /24); no record uses a private range.
-//! - Data only: the loopback servers are not here (yet).
+//! - Data only, plus loopback simulators of the services the collectors talk to (token
+//!   endpoint, Graph, managed identity, CloudTrail, HEC) and an HTTP `CONNECT` proxy.
 
 #![forbid(unsafe_code)]
 #![recursion_limit = "256"]
@@ -22,6 +23,7 @@ pub mod hec;
 pub mod loopback;
 pub mod msi;
 mod output;
+pub mod proxy;
 mod rng;
 mod scenarios;
 mod signin;
