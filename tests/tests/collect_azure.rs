@@ -24,9 +24,8 @@ use crosswind_sim::assertion::{
     DEFAULT_FEDERATED_AUDIENCE as AZURE_AD_TOKEN_EXCHANGE, TestClientCert, TestOidcIssuer,
 };
 use crosswind_sim::graph::{GraphFault, GraphSim};
-use crosswind_sim::loopback::TestCa;
 use crosswind_sim::token::{TokenSim, TokenSimConfig};
-use crosswind_sim::{Dataset, Scenario, SimConfig, generate};
+use crosswind_sim::{Dataset, EntraSims, Scenario, SimConfig, generate};
 use crosswind_store::Store;
 
 const MIN: i64 = 60_000;
@@ -82,18 +81,9 @@ async fn start_env(
     page_size: u32,
     auth: impl FnOnce(&Path) -> String,
 ) -> Env {
-    let ca = TestCa::generate().expect("test CA");
-    let token = TokenSim::start(token_cfg.clone(), &ca)
+    let EntraSims { ca, token, graph } = EntraSims::start(&data, token_cfg.clone())
         .await
-        .expect("token simulator");
-    let graph = GraphSim::start(
-        &data.signins,
-        &data.signin_arrival_delay_ms,
-        token.validator(),
-        Some(&ca),
-    )
-    .await
-    .expect("graph simulator");
+        .expect("entra simulators");
     let dir = tempfile::tempdir().expect("tempdir");
     let ca_file = dir.path().join("ca.pem");
     ca.write_ca_file(&ca_file).expect("write ca");
@@ -710,22 +700,13 @@ async fn managed_identity_app_service_collects_through_the_binary() {
         ..SimConfig::default()
     };
     let data = generate(&sim, &[Scenario::Mixed]);
-    let ca = TestCa::generate().expect("ca");
     let token_cfg = TokenSimConfig {
         max_uses: Some(3),
         ..TokenSimConfig::default()
     };
-    let token = TokenSim::start(token_cfg.clone(), &ca)
+    let EntraSims { ca, token, graph } = EntraSims::start(&data, token_cfg.clone())
         .await
-        .expect("token sim");
-    let graph = GraphSim::start(
-        &data.signins,
-        &data.signin_arrival_delay_ms,
-        token.validator(),
-        Some(&ca),
-    )
-    .await
-    .expect("graph sim");
+        .expect("entra sims");
     let header_secret = "msi-header-7f3a9c0e51d24b6e";
     let msi = MsiSim::start(
         MsiSimConfig {

@@ -7,10 +7,8 @@ use std::collections::BTreeSet;
 
 use crosswind_model::RecordSource;
 use crosswind_sim::cloudtrail_api::CloudTrailSim;
-use crosswind_sim::graph::GraphSim;
-use crosswind_sim::loopback::TestCa;
-use crosswind_sim::token::{TokenSim, TokenSimConfig};
-use crosswind_sim::{Scenario, SimConfig, generate};
+use crosswind_sim::token::TokenSimConfig;
+use crosswind_sim::{EntraSims, Scenario, SimConfig, generate};
 use crosswind_tests::*;
 
 fn ids(values: &[serde_json::Value], key: &str) -> BTreeSet<String> {
@@ -28,17 +26,8 @@ async fn collect_once_stores_what_the_clouds_served_and_correlates() {
         ..SimConfig::default()
     };
     let data = generate(&sim, &[Scenario::AnonymizerSignin, Scenario::AwsRecon]);
-    let ca = TestCa::generate().unwrap();
     let token_cfg = TokenSimConfig::default();
-    let token = TokenSim::start(token_cfg.clone(), &ca).await.unwrap();
-    let graph = GraphSim::start(
-        &data.signins,
-        &data.signin_arrival_delay_ms,
-        token.validator(),
-        Some(&ca),
-    )
-    .await
-    .unwrap();
+    let EntraSims { ca, token, graph } = EntraSims::start(&data, token_cfg.clone()).await.unwrap();
     let delays = vec![0; data.cloudtrail.len()];
     let cloudtrail = CloudTrailSim::start(&data.cloudtrail, &delays)
         .await

@@ -20,7 +20,7 @@ use crosswind_sim::graph::GraphSim;
 use crosswind_sim::hec::{HecSim, HecSimConfig};
 use crosswind_sim::loopback::TestCa;
 use crosswind_sim::token::{TokenSim, TokenSimConfig};
-use crosswind_sim::{Dataset, Scenario, SimConfig, generate};
+use crosswind_sim::{Dataset, EntraSims, Scenario, SimConfig, generate};
 use crosswind_store::Store;
 use crosswind_tests::crosswind_bin;
 use serde_json::Value;
@@ -52,18 +52,9 @@ async fn start_sims(users: usize, live_ms: i64) -> Sims {
         ..SimConfig::default()
     };
     let data = generate(&sim, &[Scenario::Mixed]);
-    let ca = TestCa::generate().expect("test CA");
-    let token = TokenSim::start(TokenSimConfig::default(), &ca)
+    let EntraSims { ca, token, graph } = EntraSims::start(&data, TokenSimConfig::default())
         .await
-        .expect("token sim");
-    let graph = GraphSim::start(
-        &data.signins,
-        &data.signin_arrival_delay_ms,
-        token.validator(),
-        Some(&ca),
-    )
-    .await
-    .expect("graph sim");
+        .expect("entra sims");
     let mut cloudtrail = Vec::new();
     for account in &data.truth.accounts {
         let records: Vec<Value> = data

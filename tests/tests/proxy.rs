@@ -17,10 +17,9 @@ use std::process::{Command, Output};
 
 use crosswind_model::RecordSource;
 use crosswind_sim::graph::GraphSim;
-use crosswind_sim::loopback::TestCa;
 use crosswind_sim::proxy::ConnectProxy;
 use crosswind_sim::token::{TokenSim, TokenSimConfig};
-use crosswind_sim::{Dataset, Scenario, SimConfig, generate};
+use crosswind_sim::{Dataset, EntraSims, Scenario, SimConfig, generate};
 use crosswind_store::Store;
 
 /// Proxy variables a developer's shell may carry; the child gets none of them but ours.
@@ -56,23 +55,14 @@ async fn start() -> Env {
         ..SimConfig::default()
     };
     let data = generate(&sim, &[Scenario::Mixed]);
-    let ca = TestCa::generate().expect("ca");
     let token_cfg = TokenSimConfig {
         // Tokens die after 3 Graph calls: azure_identity asks the token endpoint again, mid-run.
         max_uses: Some(3),
         ..TokenSimConfig::default()
     };
-    let token = TokenSim::start(token_cfg.clone(), &ca)
+    let EntraSims { ca, token, graph } = EntraSims::start(&data, token_cfg.clone())
         .await
-        .expect("token sim");
-    let graph = GraphSim::start(
-        &data.signins,
-        &data.signin_arrival_delay_ms,
-        token.validator(),
-        Some(&ca),
-    )
-    .await
-    .expect("graph sim");
+        .expect("entra sims");
     let dir = tempfile::tempdir().expect("tempdir");
     let ca_file = dir.path().join("ca.pem");
     ca.write_ca_file(&ca_file).expect("ca file");

@@ -18,6 +18,7 @@ pub mod assertion;
 mod benign;
 mod cloudtrail;
 pub mod cloudtrail_api;
+mod entra;
 pub mod graph;
 pub mod hec;
 pub mod loopback;
@@ -40,6 +41,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use cloudtrail::RECON_EVENT_NAMES;
+pub use entra::EntraSims;
 pub use output::{GRAPH_PAGE_SIZE, Summary, TRAIL_FILE_RECORDS, write_dataset};
 pub use stream::{SimRecord, SimStream, stream};
 pub use time::parse_iso;

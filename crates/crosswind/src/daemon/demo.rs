@@ -18,7 +18,7 @@ use crosswind_sim::graph::GraphSim;
 use crosswind_sim::hec::{HecSim, HecSimConfig};
 use crosswind_sim::loopback::TestCa;
 use crosswind_sim::token::{TokenSim, TokenSimConfig};
-use crosswind_sim::{Dataset, Scenario, SimConfig, generate};
+use crosswind_sim::{Dataset, EntraSims, Scenario, SimConfig, generate};
 use crosswind_store::Store;
 use crosswind_store::correlate as db;
 use serde_json::{Value, json};
@@ -54,18 +54,10 @@ pub(crate) async fn start_sims(users: usize, live_ms: i64) -> anyhow::Result<Sim
         ..SimConfig::default()
     };
     let data = generate(&sim, &[Scenario::Mixed]);
-    let ca = TestCa::generate().context("cannot make the simulators' TLS certificate")?;
-    let token = TokenSim::start(TokenSimConfig::default(), &ca)
-        .await
-        .context("cannot start the token endpoint simulator")?;
-    let graph = GraphSim::start(
-        &data.signins,
-        &data.signin_arrival_delay_ms,
-        token.validator(),
-        Some(&ca),
-    )
-    .await
-    .context("cannot start the Graph simulator")?;
+    let EntraSims { ca, token, graph } =
+        EntraSims::start(&data, TokenSimConfig::default())
+            .await
+            .context("cannot start the token endpoint and Graph simulators")?;
     let mut cloudtrail = Vec::new();
     for account in &data.truth.accounts {
         let records: Vec<Value> = data
