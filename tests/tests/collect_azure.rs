@@ -452,20 +452,7 @@ async fn unregistered_certificate_is_an_auth_error_and_stores_nothing() {
         format!("certificate_file = \"{}\"", pem.display())
     })
     .await;
-    let mut store = Store::open(&env.store_path).expect("store");
-    let mut c = collector(&env.cfg);
-    let now = env.end_ms + HOUR;
-    env.graph.set_now(now);
-    let err = c
-        .poll_once(&mut store, ts(now))
-        .await
-        .expect_err("an unregistered certificate must not get a token");
-    let msg = format!("{err:#}");
-    println!("auth error as reported: {msg}");
-    assert_eq!(err.kind(), "token", "{msg}");
-    assert!(!err.is_retriable(), "{msg}");
-    assert!(msg.contains("ClientCertificateCredential"), "{msg}");
-    assert!(msg.contains("AADSTS700027"), "{msg}");
+    let (err, msg) = refused_poll(&env, "ClientCertificateCredential", "AADSTS700027", "").await;
     for line in key_pem.lines().filter(|l| !l.starts_with("-----")) {
         assert!(!msg.contains(line), "key material in {msg}");
     }
@@ -477,12 +464,33 @@ async fn unregistered_certificate_is_an_auth_error_and_stores_nothing() {
         "{:?}",
         env.token.last_error()
     );
-    assert_eq!(env.token.issued(), 0);
-    assert_eq!(
-        env.graph.data_requests(),
-        0,
-        "graph was called without a token"
-    );
+}
+
+/// One poll whose credential the token endpoint refuses. Checks what every refusal shares: a
+/// non-retriable token error naming the credential and the AADSTS code, no token issued, Graph
+/// never called, no checkpoint, nothing stored. Returns the error and its `{:#}` text.
+async fn refused_poll(
+    env: &Env,
+    credential: &str,
+    code: &str,
+    case: &str,
+) -> (crosswind_azure::AzureError, String) {
+    let mut store = Store::open(&env.store_path).expect("store");
+    let mut c = collector(&env.cfg);
+    let now = env.end_ms + HOUR;
+    env.graph.set_now(now);
+    let err = c
+        .poll_once(&mut store, ts(now))
+        .await
+        .expect_err("a refused credential must not get a token");
+    let msg = format!("{err:#}");
+    println!("{case}: auth error as reported: {msg}");
+    assert_eq!(err.kind(), "token", "{case}: {msg}");
+    assert!(!err.is_retriable(), "{case}: {msg}");
+    assert!(msg.contains(credential), "{case}: {msg}");
+    assert!(msg.contains(code), "{case}: {msg}");
+    assert_eq!(env.token.issued(), 0, "{case}");
+    assert_eq!(env.graph.data_requests(), 0, "{case}: graph was called");
     assert!(
         store
             .checkpoint("azure:corp")
@@ -490,7 +498,8 @@ async fn unregistered_certificate_is_an_auth_error_and_stores_nothing() {
             .is_none()
     );
     drop(store);
-    assert!(stored_ids(&env.store_path).is_empty());
+    assert!(stored_ids(&env.store_path).is_empty(), "{case}");
+    (err, msg)
 }
 
 // === workload identity (federated credentials) ===
@@ -648,37 +657,14 @@ async fn unmatched_federated_token_is_an_auth_error_and_stores_nothing() {
             )
         })
         .await;
-        let mut store = Store::open(&env.store_path).expect("store");
-        let mut c = collector(&env.cfg);
-        let now = env.end_ms + HOUR;
-        env.graph.set_now(now);
-        let err = c
-            .poll_once(&mut store, ts(now))
-            .await
-            .expect_err("an unmatched federated token must not get a Graph token");
-        let msg = format!("{err:#}");
-        println!("{case}: auth error as reported: {msg}");
-        assert_eq!(err.kind(), "token", "{case}: {msg}");
-        assert!(!err.is_retriable(), "{case}: {msg}");
-        assert!(msg.contains("WorkloadIdentityCredential"), "{case}: {msg}");
-        assert!(msg.contains(code), "{case}: {msg}");
+        let (err, msg) = refused_poll(&env, "WorkloadIdentityCredential", code, case).await;
         // No part of the token (header, claims, signature) in the error or its Debug.
         let debug = format!("{err:?}");
         for part in jwt.split('.') {
             assert!(!msg.contains(part), "{case}: token content in {msg}");
             assert!(!debug.contains(part), "{case}: token content in {debug}");
         }
-        assert_eq!(env.token.issued(), 0, "{case}");
         assert_eq!(env.token.federated_accepted(), 0, "{case}");
-        assert_eq!(env.graph.data_requests(), 0, "{case}: graph was called");
-        assert!(
-            store
-                .checkpoint("azure:corp")
-                .expect("checkpoint")
-                .is_none()
-        );
-        drop(store);
-        assert!(stored_ids(&env.store_path).is_empty(), "{case}");
     }
 }
 
