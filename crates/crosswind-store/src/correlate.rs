@@ -140,14 +140,14 @@ where
     let mut stmt = store
         .conn
         .prepare_cached(
-            "SELECT id, event FROM events WHERE time >= ?1 AND time < ?2
+            "SELECT id, event, event_dict FROM events WHERE time >= ?1 AND time < ?2
              ORDER BY time, record_id, source",
         )
         .map_err(StoreError::from)?;
     let rows = stmt
         .query(params![since, until])
         .map_err(StoreError::from)?;
-    crate::stream_events(rows, f)
+    crate::stream_events(store, rows, f)
 }
 
 fn collect<T>(
@@ -449,7 +449,7 @@ pub fn findings_recent(store: &Store, since: i64, limit: usize) -> Result<Vec<Fi
 /// Events whose user is one of `names` (as stored or lower-cased), newest first, at most `limit`.
 pub fn events_for_names(store: &Store, names: &[String], limit: usize) -> Result<Vec<StoredEvent>> {
     let mut stmt = store.conn.prepare_cached(
-        "SELECT id, event FROM events WHERE user_name = ?1 ORDER BY time DESC LIMIT ?2",
+        "SELECT id, event, event_dict FROM events WHERE user_name = ?1 ORDER BY time DESC LIMIT ?2",
     )?;
     let mut seen = std::collections::BTreeSet::new();
     let mut out = Vec::new();
@@ -459,7 +459,7 @@ pub fn events_for_names(store: &Store, names: &[String], limit: usize) -> Result
         }
         let mut rows = stmt.query(params![name, limit as i64])?;
         while let Some(row) = rows.next()? {
-            out.push(crate::stored_event(row)?);
+            out.push(crate::stored_event(store, row)?);
         }
     }
     out.sort_by(|a, b| b.event.time.cmp(&a.event.time).then(b.id.cmp(&a.id)));
@@ -526,9 +526,9 @@ pub fn max_event_time(store: &Store) -> Result<Option<i64>> {
 /// The stored events with these source record ids (either source), for the events behind
 /// signals.
 pub fn events_by_record_ids(store: &Store, record_ids: &[String]) -> Result<Vec<StoredEvent>> {
-    let mut stmt = store
-        .conn
-        .prepare_cached("SELECT id, event FROM events WHERE source = ?1 AND record_id = ?2")?;
+    let mut stmt = store.conn.prepare_cached(
+        "SELECT id, event, event_dict FROM events WHERE source = ?1 AND record_id = ?2",
+    )?;
     let mut out = Vec::new();
     for record_id in record_ids {
         for source in [
@@ -537,7 +537,7 @@ pub fn events_by_record_ids(store: &Store, record_ids: &[String]) -> Result<Vec<
         ] {
             let mut rows = stmt.query(params![source.as_str(), record_id])?;
             while let Some(row) = rows.next()? {
-                out.push(crate::stored_event(row)?);
+                out.push(crate::stored_event(store, row)?);
             }
         }
     }

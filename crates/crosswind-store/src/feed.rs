@@ -33,7 +33,7 @@ pub fn records_after(
     limit: usize,
 ) -> Result<(Vec<FedRecord>, i64)> {
     let mut stmt = store.connection().prepare_cached(
-        "SELECT e.id, e.format, e.origin, e.event, r.raw
+        "SELECT e.id, e.format, e.origin, e.event, e.event_dict, r.raw, r.dict
          FROM events e JOIN raw_records r ON r.event_id = e.id
          WHERE e.id > ?1 ORDER BY e.id LIMIT ?2",
     )?;
@@ -51,13 +51,14 @@ pub fn records_after(
         let Some(format) = SourceFormat::parse(&format) else {
             continue;
         };
-        let event = crate::event_at(row, id, 3)?;
+        let event = crate::event_at(store, row, id, 3)?;
+        let raw = store.unpack_raw(row.get(6)?, row.get(5)?)?;
         out.push(FedRecord {
             id,
             format,
             origin,
             event,
-            raw: row.get(4)?,
+            raw,
         });
     }
     Ok((out, last))

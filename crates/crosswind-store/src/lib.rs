@@ -2,13 +2,16 @@
 //!
 //! Invariants:
 //! - a record is stored once per `(source, record id)`; re-importing stores nothing new;
-//! - the raw record is kept byte for byte next to its normalised event;
+//! - the raw record is kept byte for byte next to its normalised event (compressed with a
+//!   dictionary trained on the store's own records once there are enough, see [`codec`]; read
+//!   back exactly through [`Store::raw_record`]);
 //! - writes happen in a [`Batch`] (one transaction): records, quarantine rows and the checkpoint
 //!   that covers them commit together or not at all;
 //! - every query is a prepared statement with bound parameters, never a concatenated string.
 
 #![forbid(unsafe_code)]
 
+pub mod codec;
 pub mod correlate;
 pub mod feed;
 mod migrations;
@@ -21,7 +24,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crosswind_model::{CloudProvider, Event, RecordSource, SourceFormat};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
+pub use codec::{CodecError, PackedRecord, Packer};
 pub use migrations::latest_version as schema_version;
+
+use codec::{Codecs, Part, UnpackError};
 pub use rusqlite;
 
 /// Store failures. Open failures name the path; everything else is SQLite or a corrupt row.
@@ -43,6 +49,8 @@ pub enum StoreError {
     Serialize(#[source] serde_json::Error),
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("stored value cannot be compressed or read back: {0}")]
+    Codec(#[source] CodecError),
     #[error("stored event {id} is not valid JSON: {source}")]
     CorruptEvent {
         id: i64,
@@ -53,10 +61,20 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+impl From<UnpackError> for StoreError {
+    fn from(e: UnpackError) -> StoreError {
+        match e {
+            UnpackError::Sqlite(e) => StoreError::Sqlite(e),
+            UnpackError::Codec(e) => StoreError::Codec(e),
+        }
+    }
+}
+
 /// An open store. One writer per process; readers may share the file (WAL).
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    codecs: Codecs,
 }
 
 /// A record ready to be stored: its normalised event and the exact bytes it came as.
@@ -98,6 +116,8 @@ pub struct BatchStats {
     /// Smallest event time (epoch ms) among newly stored events, if any.
     pub min_new_time: Option<i64>,
     pub max_new_time: Option<i64>,
+    /// Compression dictionaries trained in this batch (usable by [`Packer`]s once it commits).
+    pub dictionaries: u64,
 }
 
 /// Which events to read. Unset bounds are open.
@@ -155,26 +175,37 @@ pub fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-/// Decodes the event JSON in column `col` of a row (read as bytes: no copy into a `String`).
-pub(crate) fn event_at(row: &rusqlite::Row<'_>, id: i64, col: usize) -> Result<Event> {
+/// Decodes the event in column `col` of a row, its dictionary id in column `col + 1` (select
+/// `event, event_dict`). Read as bytes: no copy into a `String`.
+pub(crate) fn event_at(
+    store: &Store,
+    row: &rusqlite::Row<'_>,
+    id: i64,
+    col: usize,
+) -> Result<Event> {
     let bytes = row
         .get_ref(col)?
         .as_bytes()
         .map_err(|e| StoreError::from(rusqlite::Error::from(e)))?;
-    serde_json::from_slice(bytes).map_err(|source| StoreError::CorruptEvent { id, source })
+    let dict: Option<i64> = row.get(col + 1)?;
+    let mut buf = Vec::new();
+    let json = store.codecs.unpack(&store.conn, dict, bytes, &mut buf)?;
+    serde_json::from_slice(json).map_err(|source| StoreError::CorruptEvent { id, source })
 }
 
-/// Decodes a `SELECT id, event …` row.
-pub(crate) fn stored_event(row: &rusqlite::Row<'_>) -> Result<StoredEvent> {
+/// Decodes a `SELECT id, event, event_dict …` row.
+pub(crate) fn stored_event(store: &Store, row: &rusqlite::Row<'_>) -> Result<StoredEvent> {
     let id: i64 = row.get(0)?;
     Ok(StoredEvent {
         id,
-        event: event_at(row, id, 1)?,
+        event: event_at(store, row, id, 1)?,
     })
 }
 
-/// Streams the rows of a prepared `SELECT id, event …` into `f` until it returns `Ok(false)`.
+/// Streams the rows of a prepared `SELECT id, event, event_dict …` into `f` until it returns
+/// `Ok(false)`.
 pub(crate) fn stream_events<E>(
+    store: &Store,
     mut rows: rusqlite::Rows<'_>,
     mut f: impl FnMut(StoredEvent) -> std::result::Result<bool, E>,
 ) -> std::result::Result<(), E>
@@ -182,7 +213,7 @@ where
     E: From<StoreError>,
 {
     while let Some(row) = rows.next().map_err(StoreError::from)? {
-        if !f(stored_event(row)?)? {
+        if !f(stored_event(store, row)?)? {
             break;
         }
     }
@@ -242,7 +273,8 @@ impl Store {
             .map_err(open_err)?;
         conn.set_prepared_statement_cache_capacity(64);
         migrations::apply(&mut conn, &path)?;
-        Ok(Store { conn, path })
+        let codecs = Codecs::load(&conn)?;
+        Ok(Store { conn, path, codecs })
     }
 
     pub fn path(&self) -> &Path {
@@ -256,15 +288,32 @@ impl Store {
 
     /// Starts a write batch (one transaction).
     pub fn begin(&mut self) -> Result<Batch<'_>> {
+        // Dictionaries made by a batch that never committed were rolled back with it.
+        self.codecs.rolled_back();
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         Ok(Batch {
             tx,
+            codecs: &mut self.codecs,
             now: now_ms(),
             stats: BatchStats::default(),
             json: Vec::with_capacity(4096),
+            packed_event: Vec::with_capacity(4096),
+            packed_raw: Vec::with_capacity(4096),
         })
+    }
+
+    /// A [`Packer`] for another thread: it serialises and compresses records with the
+    /// dictionaries this store has committed, for [`Batch::insert_packed`].
+    pub fn packer(&self) -> Packer {
+        self.codecs.packer()
+    }
+
+    /// Test hook: how many records of a format are sampled before its dictionaries are trained.
+    #[cfg(test)]
+    pub(crate) fn set_train_at(&mut self, records: usize) {
+        self.codecs.set_train_at(records);
     }
 
     /// Streams the events matching `query` in event-time order (ties by row id) into `f`.
@@ -280,7 +329,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT id, event FROM events
+                "SELECT id, event, event_dict FROM events
                  WHERE time >= ?1 AND time < ?2
                    AND (?3 IS NULL OR provider = ?3)
                    AND (?4 IS NULL OR class_uid = ?4)
@@ -297,7 +346,7 @@ impl Store {
                 query.success_only as i64,
             ])
             .map_err(StoreError::from)?;
-        stream_events(rows, f)
+        stream_events(self, rows, f)
     }
 
     /// Collects the events matching `query` (convenience for small results).
@@ -312,12 +361,12 @@ impl Store {
 
     /// Events stored after row id `after` (a follower's cursor), oldest row first, at most `limit`.
     pub fn events_after(&self, after: i64, limit: usize) -> Result<Vec<StoredEvent>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT id, event FROM events WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, event, event_dict FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
+        )?;
         let rows = stmt.query(params![after, limit as i64])?;
         let mut out = Vec::new();
-        stream_events(rows, |e| {
+        stream_events(self, rows, |e| {
             out.push(e);
             Ok::<_, StoreError>(true)
         })?;
@@ -326,11 +375,24 @@ impl Store {
 
     /// The record exactly as received.
     pub fn raw_record(&self, event_id: i64) -> Result<Option<Vec<u8>>> {
-        Ok(self
+        let stored: Option<(Vec<u8>, Option<i64>)> = self
             .conn
-            .prepare_cached("SELECT raw FROM raw_records WHERE event_id = ?1")?
-            .query_row([event_id], |r| r.get(0))
-            .optional()?)
+            .prepare_cached("SELECT raw, dict FROM raw_records WHERE event_id = ?1")?
+            .query_row([event_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        stored
+            .map(|(raw, dict)| self.unpack_raw(dict, raw))
+            .transpose()
+    }
+
+    /// A `raw_records` value as received: decompressed when `dict` names a dictionary.
+    pub(crate) fn unpack_raw(&self, dict: Option<i64>, raw: Vec<u8>) -> Result<Vec<u8>> {
+        if dict.is_none() {
+            return Ok(raw);
+        }
+        let mut out = Vec::new();
+        self.codecs.unpack(&self.conn, dict, &raw, &mut out)?;
+        Ok(out)
     }
 
     /// Looks an event up by its dedup key.
@@ -438,10 +500,14 @@ impl Store {
 /// One write transaction. Dropping it without [`Batch::commit`] rolls everything back.
 pub struct Batch<'a> {
     tx: rusqlite::Transaction<'a>,
+    codecs: &'a mut Codecs,
     now: i64,
     stats: BatchStats,
-    /// Reused serialisation buffer: one allocation per batch, not per event.
+    /// Reused buffers (serialised event, compressed event and raw): allocated per batch, not
+    /// per event.
     json: Vec<u8>,
+    packed_event: Vec<u8>,
+    packed_raw: Vec<u8>,
 }
 
 // === impl Batch ===
@@ -449,19 +515,68 @@ pub struct Batch<'a> {
 impl Batch<'_> {
     /// Stores a record unless its `(source, record id)` is already stored.
     pub fn insert(&mut self, rec: &NewRecord<'_>) -> Result<Inserted> {
-        let event = rec.event;
         self.json.clear();
-        serde_json::to_writer(&mut self.json, event).map_err(StoreError::Serialize)?;
-        // serde_json writes UTF-8; bound as TEXT so SQLite's json functions read it.
-        let json = std::str::from_utf8(&self.json).unwrap_or_default();
+        serde_json::to_writer(&mut self.json, rec.event).map_err(StoreError::Serialize)?;
+        let json = std::mem::take(&mut self.json);
+        let inserted = self.insert_values(rec, &json, None, None);
+        self.json = json;
+        inserted
+    }
+
+    /// Like [`Batch::insert`], with the event JSON and raw bytes already serialised and
+    /// compressed by a [`Packer`] (`packed` must come from `rec`).
+    pub fn insert_packed(
+        &mut self,
+        rec: &NewRecord<'_>,
+        packed: &PackedRecord,
+    ) -> Result<Inserted> {
+        self.insert_values(
+            rec,
+            &packed.event,
+            packed.event_dict,
+            packed.raw_dict.map(|dict| (dict, &packed.raw[..])),
+        )
+    }
+
+    /// `event` is the event's JSON, compressed with `event_dict` when that is set; `raw` is the
+    /// record compressed with a dictionary, when it was.
+    fn insert_values(
+        &mut self,
+        rec: &NewRecord<'_>,
+        event_value: &[u8],
+        mut event_dict: Option<i64>,
+        raw_packed: Option<(i64, &[u8])>,
+    ) -> Result<Inserted> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        let event = rec.event;
+        let mut event_value = event_value;
+        if event_dict.is_none() {
+            // Plain JSON: compress it here if a dictionary exists (or is trained on it now).
+            event_dict = self.codecs.pack(
+                &mut self.stats,
+                &self.tx,
+                (rec.format, Part::Event),
+                event_value,
+                self.now,
+                &mut self.packed_event,
+            )?;
+            if event_dict.is_some() {
+                event_value = &self.packed_event;
+            }
+        }
+        // serde_json writes UTF-8: uncompressed, bound as TEXT so SQLite's json functions read it.
+        let event_value = match event_dict {
+            Some(_) => ToSqlOutput::Borrowed(ValueRef::Blob(event_value)),
+            None => ToSqlOutput::Borrowed(ValueRef::Text(event_value)),
+        };
         let principal = event.principal();
         let inserted = self
             .tx
             .prepare_cached(
                 "INSERT OR IGNORE INTO events
                    (source, record_id, format, time, provider, class_uid, status_id, user_name,
-                    src_ip, operation, account_uid, ingested_at, origin, event)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                    src_ip, operation, account_uid, ingested_at, origin, event, event_dict)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?
             .execute(params![
                 rec.format.record_source().as_str(),
@@ -477,16 +592,31 @@ impl Batch<'_> {
                 event.cloud.account.uid.as_deref(),
                 self.now,
                 rec.origin,
-                json,
+                event_value,
+                event_dict,
             ])?;
         if inserted == 0 {
             self.stats.duplicates += 1;
             return Ok(Inserted::Duplicate);
         }
         let id = self.tx.last_insert_rowid();
+        let (raw, raw_dict) = match raw_packed {
+            Some((dict, bytes)) => (bytes, Some(dict)),
+            None => match self.codecs.pack(
+                &mut self.stats,
+                &self.tx,
+                (rec.format, Part::Raw),
+                rec.raw,
+                self.now,
+                &mut self.packed_raw,
+            )? {
+                Some(dict) => (&self.packed_raw[..], Some(dict)),
+                None => (rec.raw, None),
+            },
+        };
         self.tx
-            .prepare_cached("INSERT INTO raw_records (event_id, raw) VALUES (?1, ?2)")?
-            .execute(params![id, rec.raw])?;
+            .prepare_cached("INSERT INTO raw_records (event_id, raw, dict) VALUES (?1, ?2, ?3)")?
+            .execute(params![id, raw, raw_dict])?;
         self.stats.stored += 1;
         self.stats.min_new_time = Some(
             self.stats
@@ -567,6 +697,7 @@ impl Batch<'_> {
     /// Commits everything in the batch atomically.
     pub fn commit(self) -> Result<BatchStats> {
         self.tx.commit()?;
+        self.codecs.committed();
         Ok(self.stats)
     }
 }

@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_correlate.sql"),
     include_str!("../migrations/0003_outbox.sql"),
     include_str!("../migrations/0004_quarantine_once.sql"),
+    include_str!("../migrations/0005_zstd_dicts.sql"),
 ];
 
 /// Applies every migration newer than the store's version, each in its own transaction.

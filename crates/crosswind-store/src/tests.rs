@@ -4,7 +4,7 @@ use crosswind_model::*;
 
 use crate::*;
 
-fn event(uid: &str, time: i64, provider: CloudProvider, ok: bool) -> Event {
+pub(crate) fn event(uid: &str, time: i64, provider: CloudProvider, ok: bool) -> Event {
     let format = match provider {
         CloudProvider::Azure => SourceFormat::GraphSignIn,
         CloudProvider::Aws => SourceFormat::CloudTrail,
