@@ -13,7 +13,9 @@ use crosswind_normalize::{
     normalize,
 };
 use crosswind_store::outbox::Quota;
-use crosswind_store::{BatchStats, Inserted, NewRecord, QuarantineRecord, Store};
+use crosswind_store::{
+    BatchStats, Inserted, NewRecord, PackedRecord, Packer, QuarantineRecord, Store,
+};
 use serde_json::json;
 
 use crate::output::OutputFormat;
@@ -187,13 +189,15 @@ fn import_one(
         }
     };
     let hint = Some(FormatHint::Family(options.family));
-    // Reading and normalising run on their own thread, storing on this one: the two halves
-    // cost about the same, so on two cores the import takes as long as the slower of them.
-    // The channel is bounded, so a slow store holds the reader back instead of buffering.
+    // Reading, normalising, serialising and compressing run on their own thread, storing on
+    // this one: the two halves cost about the same, so on two cores the import takes as long as
+    // the slower of them. The channel is bounded, so a slow store holds the reader back instead
+    // of buffering.
     let (tx, rx) = mpsc::sync_channel(CHUNKS_IN_FLIGHT);
+    let packer = store.packer();
     let reader = std::thread::Builder::new()
         .name("import-read".to_owned())
-        .spawn(move || read_and_normalize(records, hint, tx))
+        .spawn(move || read_and_normalize(records, hint, packer, tx))
         .context("cannot start the reading thread")?;
     // On a store error `rx` is dropped and the reader stops at its next hand-over; it is not
     // waited for (it may be blocked reading stdin).
@@ -212,6 +216,9 @@ enum Item {
     Record {
         record: RawRecord,
         normalized: Result<Normalized, Rejection>,
+        /// The event and raw bytes as they will be stored; `None` if packing failed (the store
+        /// then packs, and reports the failure).
+        packed: Option<PackedRecord>,
     },
     /// Input that is not a record (malformed JSON, invalid UTF-8) or a read failure.
     Unreadable(ContainerError),
@@ -224,6 +231,7 @@ const CHUNKS_IN_FLIGHT: usize = 8;
 fn read_and_normalize<R: io::BufRead>(
     records: RecordReader<R>,
     hint: Option<FormatHint>,
+    mut packer: Packer,
     tx: mpsc::SyncSender<Vec<Item>>,
 ) {
     let mut chunk = Vec::with_capacity(CHUNK);
@@ -231,7 +239,15 @@ fn read_and_normalize<R: io::BufRead>(
         chunk.push(match item {
             Ok(record) => {
                 let normalized = normalize(&record.bytes, hint);
-                Item::Record { record, normalized }
+                let packed = normalized
+                    .as_ref()
+                    .ok()
+                    .and_then(|n| packer.pack(&n.event, n.format, &record.bytes).ok());
+                Item::Record {
+                    record,
+                    normalized,
+                    packed,
+                }
             }
             Err(error) => Item::Unreadable(error),
         });
@@ -274,7 +290,11 @@ fn store_items(
     let (mut in_batch, mut batch_bytes) = (0usize, 0usize);
     for item in items {
         match item {
-            Item::Record { record, normalized } => {
+            Item::Record {
+                record,
+                normalized,
+                packed,
+            } => {
                 file.read += 1;
                 batch_bytes += record.bytes.len();
                 match normalized {
@@ -285,8 +305,12 @@ fn store_items(
                             raw: &record.bytes,
                             origin: &origin,
                         };
+                        let inserted = match &packed {
+                            Some(packed) => batch.insert_packed(&new, packed)?,
+                            None => batch.insert(&new)?,
+                        };
                         if let (Inserted::New(_), Some((renderer, max_rows))) =
-                            (batch.insert(&new)?, &options.splunk)
+                            (inserted, &options.splunk)
                         {
                             if quota.is_none() {
                                 quota = Some(Quota::check(&batch, *max_rows)?);
@@ -330,7 +354,10 @@ fn store_items(
             }
         }
         in_batch += 1;
-        if in_batch >= BATCH_RECORDS || batch_bytes >= BATCH_BYTES {
+        // A new dictionary reaches the reading thread's packer only once committed: commit
+        // early rather than compress the rest of the batch on this thread.
+        if in_batch >= BATCH_RECORDS || batch_bytes >= BATCH_BYTES || batch.stats().dictionaries > 0
+        {
             add(file, batch.commit()?);
             batch = store.begin()?;
             quota = None;
