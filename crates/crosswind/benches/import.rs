@@ -28,7 +28,21 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().expect("temp dir");
-    let input = dir.path().join("records.ndjson");
+    // CROSSWIND_BENCH_INPUT=FILE keeps the generated NDJSON there and reuses it on later runs
+    // (profiling the import without the generator in the profile).
+    let kept = std::env::var_os("CROSSWIND_BENCH_INPUT").map(std::path::PathBuf::from);
+    let input = kept
+        .clone()
+        .unwrap_or_else(|| dir.path().join("records.ndjson"));
+    if kept.is_some() && input.exists() {
+        let bytes = std::fs::metadata(&input).expect("input").len();
+        println!(
+            "reusing {} ({:.0} MiB)",
+            input.display(),
+            bytes as f64 / 1048576.0
+        );
+        return run(&input, n, bytes, dir.path());
+    }
 
     let started = Instant::now();
     let mut out = BufWriter::with_capacity(
@@ -57,12 +71,19 @@ fn main() {
         bytes as f64 / 1048576.0,
         started.elapsed().as_secs_f64()
     );
+    run(&input, n, bytes, dir.path());
+}
 
-    // Stage costs, to see where the end-to-end time goes (skip with CROSSWIND_BENCH_STAGES=0).
+fn run(input: &std::path::Path, n: u64, bytes: u64, dir: &std::path::Path) {
+    // Stage costs, to see where the end-to-end time goes (skip with CROSSWIND_BENCH_STAGES=0;
+    // CROSSWIND_BENCH_STAGES=store runs the store-only stage alone, for profiling).
     let stages = std::env::var("CROSSWIND_BENCH_STAGES").map_or(true, |v| v != "0");
+    if std::env::var("CROSSWIND_BENCH_STAGES").is_ok_and(|v| v == "store") {
+        return store_only(input, n, dir);
+    }
     let started = Instant::now();
     let (mut parsed, mut json_bytes) = (0u64, 0u64);
-    let file = std::fs::File::open(&input).expect("open input");
+    let file = std::fs::File::open(input).expect("open input");
     for record in crosswind_normalize::RecordReader::from_read(file)
         .expect("reader")
         .take(if stages { usize::MAX } else { 0 })
@@ -81,7 +102,7 @@ fn main() {
         json_bytes as f64 / parsed.max(1) as f64
     );
 
-    let db = dir.path().join("bench.db");
+    let db = dir.join("bench.db");
     let mut store = Store::open(&db).expect("open store");
     let started = Instant::now();
     let summary = import_files(
@@ -96,7 +117,7 @@ fn main() {
     assert_eq!(total.read, n, "every record read");
     assert_eq!(total.quarantined, 0, "generated records all map");
     let db_bytes = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0)
-        + std::fs::metadata(dir.path().join("bench.db-wal"))
+        + std::fs::metadata(dir.join("bench.db-wal"))
             .map(|m| m.len())
             .unwrap_or(0);
     println!(
@@ -113,7 +134,7 @@ fn main() {
 
     // After the import, so its peak RSS above is its own.
     if stages {
-        store_only(&input, n, dir.path());
+        store_only(input, n, dir);
     }
 }
 
