@@ -14,3 +14,9 @@ pub mod import;
 pub mod output;
 pub mod simulate;
 pub mod timearg;
+
+/// mimalloc for every binary linking this crate (the daemon, the CLI, the benches, the e2e
+/// tests): the import pipeline allocates records on its reading thread and frees them on the
+/// storing thread, which glibc malloc handles poorly (16% more CPU for the same import).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
