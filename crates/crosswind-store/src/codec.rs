@@ -356,23 +356,27 @@ pub struct Packer {
 }
 
 impl Packer {
-    /// `event` as JSON and `raw`, each compressed if a dictionary for `format` is committed.
+    /// `event` as JSON and `raw`, each compressed if `compress` is set and a dictionary for
+    /// `format` is committed. Left uncompressed, the batch compresses them: a caller balancing
+    /// two threads decides where that work goes.
     pub fn pack(
         &mut self,
         event: &Event,
         format: SourceFormat,
         raw: &[u8],
+        compress: bool,
     ) -> Result<PackedRecord> {
         self.refresh()?;
         self.json.clear();
         serde_json::to_writer(&mut self.json, event).map_err(StoreError::Serialize)?;
-        let (event, event_dict) = match self.writers.get_mut(&(format, Part::Event)) {
-            Some(writer) => (compress(writer, &self.json)?, Some(writer.dict_id)),
-            None => (self.json.clone(), None),
+        let writers = &mut self.writers;
+        let (event, event_dict) = match writers.get_mut(&(format, Part::Event)) {
+            Some(writer) if compress => (compress_with(writer, &self.json)?, Some(writer.dict_id)),
+            _ => (self.json.clone(), None),
         };
-        let (raw, raw_dict) = match self.writers.get_mut(&(format, Part::Raw)) {
-            Some(writer) => (compress(writer, raw)?, Some(writer.dict_id)),
-            None => (Vec::new(), None),
+        let (raw, raw_dict) = match writers.get_mut(&(format, Part::Raw)) {
+            Some(writer) if compress => (compress_with(writer, raw)?, Some(writer.dict_id)),
+            _ => (Vec::new(), None),
         };
         Ok(PackedRecord {
             event,
@@ -405,7 +409,7 @@ impl Packer {
     }
 }
 
-fn compress(writer: &mut Writer, value: &[u8]) -> Result<Vec<u8>> {
+fn compress_with(writer: &mut Writer, value: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(value.len()));
     writer
         .compressor

@@ -3,6 +3,8 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -195,13 +197,22 @@ fn import_one(
     // of buffering.
     let (tx, rx) = mpsc::sync_channel(CHUNKS_IN_FLIGHT);
     let packer = store.packer();
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let handover = Handover {
+        tx,
+        in_flight: Arc::clone(&in_flight),
+    };
     let reader = std::thread::Builder::new()
         .name("import-read".to_owned())
-        .spawn(move || read_and_normalize(records, hint, packer, tx))
+        .spawn(move || read_and_normalize(records, hint, packer, handover))
         .context("cannot start the reading thread")?;
     // On a store error `rx` is dropped and the reader stops at its next hand-over; it is not
     // waited for (it may be blocked reading stdin).
-    let range = store_items(store, rx.into_iter().flatten(), options, file, progress)?;
+    let items = rx.into_iter().flat_map(|chunk| {
+        in_flight.fetch_sub(1, Ordering::Relaxed);
+        chunk
+    });
+    let range = store_items(store, items, options, file, progress)?;
     // A reader that died early would look like the end of the input: say so instead.
     if reader.join().is_err() {
         anyhow::bail!("reading {} failed unexpectedly", file.path);
@@ -228,21 +239,44 @@ enum Item {
 const CHUNK: usize = 256;
 const CHUNKS_IN_FLIGHT: usize = 8;
 
+/// The reading thread's end of the hand-over, with a count of chunks not yet taken.
+struct Handover {
+    tx: mpsc::SyncSender<Vec<Item>>,
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl Handover {
+    fn send(&self, chunk: Vec<Item>) -> bool {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.tx.send(chunk).is_ok()
+    }
+
+    /// Compressing is about a fifth of the reading thread's work, and the storing thread
+    /// compresses whatever arrives uncompressed. The reading thread takes it on while chunks
+    /// pile up (the store is the slower half) and leaves it while they don't, so on two cores
+    /// both halves stay busy whichever is slower for this input.
+    fn store_is_behind(&self) -> bool {
+        self.in_flight.load(Ordering::Relaxed) >= CHUNKS_IN_FLIGHT / 2
+    }
+}
+
 fn read_and_normalize<R: io::BufRead>(
     records: RecordReader<R>,
     hint: Option<FormatHint>,
     mut packer: Packer,
-    tx: mpsc::SyncSender<Vec<Item>>,
+    handover: Handover,
 ) {
     let mut chunk = Vec::with_capacity(CHUNK);
+    let mut compress = false;
     for item in records {
         chunk.push(match item {
             Ok(record) => {
                 let normalized = normalize(&record.bytes, hint);
-                let packed = normalized
-                    .as_ref()
-                    .ok()
-                    .and_then(|n| packer.pack(&n.event, n.format, &record.bytes).ok());
+                let packed = normalized.as_ref().ok().and_then(|n| {
+                    packer
+                        .pack(&n.event, n.format, &record.bytes, compress)
+                        .ok()
+                });
                 Item::Record {
                     record,
                     normalized,
@@ -251,16 +285,15 @@ fn read_and_normalize<R: io::BufRead>(
             }
             Err(error) => Item::Unreadable(error),
         });
-        if chunk.len() == CHUNK
-            && tx
-                .send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))
-                .is_err()
-        {
-            return;
+        if chunk.len() == CHUNK {
+            if !handover.send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))) {
+                return;
+            }
+            compress = handover.store_is_behind();
         }
     }
     if !chunk.is_empty() {
-        let _ = tx.send(chunk);
+        handover.send(chunk);
     }
 }
 

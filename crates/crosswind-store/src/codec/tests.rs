@@ -221,7 +221,7 @@ fn packer_uses_only_committed_dictionaries() {
     let mut packer = store.packer();
     let pack = |packer: &mut Packer, i: usize| {
         packer
-            .pack(&record_event(i), SourceFormat::GraphSignIn, &raw(i))
+            .pack(&record_event(i), SourceFormat::GraphSignIn, &raw(i), true)
             .unwrap()
     };
 
