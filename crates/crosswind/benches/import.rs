@@ -1,6 +1,8 @@
 //! Import throughput: N realistic Graph beta sign-ins and CloudTrail records (half each, from
 //! the scenario generator) written as NDJSON, then imported end to end — read, detect,
-//! normalise, dedup, store raw + event in SQLite — on one thread. Prints records/s and peak RSS.
+//! normalise, serialise, compress, dedup, store raw + event in SQLite — as `crosswind import`
+//! does it (two threads; pin with `taskset -c 0` for one core). Prints records/s, store size and
+//! peak RSS.
 //!
 //! `cargo bench -p crosswind --bench import` (N from `CROSSWIND_BENCH_N`, default 1,000,000).
 
@@ -138,7 +140,8 @@ fn run(input: &std::path::Path, n: u64, bytes: u64, dir: &std::path::Path) {
     }
 }
 
-/// The store's share alone: the first 10,000 records are normalised up front, then written
+/// The store's share alone (serialising and compressing the event and raw record, SQLite): the
+/// first 10,000 records are normalised up front, then written
 /// again and again under fresh record ids (same bytes, same batches as `import`) until `n` rows
 /// are stored. What is left of the end-to-end time is reading and normalising.
 fn store_only(input: &std::path::Path, n: u64, dir: &std::path::Path) {
@@ -183,7 +186,7 @@ fn store_only(input: &std::path::Path, n: u64, dir: &std::path::Path) {
     batch.commit().expect("commit");
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "store only (pre-normalised rows, same batches): {:.0} records/s",
+        "store only (pre-normalised rows: serialise, compress, SQLite; same batches): {:.0} records/s",
         n as f64 / secs
     );
     drop(store);
