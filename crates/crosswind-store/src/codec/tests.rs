@@ -329,3 +329,45 @@ fn damaged_values_are_errors_not_panics() {
         "{err}"
     );
 }
+
+#[test]
+fn a_huge_record_after_training_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("cw.db")).unwrap();
+    store.set_train_at(TRAIN_AT);
+    insert_range(&mut store, 0..TRAIN_AT + 1);
+    // 10 MiB: far past any sample size, with a long unique tail the dictionary cannot know.
+    let mut huge = raw(TRAIN_AT + 1);
+    huge.truncate(huge.len() - 1);
+    huge.extend_from_slice(br#","blob":""#);
+    let mut x: u32 = 7;
+    while huge.len() < 10 << 20 {
+        x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        huge.push(b'a' + (x >> 27) as u8 % 26);
+    }
+    huge.extend_from_slice(br#""}"#);
+    let event = record_event(TRAIN_AT + 1);
+    let mut batch = store.begin().unwrap();
+    let Inserted::New(id) = batch
+        .insert(&NewRecord {
+            event: &event,
+            format: SourceFormat::GraphSignIn,
+            raw: &huge,
+            origin: "test",
+        })
+        .unwrap()
+    else {
+        panic!("stored as new")
+    };
+    batch.commit().unwrap();
+    let dict: Option<i64> = store
+        .connection()
+        .query_row(
+            "SELECT dict FROM raw_records WHERE event_id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(dict.is_some(), "compressed like the others");
+    assert_eq!(store.raw_record(id).unwrap().unwrap(), huge);
+}
