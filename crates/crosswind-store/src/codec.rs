@@ -13,6 +13,9 @@
 //! - A compressed value names its dictionary (`raw_records.dict`, `events.event_dict`); NULL means
 //!   stored as is. Readers load dictionaries by id, so any process can read what another wrote.
 //! - Frames carry their content size: decompression yields exactly that many bytes or an error.
+//! - Dictionaries follow the data: after [`RETRAIN_AFTER`] values compressed with one, a key
+//!   samples again (still compressing with the old one) and trains a successor, so the first
+//!   records of a store do not decide its ratio for ever.
 //! - A dictionary is never changed or deleted while the store lives.
 //! - Compressing costs about as much CPU as the I/O it saves, so `import` does it on its reading
 //!   thread with a [`Packer`], which uses the dictionaries the store has committed.
@@ -45,6 +48,10 @@ const LEVEL: i32 = 1;
 const MAX_VALUE: u64 = 1 << 30;
 /// Training attempts per (format, part) before giving up and storing it as is.
 const MAX_ATTEMPTS: u32 = 3;
+/// Values compressed with one dictionary before its key trains a successor on recent records
+/// (new fields, apps and accounts arrive; a million values is about a day of a large tenant's
+/// sign-ins, and a training costs well under a second).
+pub(crate) const RETRAIN_AFTER: u64 = 1_000_000;
 
 /// Which column a dictionary serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -79,6 +86,8 @@ struct Samples {
 struct Writer {
     dict_id: i64,
     compressor: Compressor<'static>,
+    /// Values compressed with it by this process.
+    values: u64,
 }
 
 /// A committed dictionary: what it is for, its id, its bytes.
@@ -111,8 +120,12 @@ pub(crate) struct Codecs {
     /// Dictionaries created in the open transaction: forgotten if it rolls back, published when
     /// it commits.
     uncommitted: Vec<Dict>,
+    /// The committed writers that dictionaries of the open transaction replaced: back in use if
+    /// it rolls back.
+    replaced: HashMap<Key, Writer>,
     readers: RefCell<HashMap<i64, Decompressor<'static>>>,
     train_at: usize,
+    retrain_after: u64,
 }
 
 /// Why a stored value could not be read back.
@@ -135,8 +148,10 @@ impl Codecs {
             published: Arc::default(),
             samples: HashMap::new(),
             uncommitted: Vec::new(),
+            replaced: HashMap::new(),
             readers: RefCell::new(HashMap::new()),
             train_at: TRAIN_AT_RECORDS,
+            retrain_after: RETRAIN_AFTER,
         };
         let mut stmt = conn.prepare(
             "SELECT id, format, part, dict FROM zstd_dicts
@@ -172,15 +187,17 @@ impl Codecs {
         }
     }
 
-    /// Records per key before training (tests lower it).
+    /// Records per key before training, and values per dictionary before retraining (tests
+    /// lower them).
     #[cfg(test)]
-    pub(crate) fn set_train_at(&mut self, records: usize) {
+    pub(crate) fn set_train_at(&mut self, records: usize, retrain_after: u64) {
         self.train_at = records;
+        self.retrain_after = retrain_after;
     }
 
     /// `value` as it is to be stored for `key`: compressed into `out` with the key's dictionary
-    /// (returns its id), or `None` when it is stored as is. Trains the key's dictionary, in
-    /// `tx`, once enough samples are in.
+    /// (returns its id), or `None` when it is stored as is. Trains the key's dictionary (or its
+    /// successor), in `tx`, once enough samples are in.
     pub(crate) fn pack(
         &mut self,
         stats: &mut crate::BatchStats,
@@ -190,15 +207,18 @@ impl Codecs {
         now: i64,
         out: &mut Vec<u8>,
     ) -> Result<Option<i64>> {
-        if !self.writers.contains_key(&key) {
-            if !self.sample(tx, key, value, now)? {
-                return Ok(None);
-            }
+        let retrain_after = self.retrain_after;
+        let sampling = self
+            .writers
+            .get(&key)
+            .is_none_or(|w| w.values >= retrain_after);
+        if sampling && self.sample(tx, key, value, now)? {
             stats.dictionaries += 1;
         }
         let Some(writer) = self.writers.get_mut(&key) else {
             return Ok(None);
         };
+        writer.values += 1;
         out.clear();
         out.reserve(zstd::zstd_safe::compress_bound(value.len()));
         writer
@@ -208,8 +228,36 @@ impl Codecs {
         Ok(Some(writer.dict_id))
     }
 
-    /// Keeps `value` as a sample; trains when there are enough. Returns whether the key now has
-    /// a dictionary.
+    /// Whether `key` has a dictionary that has compressed enough values to want a successor.
+    pub(crate) fn due(&self, key: Key) -> bool {
+        self.writers
+            .get(&key)
+            .is_some_and(|w| w.values >= self.retrain_after)
+    }
+
+    /// A value a [`Packer`] compressed for `key`: counted like one compressed here, and `plain`
+    /// (its uncompressed form, given when [`Codecs::due`]) kept as a sample for the successor.
+    pub(crate) fn observe_packed(
+        &mut self,
+        stats: &mut crate::BatchStats,
+        tx: &rusqlite::Transaction<'_>,
+        key: Key,
+        plain: Option<&[u8]>,
+        now: i64,
+    ) -> Result<()> {
+        let due = self.due(key);
+        if let Some(writer) = self.writers.get_mut(&key) {
+            writer.values += 1;
+        }
+        if let Some(plain) = plain.filter(|_| due)
+            && self.sample(tx, key, plain, now)?
+        {
+            stats.dictionaries += 1;
+        }
+        Ok(())
+    }
+
+    /// Keeps `value` as a sample; trains when there are enough. Returns whether it trained one.
     fn sample(
         &mut self,
         tx: &rusqlite::Transaction<'_>,
@@ -260,8 +308,11 @@ impl Codecs {
         ])?;
         let id = tx.last_insert_rowid();
         self.samples.remove(&key);
-        self.writers
-            .insert(key, Writer::new(id, &dict).map_err(codec_err)?);
+        let writer = Writer::new(id, &dict).map_err(codec_err)?;
+        if let Some(old) = self.writers.insert(key, writer) {
+            // Keep the one from before this transaction, should it roll back.
+            self.replaced.entry(key).or_insert(old);
+        }
         self.uncommitted.push((key, id, dict.into()));
         Ok(true)
     }
@@ -271,13 +322,18 @@ impl Codecs {
         for (key, id, dict) in self.uncommitted.drain(..) {
             self.published.add(key, id, dict);
         }
+        self.replaced.clear();
     }
 
-    /// The open transaction rolled back: its dictionaries are gone, so stop using them. (Their
-    /// samples are gone too; the key starts sampling again.)
+    /// The open transaction rolled back: its dictionaries are gone, so stop using them and go
+    /// back to the committed ones they replaced. (Their samples are gone too; the key starts
+    /// sampling again.)
     pub(crate) fn rolled_back(&mut self) {
         for (key, _, _) in self.uncommitted.drain(..) {
             self.writers.remove(&key);
+        }
+        for (key, old) in self.replaced.drain() {
+            self.writers.insert(key, old);
         }
     }
 
@@ -433,6 +489,7 @@ impl Writer {
         Ok(Writer {
             dict_id,
             compressor,
+            values: 0,
         })
     }
 }

@@ -310,10 +310,11 @@ impl Store {
         self.codecs.packer()
     }
 
-    /// Test hook: how many records of a format are sampled before its dictionaries are trained.
+    /// Test hook: how many records of a format are sampled before its dictionaries are trained,
+    /// and how many values a dictionary compresses before a successor is trained.
     #[cfg(test)]
-    pub(crate) fn set_train_at(&mut self, records: usize) {
-        self.codecs.set_train_at(records);
+    pub(crate) fn set_train_at(&mut self, records: usize, retrain_after: u64) {
+        self.codecs.set_train_at(records, retrain_after);
     }
 
     /// Streams the events matching `query` in event-time order (ties by row id) into `f`.
@@ -550,7 +551,20 @@ impl Batch<'_> {
         use rusqlite::types::{ToSqlOutput, ValueRef};
         let event = rec.event;
         let mut event_value = event_value;
-        if event_dict.is_none() {
+        if event_dict.is_some() {
+            // Packed on another thread: counted, and its JSON kept as a sample while a successor
+            // dictionary is due.
+            let key = (rec.format, Part::Event);
+            let plain = if self.codecs.due(key) {
+                self.json.clear();
+                serde_json::to_writer(&mut self.json, event).map_err(StoreError::Serialize)?;
+                Some(&self.json[..])
+            } else {
+                None
+            };
+            self.codecs
+                .observe_packed(&mut self.stats, &self.tx, key, plain, self.now)?;
+        } else {
             // Plain JSON: compress it here if a dictionary exists (or is trained on it now).
             event_dict = self.codecs.pack(
                 &mut self.stats,
@@ -601,7 +615,16 @@ impl Batch<'_> {
         }
         let id = self.tx.last_insert_rowid();
         let (raw, raw_dict) = match raw_packed {
-            Some((dict, bytes)) => (bytes, Some(dict)),
+            Some((dict, bytes)) => {
+                self.codecs.observe_packed(
+                    &mut self.stats,
+                    &self.tx,
+                    (rec.format, Part::Raw),
+                    Some(rec.raw),
+                    self.now,
+                )?;
+                (bytes, Some(dict))
+            }
             None => match self.codecs.pack(
                 &mut self.stats,
                 &self.tx,

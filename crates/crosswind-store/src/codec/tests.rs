@@ -83,7 +83,7 @@ fn assert_exact(store: &Store, n: usize) {
 fn plain_until_trained_then_compressed_and_read_back_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("cw.db")).unwrap();
-    store.set_train_at(TRAIN_AT);
+    store.set_train_at(TRAIN_AT, u64::MAX);
 
     let stats = insert_range(&mut store, 0..TRAIN_AT - 1);
     assert_eq!(stats.dictionaries, 0);
@@ -161,7 +161,7 @@ fn reopened_store_compresses_with_its_stored_dictionaries() {
     let path = dir.path().join("cw.db");
     {
         let mut store = Store::open(&path).unwrap();
-        store.set_train_at(TRAIN_AT);
+        store.set_train_at(TRAIN_AT, u64::MAX);
         insert_range(&mut store, 0..500);
     }
     let mut store = Store::open(&path).unwrap();
@@ -182,7 +182,7 @@ fn reopened_store_compresses_with_its_stored_dictionaries() {
 fn a_rolled_back_dictionary_is_never_named() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("cw.db")).unwrap();
-    store.set_train_at(TRAIN_AT);
+    store.set_train_at(TRAIN_AT, u64::MAX);
     {
         // Trains in this batch, then rolls back (dropped without commit).
         let mut batch = store.begin().unwrap();
@@ -217,7 +217,7 @@ fn a_rolled_back_dictionary_is_never_named() {
 fn packer_uses_only_committed_dictionaries() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("cw.db")).unwrap();
-    store.set_train_at(TRAIN_AT);
+    store.set_train_at(TRAIN_AT, u64::MAX);
     let mut packer = store.packer();
     let pack = |packer: &mut Packer, i: usize| {
         packer
@@ -289,7 +289,7 @@ fn packer_uses_only_committed_dictionaries() {
 fn damaged_values_are_errors_not_panics() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("cw.db")).unwrap();
-    store.set_train_at(TRAIN_AT);
+    store.set_train_at(TRAIN_AT, u64::MAX);
     insert_range(&mut store, 0..400);
     let id = store
         .event_id(
@@ -334,7 +334,7 @@ fn damaged_values_are_errors_not_panics() {
 fn a_huge_record_after_training_round_trips() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("cw.db")).unwrap();
-    store.set_train_at(TRAIN_AT);
+    store.set_train_at(TRAIN_AT, u64::MAX);
     insert_range(&mut store, 0..TRAIN_AT + 1);
     // 10 MiB: far past any sample size, with a long unique tail the dictionary cannot know.
     let mut huge = raw(TRAIN_AT + 1);
@@ -370,4 +370,117 @@ fn a_huge_record_after_training_round_trips() {
         .unwrap();
     assert!(dict.is_some(), "compressed like the others");
     assert_eq!(store.raw_record(id).unwrap().unwrap(), huge);
+}
+
+/// Dictionary ids named by raw records `lo..hi` (by insertion order), distinct, ascending.
+fn raw_dicts(store: &Store, lo: i64, hi: i64) -> Vec<Option<i64>> {
+    let mut stmt = store
+        .connection()
+        .prepare(
+            "SELECT DISTINCT dict FROM raw_records WHERE event_id >= ?1 AND event_id < ?2
+             ORDER BY dict",
+        )
+        .unwrap();
+    stmt.query_map([lo, hi], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+}
+
+#[test]
+fn dictionaries_follow_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("cw.db")).unwrap();
+    // Train on 200 records; after 300 values, sample 200 more (still compressing) and train a
+    // successor: dictionaries at records 199, 698 and 1197 (0-based), two each (raw, event).
+    store.set_train_at(TRAIN_AT, 300);
+    for lo in [0, 500, 1_000] {
+        insert_range(&mut store, lo..lo + 500);
+    }
+    assert_eq!(count(&store, "SELECT count(*) FROM zstd_dicts"), 6);
+    let ids: Vec<i64> = {
+        let mut stmt = store
+            .connection()
+            .prepare("SELECT id FROM zstd_dicts WHERE part = 'raw' ORDER BY id")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    };
+    // Row ids are 1-based: record i is row i + 1.
+    assert_eq!(raw_dicts(&store, 1, 200), vec![None]);
+    assert_eq!(raw_dicts(&store, 200, 699), vec![Some(ids[0])]);
+    assert_eq!(raw_dicts(&store, 699, 1198), vec![Some(ids[1])]);
+    assert_eq!(raw_dicts(&store, 1198, 1501), vec![Some(ids[2])]);
+    assert_exact(&store, 1_500);
+}
+
+#[test]
+fn values_packed_off_thread_count_towards_a_successor() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("cw.db")).unwrap();
+    store.set_train_at(TRAIN_AT, 300);
+    let mut packer = store.packer();
+    let mut insert_packed = |store: &mut Store, range: std::ops::Range<usize>| {
+        let mut batch = store.begin().unwrap();
+        let mut packed_with = Vec::new();
+        for i in range {
+            let (event, raw) = (record_event(i), raw(i));
+            let packed = packer
+                .pack(&event, SourceFormat::GraphSignIn, &raw, true)
+                .unwrap();
+            packed_with.push(packed.raw_dict);
+            let rec = NewRecord {
+                event: &event,
+                format: SourceFormat::GraphSignIn,
+                raw: &raw,
+                origin: "test",
+            };
+            batch.insert_packed(&rec, &packed).unwrap();
+        }
+        (batch.commit().unwrap(), packed_with)
+    };
+    let (stats, _) = insert_packed(&mut store, 0..250);
+    assert_eq!(stats.dictionaries, 2);
+    // Everything here is packed off-thread with the first dictionaries; the batch counts them,
+    // samples the plain forms once 300 are in, and trains successors in this batch.
+    let (stats, packed_with) = insert_packed(&mut store, 250..900);
+    assert_eq!(stats.dictionaries, 2);
+    let first = packed_with[0];
+    assert!(packed_with.iter().all(|d| *d == first && d.is_some()));
+    // Committed: the packer moves to the successors.
+    let (_, packed_with) = insert_packed(&mut store, 900..1_000);
+    assert!(packed_with.iter().all(|d| d.is_some() && *d > first));
+    assert_eq!(count(&store, "SELECT count(*) FROM zstd_dicts"), 4);
+    assert_exact(&store, 1_000);
+}
+
+#[test]
+fn a_rolled_back_successor_leaves_the_old_dictionary_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("cw.db")).unwrap();
+    store.set_train_at(TRAIN_AT, 300);
+    insert_range(&mut store, 0..600);
+    {
+        // Trains the successors (at record 698), then rolls back.
+        let mut batch = store.begin().unwrap();
+        for i in 600..800 {
+            let (event, raw) = (record_event(i), raw(i));
+            batch
+                .insert(&NewRecord {
+                    event: &event,
+                    format: SourceFormat::GraphSignIn,
+                    raw: &raw,
+                    origin: "test",
+                })
+                .unwrap();
+        }
+        assert_eq!(batch.stats().dictionaries, 2);
+    }
+    assert_eq!(count(&store, "SELECT count(*) FROM zstd_dicts"), 2);
+    insert_range(&mut store, 600..700);
+    let first_raw: i64 = count(&store, "SELECT min(id) FROM zstd_dicts WHERE part = 'raw'");
+    assert_eq!(raw_dicts(&store, 601, 701), vec![Some(first_raw)]);
+    assert_exact(&store, 700);
 }
