@@ -43,6 +43,12 @@ fn record_event(i: usize) -> Event {
 
 fn insert_range(store: &mut Store, range: std::ops::Range<usize>) -> BatchStats {
     let mut batch = store.begin().unwrap();
+    insert_into(&mut batch, range);
+    batch.commit().unwrap()
+}
+
+/// Records `range` into an open batch (left for the caller to commit or drop).
+fn insert_into(batch: &mut Batch<'_>, range: std::ops::Range<usize>) {
     for i in range {
         let (event, raw) = (record_event(i), raw(i));
         batch
@@ -54,7 +60,6 @@ fn insert_range(store: &mut Store, range: std::ops::Range<usize>) -> BatchStats 
             })
             .unwrap();
     }
-    batch.commit().unwrap()
 }
 
 fn count(store: &Store, sql: &str) -> i64 {
@@ -186,17 +191,7 @@ fn a_rolled_back_dictionary_is_never_named() {
     {
         // Trains in this batch, then rolls back (dropped without commit).
         let mut batch = store.begin().unwrap();
-        for i in 0..TRAIN_AT + 10 {
-            let (event, raw) = (record_event(i), raw(i));
-            batch
-                .insert(&NewRecord {
-                    event: &event,
-                    format: SourceFormat::GraphSignIn,
-                    raw: &raw,
-                    origin: "test",
-                })
-                .unwrap();
-        }
+        insert_into(&mut batch, 0..TRAIN_AT + 10);
         assert_eq!(batch.stats().dictionaries, 2);
     }
     assert_eq!(count(&store, "SELECT count(*) FROM zstd_dicts"), 0);
@@ -465,17 +460,7 @@ fn a_rolled_back_successor_leaves_the_old_dictionary_in_use() {
     {
         // Trains the successors (at record 698), then rolls back.
         let mut batch = store.begin().unwrap();
-        for i in 600..800 {
-            let (event, raw) = (record_event(i), raw(i));
-            batch
-                .insert(&NewRecord {
-                    event: &event,
-                    format: SourceFormat::GraphSignIn,
-                    raw: &raw,
-                    origin: "test",
-                })
-                .unwrap();
-        }
+        insert_into(&mut batch, 600..800);
         assert_eq!(batch.stats().dictionaries, 2);
     }
     assert_eq!(count(&store, "SELECT count(*) FROM zstd_dicts"), 2);
