@@ -191,10 +191,10 @@ fn import_one(
         }
     };
     let hint = Some(FormatHint::Family(options.family));
-    // Reading, normalising, serialising and compressing run on their own thread, storing on
-    // this one: the two halves cost about the same, so on two cores the import takes as long as
-    // the slower of them. The channel is bounded, so a slow store holds the reader back instead
-    // of buffering.
+    // Reading, normalising and serialising run on their own thread (compressing too, while the
+    // store is behind), storing on this one: on two cores the import takes as long as the
+    // slower half. The channel is bounded, so a slow store holds the reader back instead of
+    // buffering.
     let (tx, rx) = mpsc::sync_channel(CHUNKS_IN_FLIGHT);
     let packer = store.packer();
     let in_flight = Arc::new(AtomicUsize::new(0));
