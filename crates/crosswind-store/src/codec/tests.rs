@@ -63,7 +63,24 @@ fn insert_into(batch: &mut Batch<'_>, range: std::ops::Range<usize>) {
 }
 
 fn count(store: &Store, sql: &str) -> i64 {
+    scalar(store, sql)
+}
+
+/// The one value a query returns.
+fn scalar<T: rusqlite::types::FromSql>(store: &Store, sql: &str) -> T {
     store.connection().query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// Stores record `i` as `packed` (which a packer made from it).
+fn store_packed(batch: &mut Batch<'_>, i: usize, packed: &PackedRecord) -> Inserted {
+    let (event, raw) = (record_event(i), raw(i));
+    let rec = NewRecord {
+        event: &event,
+        format: SourceFormat::GraphSignIn,
+        raw: &raw,
+        origin: "test",
+    };
+    batch.insert_packed(&rec, packed).unwrap()
 }
 
 /// Every stored record reads back byte for byte, and every event as it was stored.
@@ -129,22 +146,14 @@ fn plain_until_trained_then_compressed_and_read_back_exactly() {
         plain
     );
     // Compression pays: the compressed raw records are several times smaller.
-    let plain_avg: f64 = store
-        .connection()
-        .query_row(
-            "SELECT avg(length(raw)) FROM raw_records WHERE dict IS NULL",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let packed_avg: f64 = store
-        .connection()
-        .query_row(
-            "SELECT avg(length(raw)) FROM raw_records WHERE dict IS NOT NULL",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let plain_avg: f64 = scalar(
+        &store,
+        "SELECT avg(length(raw)) FROM raw_records WHERE dict IS NULL",
+    );
+    let packed_avg: f64 = scalar(
+        &store,
+        "SELECT avg(length(raw)) FROM raw_records WHERE dict IS NOT NULL",
+    );
     assert!(
         packed_avg * 3.0 < plain_avg,
         "compressed {packed_avg:.0} B vs plain {plain_avg:.0} B"
@@ -229,15 +238,7 @@ fn packer_uses_only_committed_dictionaries() {
             packed.raw.is_empty(),
             "the batch takes the record's own bytes"
         );
-        let event = record_event(i);
-        let raw = raw(i);
-        let rec = NewRecord {
-            event: &event,
-            format: SourceFormat::GraphSignIn,
-            raw: &raw,
-            origin: "test",
-        };
-        batch.insert_packed(&rec, &packed).unwrap();
+        store_packed(&mut batch, i, &packed);
     }
     // Trained in the open batch: not yet for the packer.
     assert_eq!(batch.stats().dictionaries, 2);
@@ -251,23 +252,12 @@ fn packer_uses_only_committed_dictionaries() {
         let packed = pack(&mut packer, i);
         assert!(packed.event_dict.is_some() && packed.raw_dict.is_some());
         assert!(packed.raw.len() < raw(i).len());
-        let event = record_event(i);
-        let raw = raw(i);
-        let rec = NewRecord {
-            event: &event,
-            format: SourceFormat::GraphSignIn,
-            raw: &raw,
-            origin: "test",
-        };
         assert!(matches!(
-            batch.insert_packed(&rec, &packed).unwrap(),
+            store_packed(&mut batch, i, &packed),
             Inserted::New(_)
         ));
         // The same record again is a duplicate, packed or not.
-        assert_eq!(
-            batch.insert_packed(&rec, &packed).unwrap(),
-            Inserted::Duplicate
-        );
+        assert_eq!(store_packed(&mut batch, i, &packed), Inserted::Duplicate);
     }
     batch.commit().unwrap();
     assert_eq!(
@@ -421,18 +411,11 @@ fn values_packed_off_thread_count_towards_a_successor() {
         let mut batch = store.begin().unwrap();
         let mut packed_with = Vec::new();
         for i in range {
-            let (event, raw) = (record_event(i), raw(i));
             let packed = packer
-                .pack(&event, SourceFormat::GraphSignIn, &raw, true)
+                .pack(&record_event(i), SourceFormat::GraphSignIn, &raw(i), true)
                 .unwrap();
             packed_with.push(packed.raw_dict);
-            let rec = NewRecord {
-                event: &event,
-                format: SourceFormat::GraphSignIn,
-                raw: &raw,
-                origin: "test",
-            };
-            batch.insert_packed(&rec, &packed).unwrap();
+            store_packed(&mut batch, i, &packed);
         }
         (batch.commit().unwrap(), packed_with)
     };
