@@ -219,12 +219,7 @@ impl Codecs {
             return Ok(None);
         };
         writer.values += 1;
-        out.clear();
-        out.reserve(zstd::zstd_safe::compress_bound(value.len()));
-        writer
-            .compressor
-            .compress_to_buffer(value, out)
-            .map_err(codec_err)?;
+        writer.compress_into(value, out)?;
         Ok(Some(writer.dict_id))
     }
 
@@ -466,15 +461,22 @@ impl Packer {
 }
 
 fn compress_with(writer: &mut Writer, value: &[u8]) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(value.len()));
-    writer
-        .compressor
-        .compress_to_buffer(value, &mut out)
-        .map_err(codec_err)?;
+    let mut out = Vec::new();
+    writer.compress_into(value, &mut out)?;
     Ok(out)
 }
 
 impl Writer {
+    /// `value` compressed into `out` (replacing what it held).
+    fn compress_into(&mut self, value: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        out.clear();
+        out.reserve(zstd::zstd_safe::compress_bound(value.len()));
+        self.compressor
+            .compress_to_buffer(value, out)
+            .map_err(codec_err)?;
+        Ok(())
+    }
+
     fn new(dict_id: i64, dict: &[u8]) -> std::io::Result<Writer> {
         let mut compressor = Compressor::with_dictionary(LEVEL, dict)?;
         // The reader checks the decompressed length against it.
