@@ -18,8 +18,13 @@
 //!   indexed, the bad one and the rest are not, and the answer names it with
 //!   `invalid-event-number` (zero-based): unparsable → code 6 "Invalid data format", no `event` →
 //!   code 12 "Event field is required", blank `event` → code 13 "Event field cannot be blank",
-//!   non-numeric `time` or a non-string indexed field → code 15 "Error in handling indexed fields",
-//!   an index the token may not write → code 7 "Incorrect index";
+//!   non-numeric `time` or a non-string indexed field → code 15 "Error in handling indexed fields";
+//! - an event whose `index` the token may not write → 400 code 7 "Incorrect index". Splunk checks
+//!   the index after it has counted the event, so its `invalid-event-number` is the refused
+//!   event's position plus one: a lone event to a missing index is answered
+//!   `{"text":"Incorrect index","code":7,"invalid-event-number":1}` (as Splunk Connect for Syslog's
+//!   index check and the Splunk OpenTelemetry Collector's logs show). Like every refusal, the
+//!   events before it are indexed and the rest of the batch is not read;
 //! - health: 200 code 17 "HEC is healthy", or 503 code 18 "HEC is unhealthy, queues are full";
 //! - busy: 503 code 9 "Server is busy"; a body over `max_content_length` → 413.
 //!
@@ -490,7 +495,8 @@ async fn event(shared: &Shared, req: Request<Incoming>) -> Reply {
             st.stats.invalid += 1;
         }
     }
-    if let Some((code, text, number)) = failure {
+    if let Some((code, text, position)) = failure {
+        let number = if code == 7 { position + 1 } else { position };
         return Ok(json(
             StatusCode::BAD_REQUEST,
             serde_json::json!({ "text": text, "code": code, "invalid-event-number": number })
