@@ -51,6 +51,10 @@ pub enum SendOutcome {
         code: i64,
         text: String,
     },
+    /// 400 code 7: the token may not write to one event's index. `number` is HEC's
+    /// `invalid-event-number` as sent: Splunk counts the refused event itself (a lone event is
+    /// number 1), and the events before it were indexed.
+    IncorrectIndex { number: Option<usize>, text: String },
     /// 413: the body is over Splunk's `max_content_length`.
     TooLarge,
     /// Busy or failing server (429, 5xx): nothing was indexed; try again later.
@@ -294,6 +298,12 @@ pub fn classify(
         },
         400 => match reply.code {
             Some(code @ (5 | 6 | 12 | 13 | 15)) => SendOutcome::InvalidEvent { index, code, text },
+            Some(7) => SendOutcome::IncorrectIndex {
+                number: reply
+                    .invalid_event_number
+                    .and_then(|n| usize::try_from(n).ok()),
+                text,
+            },
             code => SendOutcome::Refused {
                 status,
                 code,
@@ -323,7 +333,8 @@ pub(crate) fn refusal_hint(status: u16, code: Option<i64>) -> &'static str {
             "check the HEC token (splunk.token_file / splunk.token_env)"
         }
         (_, Some(7)) => {
-            "the token may not write to splunk.index; fix the index or the token's allowed indexes"
+            "the token may not write to that index; fix splunk.index / splunk.indexes or the \
+             token's allowed indexes"
         }
         (_, Some(10 | 11)) => {
             "the token has indexer acknowledgement on: set splunk.indexer_ack = true"

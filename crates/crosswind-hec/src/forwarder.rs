@@ -475,6 +475,11 @@ impl Forwarder {
                 self.release_prepared()?;
                 Ok(Step::Sent { full: true })
             }
+            SendOutcome::IncorrectIndex { number, text } => {
+                self.refuse_index(&claimed, number, &text, now, stats)?;
+                self.release_prepared()?;
+                Ok(Step::Sent { full: true })
+            }
             SendOutcome::TooLarge => {
                 if n == 1 {
                     let text = format!(
@@ -552,6 +557,74 @@ impl Forwarder {
         Ok(())
     }
 
+    /// HEC code 7: the token may not write to the index of the event Splunk counted as
+    /// `number` (one-based: Splunk counts the refused event itself). The events before it were
+    /// indexed; it and every other event of this batch bound for the same index are
+    /// dead-lettered with the index named; the rest go back to the queue and keep flowing.
+    fn refuse_index(
+        &mut self,
+        claimed: &Claimed,
+        number: Option<usize>,
+        text: &str,
+        now: i64,
+        stats: &mut DrainStats,
+    ) -> Result<()> {
+        let rows = &claimed.rows;
+        let index_of = |row: &ClaimedRow| event_index(claimed.payload(row));
+        let first = match number
+            .map(|n| n.saturating_sub(1))
+            .filter(|&p| p < rows.len())
+        {
+            Some(p) => p,
+            // Splunk did not say which event: only a batch bound for one index is certain.
+            None if rows.iter().all(|r| index_of(r) == index_of(&rows[0])) => 0,
+            None => {
+                Metrics::add(&self.metrics.splits, 1);
+                self.limit_rows = (rows.len() / 2).max(1);
+                tracing::warn!(text = %text, events = rows.len(),
+                    "Splunk refused an index without naming the event; splitting the batch.");
+                return Ok(());
+            }
+        };
+        let (before, rest) = rows.split_at(first);
+        self.deliver_prefix(before, now, stats)?;
+        let index = index_of(&rest[0]);
+        let named = match &index {
+            Some(i) => format!("index {i}"),
+            None => "the token's default index".to_string(),
+        };
+        let error =
+            format!("splunk refused {named} (code 7: {text}): the HEC token may not write to it");
+        let mut refused = 0u64;
+        for row in rest.iter().filter(|r| index_of(r) == index) {
+            self.bury(row, &error, now, stats)?;
+            refused += 1;
+        }
+        tracing::error!(
+            index = index.as_deref().unwrap_or(""),
+            events = refused,
+            requeued = rest.len() as u64 - refused,
+            hint = refusal_hint(400, Some(7)),
+            "Splunk refused {named}; its events are dead-lettered, the rest keep flowing \
+             (after fixing the token, `crosswind forward --retry-dead` resends them)."
+        );
+        Ok(())
+    }
+
+    /// Moves one event to the dead-letter table with `error`.
+    fn bury(
+        &mut self,
+        row: &ClaimedRow,
+        error: &str,
+        now: i64,
+        stats: &mut DrainStats,
+    ) -> Result<()> {
+        outbox::dead_letter(&mut self.store, row.id, error, now)?;
+        Metrics::add(&self.metrics.dead_lettered, 1);
+        stats.dead_lettered += 1;
+        Ok(())
+    }
+
     fn dead_letter(
         &mut self,
         claimed: &Claimed,
@@ -562,9 +635,7 @@ impl Forwarder {
         stats: &mut DrainStats,
     ) -> Result<()> {
         let error = format!("splunk refused this event (code {code}): {text}");
-        outbox::dead_letter(&mut self.store, row.id, &error, now)?;
-        Metrics::add(&self.metrics.dead_lettered, 1);
-        stats.dead_lettered += 1;
+        self.bury(row, &error, now, stats)?;
         tracing::error!(
             outbox_id = row.id,
             code,
@@ -586,6 +657,18 @@ impl Forwarder {
         );
         Ok(())
     }
+}
+
+/// The `index` an outbox payload (a HEC event object) names; `None` for the token's default.
+fn event_index(payload: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        #[serde(default)]
+        index: Option<String>,
+    }
+    serde_json::from_slice::<Envelope>(payload)
+        .ok()
+        .and_then(|e| e.index)
 }
 
 /// Wall clock that follows tokio's clock, so paused-time tests see ack timeouts expire.

@@ -58,13 +58,20 @@ impl Fixture {
     }
 
     fn enqueue(&mut self, n: usize, tag: &str) {
+        self.enqueue_to(n, tag, &[None]);
+    }
+
+    /// `n` events, the i-th bound for `indexes[i % len]` (`None`: the token's default index).
+    fn enqueue_to(&mut self, n: usize, tag: &str, indexes: &[Option<&str>]) {
         let mut store = self.store();
         let batch = store.begin().unwrap();
         let mut quota = Quota::unlimited();
         for i in 0..n {
             let marker = format!("{tag}-{i:05}");
+            let index = indexes[i % indexes.len()];
+            let index_member = index.map_or(String::new(), |x| format!(r#","index":"{x}""#));
             let payload = format!(
-                r#"{{"time":1700000000.{:03},"host":"test","source":"crosswind:test","sourcetype":"crosswind:test","event":{{"id":"{marker}","pad":"{}"}}}}"#,
+                r#"{{"time":1700000000.{:03},"host":"test","source":"crosswind:test","sourcetype":"crosswind:test"{index_member},"event":{{"id":"{marker}","pad":"{}"}}}}"#,
                 i % 1000,
                 "x".repeat(100)
             );
@@ -76,7 +83,7 @@ impl Fixture {
                     sourcetype: "crosswind:test",
                     source: "crosswind:test",
                     time: 1_700_000_000_000,
-                    index: None,
+                    index,
                     payload: payload.as_bytes(),
                 },
             )
@@ -609,48 +616,64 @@ async fn bad_token_pauses_with_everything_queued_until_fixed() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn incorrect_index_is_refused_and_kept() {
+async fn incorrect_index_dead_letters_only_that_index() {
     let sim = HecSim::start(HecSimConfig {
-        allowed_indexes: Some(vec!["main".into()]),
+        allowed_indexes: Some(vec!["azure".into(), "aws".into()]),
         ..sim_config()
     })
     .await
     .unwrap();
     let mut fx = Fixture::new();
-    let mut store = fx.store();
-    let renderer = Renderer::new(&{
-        let mut c = splunk_config(&sim.url());
-        c.index = Some("cloud".into());
-        c
-    });
-    let signal = Signal {
-        schema_version: 1,
-        id: "s".into(),
-        signal: "x".into(),
-        time: 1,
-        risk_object: "u".into(),
-        risk_object_type: "user".into(),
-        risk_score: 1.0,
-        risk_message: "m".into(),
-        threat_object: None,
-        threat_object_type: None,
-        mitre_technique_id: vec![],
-        cloud: vec![],
-        event_ids: vec![],
-    };
-    let batch = store.begin().unwrap();
-    let id = enqueue(
-        &batch,
-        &mut Quota::unlimited(),
-        &renderer.risk(&signal).unwrap(),
-    )
-    .unwrap();
-    batch.commit().unwrap();
-    fx.markers.insert(id, "s".into());
+    // Interleaved, so every batch mixes good events, the refused index and the default index.
+    fx.enqueue_to(
+        120,
+        "ev",
+        &[Some("azure"), Some("risk-typo"), None, Some("aws")],
+    );
     let mut fwd = fx.forwarder(splunk_config(&sim.url()));
-    let err = fwd.drain_once().await.unwrap_err();
-    assert!(err.to_string().contains("Incorrect index"), "{err}");
-    assert_eq!(outbox::stats(&fx.store()).unwrap().pending, 1);
+    let stats = fwd.drain_once().await.unwrap();
+    let report = fx.assert_exact(&sim, &fwd.metrics().snapshot());
+    assert_eq!(report.delivered, 90);
+    assert_eq!(report.dead.len(), 30);
+    assert_eq!(stats.dead_lettered, 30);
+    let dead = outbox::dead_letters(&fx.store(), usize::MAX).unwrap();
+    for d in &dead {
+        let payload = String::from_utf8_lossy(&d.payload);
+        assert!(payload.contains(r#""index":"risk-typo""#), "{payload}");
+        assert!(
+            d.error.contains("index risk-typo") && d.error.contains("code 7"),
+            "{}",
+            d.error
+        );
+    }
+    assert!(
+        sim.events()
+            .iter()
+            .all(|e| e.get("index").and_then(|i| i.as_str()) != Some("risk-typo"))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn lone_event_to_a_refused_index_is_dead_lettered() {
+    // Splunk answers a lone event with `invalid-event-number` 1: it is that event, not the next.
+    let sim = HecSim::start(HecSimConfig {
+        allowed_indexes: Some(vec!["azure".into()]),
+        ..sim_config()
+    })
+    .await
+    .unwrap();
+    let mut fx = Fixture::new();
+    fx.enqueue_to(1, "ev", &[Some("elsewhere")]);
+    let mut fwd = fx.forwarder(splunk_config(&sim.url()));
+    fwd.drain_once().await.unwrap();
+    let report = fx.assert_exact(&sim, &fwd.metrics().snapshot());
+    assert_eq!((report.delivered, report.dead.len()), (0, 1));
+    let dead = outbox::dead_letters(&fx.store(), 1).unwrap();
+    assert!(
+        dead[0].error.contains("index elsewhere"),
+        "{}",
+        dead[0].error
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -808,7 +831,20 @@ fn classify_reads_hec_answers() {
             reply(r#"{"text":"Incorrect index","code":7}"#),
             1
         ),
-        SendOutcome::Refused { code: Some(7), .. }
+        SendOutcome::IncorrectIndex { number: None, .. }
+    ));
+    // Splunk counts the refused event itself: a lone event is number 1.
+    assert!(matches!(
+        classify(
+            400,
+            None,
+            reply(r#"{"text":"Incorrect index","code":7,"invalid-event-number":1}"#),
+            1
+        ),
+        SendOutcome::IncorrectIndex {
+            number: Some(1),
+            ..
+        }
     ));
 }
 
