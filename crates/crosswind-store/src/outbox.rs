@@ -543,6 +543,35 @@ pub fn dead_letters(store: &Store, limit: usize) -> Result<Vec<DeadRow>, StoreEr
     Ok(rows)
 }
 
+/// Dead-lettered rows bound for one Splunk index, with the latest reason (for `status`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadByIndex {
+    /// `None`: the HEC token's default index.
+    pub index: Option<String>,
+    pub count: u64,
+    pub last_error: String,
+}
+
+/// Dead-lettered rows counted per index, ordered by index.
+pub fn dead_by_index(store: &Store) -> Result<Vec<DeadByIndex>, StoreError> {
+    let mut stmt = store.connection().prepare_cached(
+        "SELECT d.idx, count(*),
+                (SELECT e.error FROM outbox_dead e WHERE e.idx IS d.idx
+                 ORDER BY e.dead_at DESC, e.id DESC LIMIT 1)
+         FROM outbox_dead d GROUP BY d.idx ORDER BY d.idx",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(DeadByIndex {
+                index: r.get(0)?,
+                count: r.get::<_, i64>(1)?.max(0) as u64,
+                last_error: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
 /// One delivered row, from the delivery history.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DeliveredRow {

@@ -484,6 +484,17 @@ fn status(store: &Store, config: &Config, format: OutputFormat) -> Result<(), Fa
     );
     let cursor = store.checkpoint(crosswind_store::correlate::CORRELATE_CHECKPOINT)?;
     row("correlator_cursor".into(), json!(cursor.map(|c| c.value)));
+    // Per index, with Splunk's latest reason: a refused index (HEC code 7) is named here.
+    for dead in crosswind_store::outbox::dead_by_index(store)? {
+        let index = dead.index.as_deref().unwrap_or("(token default)");
+        rows.push(vec![
+            json!(format!("outbox_dead_letters index={index}")),
+            json!(dead.count),
+            json!(null),
+            json!(null),
+            json!(dead.last_error),
+        ]);
+    }
     for azure in &config.azure {
         let st = crosswind_azure::status(&azure.name, store, now).map_err(|e| anyhow!(e))?;
         rows.push(vec![
