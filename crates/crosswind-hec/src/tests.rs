@@ -651,6 +651,12 @@ async fn incorrect_index_dead_letters_only_that_index() {
             .iter()
             .all(|e| e.get("index").and_then(|i| i.as_str()) != Some("risk-typo"))
     );
+    // `status` names the refused index with Splunk's reason.
+    let by_index = outbox::dead_by_index(&fx.store()).unwrap();
+    assert_eq!(by_index.len(), 1, "{by_index:?}");
+    assert_eq!(by_index[0].index.as_deref(), Some("risk-typo"));
+    assert_eq!(by_index[0].count, 30);
+    assert!(by_index[0].last_error.contains("index risk-typo"));
 }
 
 #[tokio::test(start_paused = true)]
