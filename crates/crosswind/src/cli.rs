@@ -400,14 +400,11 @@ fn run_daemon(cli: &Cli, log_format: crate::daemon::LogFormat) -> Result<(), Fai
     if let Some(store) = &cli.store {
         config.store.path = store.clone();
     }
-    let mut problems: Vec<String> = config
+    let problems: Vec<String> = config
         .validate_in(config_dir(Some(&path)).unwrap_or(std::path::Path::new(".")))
         .iter()
         .map(ToString::to_string)
         .collect();
-    if let Err(http) = crate::daemon::parse_http(config.http.as_ref()) {
-        problems.extend(http.into_iter().map(|(k, m)| format!("{k}: {m}")));
-    }
     if !problems.is_empty() {
         for p in &problems {
             eprintln!("{}: {p}", path.display());

@@ -6,9 +6,9 @@ use anyhow::{Context, anyhow};
 use chrono::{DateTime, Utc};
 use crosswind_store::Store;
 
+use crate::collectors::{Source, Spec, parse_schedule};
 use crate::config::Config;
 use crate::correlation::Correlation;
-use crate::daemon::scheduler::{Source, Spec, parse_schedule};
 
 struct Named {
     name: String,
@@ -24,7 +24,7 @@ async fn build(config: &Config, only: Option<&str>) -> anyhow::Result<Vec<Named>
     {
         let schedule = parse_schedule(spec.schedule())
             .with_context(|| format!("collector {}: schedule", spec.name()))?;
-        let (source, _) = Source::build(&spec, None).await?;
+        let source = Source::build(&spec, None).await?;
         out.push(Named {
             name: spec.name().to_owned(),
             schedule,

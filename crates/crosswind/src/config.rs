@@ -6,6 +6,7 @@
 //! prefixes every problem with its full key.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -30,9 +31,27 @@ pub struct Config {
     pub correlate: Option<toml::Table>,
     #[serde(default)]
     pub splunk: Option<crosswind_hec::SplunkConfig>,
-    /// Typed by the daemon.
     #[serde(default)]
-    pub http: Option<toml::Table>,
+    pub http: Option<HttpConfig>,
+}
+
+/// `[http]`: where the daemon serves `/healthz`, `/readyz` and `/metrics`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address and port, `"127.0.0.1:9187"`. Plain HTTP: bind it to loopback or a management
+    /// network.
+    #[serde(deserialize_with = "socket_addr")]
+    pub listen: SocketAddr,
+}
+
+fn socket_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse().map_err(|e| {
+        serde::de::Error::custom(format!(
+            "{s:?} is not an address and port such as \"127.0.0.1:9187\": {e}"
+        ))
+    })
 }
 
 /// `[store]`.
@@ -196,11 +215,6 @@ impl Config {
                 problem(&p.key, p.message);
             }
         }
-        if let Err(http) = crate::daemon::parse_http(self.http.as_ref()) {
-            for (key, message) in http {
-                problem(&key, message);
-            }
-        }
         problems
     }
 }
@@ -254,15 +268,21 @@ mod tests {
             Config::parse("[correlate]\nfinding_threshhold = 5\n", Path::new("t.toml")).unwrap();
         let keys: Vec<_> = bad.validate().into_iter().map(|p| p.key).collect();
         assert_eq!(keys.last().map(String::as_str), Some("correlate"));
-        let http = Config::parse(
-            "[http]\nlisten = \"nonsense\"\nport = 1\n",
+        let err = Config::parse("[http]\nlisten = \"nonsense\"\n", Path::new("t.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("listen") && err.contains("\"nonsense\" is not an address and port"),
+            "{err}"
+        );
+        let err = Config::parse(
+            "[http]\nlisten = \"127.0.0.1:9187\"\nport = 1\n",
             Path::new("t.toml"),
         )
-        .unwrap();
-        let keys: Vec<_> = http.validate().into_iter().map(|p| p.key).collect();
-        assert!(
-            keys.iter().any(|k| k == "http.port") && keys.iter().any(|k| k == "http.listen"),
-            "{keys:?}"
-        );
+        .unwrap_err();
+        assert!(err.to_string().contains("port"), "{err}");
+        assert!(Config::parse("[http]\n", Path::new("t.toml")).is_err());
+        let ok = Config::parse("[http]\nlisten = \"[::1]:9187\"\n", Path::new("t.toml")).unwrap();
+        assert_eq!(ok.http.map(|h| h.listen.port()), Some(9187));
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod collect;
+pub mod collectors;
 pub mod config;
 pub mod correlation;
 pub mod daemon;

@@ -18,54 +18,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use super::state::{Shared, lock};
-
-/// `[http]`, typed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HttpConfig {
-    /// Address for `/healthz`, `/readyz`, `/metrics`.
-    pub listen: SocketAddr,
-}
-
-/// Parses `[http]` (`None` when absent): `listen = "127.0.0.1:9187"`. Unknown keys are errors,
-/// each named with its full key.
-pub fn parse_http(
-    table: Option<&toml::Table>,
-) -> Result<Option<HttpConfig>, Vec<(String, String)>> {
-    let Some(table) = table else { return Ok(None) };
-    let mut problems = Vec::new();
-    for key in table.keys() {
-        if key != "listen" {
-            problems.push((
-                format!("http.{key}"),
-                "unknown key (expected: listen)".to_owned(),
-            ));
-        }
-    }
-    let listen = match table.get("listen") {
-        Some(toml::Value::String(s)) => match s.parse::<SocketAddr>() {
-            Ok(a) => Some(a),
-            Err(e) => {
-                problems.push((
-                    "http.listen".to_owned(),
-                    format!("{s:?} is not an address and port such as \"127.0.0.1:9187\": {e}"),
-                ));
-                None
-            }
-        },
-        Some(_) => {
-            problems.push(("http.listen".to_owned(), "must be a string".to_owned()));
-            None
-        }
-        None => {
-            problems.push(("http.listen".to_owned(), "is required in [http]".to_owned()));
-            None
-        }
-    };
-    match (listen, problems.is_empty()) {
-        (Some(listen), true) => Ok(Some(HttpConfig { listen })),
-        _ => Err(problems),
-    }
-}
+use crate::config::HttpConfig;
 
 struct AppState {
     shared: Arc<Shared>,

@@ -22,7 +22,7 @@ mod logging;
 mod metrics;
 mod notify;
 mod pipeline;
-pub(crate) mod scheduler;
+mod scheduler;
 mod state;
 
 use std::collections::BTreeMap;
@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, bail};
 use crosswind_hec::{Forwarder, Renderer};
 use crosswind_store::Store;
 use tokio::signal::unix::{SignalKind, signal};
@@ -42,13 +42,13 @@ use tokio::sync::{Notify, watch};
 use tracing::Instrument;
 
 pub use demo::{DEFAULT_DEMO_SECONDS, demo};
-pub use http::{HttpConfig, parse_http};
 pub use logging::LogFormat;
 pub use pipeline::FEEDER_CHECKPOINT;
 
+use crate::collectors::{Spec, parse_schedule};
 use crate::config::Config;
 use crate::correlation::Correlation;
-use scheduler::{Running, Spec};
+use scheduler::Running;
 use state::{Shared, add};
 
 /// How `run` behaves beyond the config.
@@ -136,16 +136,7 @@ pub(crate) async fn serve(
     let mut sigint = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let mut sighup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
 
-    let http_config = parse_http(config.http.as_ref()).map_err(|problems| {
-        anyhow!(
-            "invalid [http]: {}",
-            problems
-                .iter()
-                .map(|(k, m)| format!("{k}: {m}"))
-                .collect::<Vec<_>>()
-                .join("; ")
-        )
-    })?;
+    let http_config = config.http.clone();
     let store_path = config.store.path.clone();
     let _lock = lock_store(&store_path)?;
     let store = Store::open(&store_path)?;
@@ -385,15 +376,6 @@ impl Daemon {
                     .join("; ")
             );
         }
-        parse_http(config.http.as_ref()).map_err(|p| {
-            anyhow!(
-                "invalid [http]: {}",
-                p.iter()
-                    .map(|(k, m)| format!("{k}: {m}"))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            )
-        })?;
         let correlation = Correlation::from_config(&config, config_dir(&self.config_path))?;
         if format!("{:?}", config.splunk) != format!("{:?}", self.config.splunk)
             || config.http != self.config.http
@@ -424,10 +406,7 @@ impl Daemon {
                         .is_some_and(|r| r.fingerprint != spec.fingerprint()) =>
                 {
                     // Build the new one first: a broken new config keeps the old collector.
-                    let _ = scheduler::parse_schedule(match spec {
-                        Spec::Azure(c) => &c.schedule,
-                        Spec::Aws(c) => &c.schedule,
-                    })?;
+                    let _ = parse_schedule(spec.schedule())?;
                     self.stop_collector(&name).await;
                     let running = self.start_collector(spec).await?;
                     self.collectors.insert(name.clone(), running);

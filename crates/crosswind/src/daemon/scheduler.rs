@@ -4,143 +4,19 @@
 //! any await point (SIGTERM, reload) loses nothing: the next poll re-reads from the checkpoint.
 
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
 
-use anyhow::{Context, anyhow};
+use anyhow::Context;
 use chrono::Utc;
-use crosswind_aws::{AwsCollector, AwsConfig, CredentialSource};
-use crosswind_azure::{AzureCollector, AzureConfig};
 use crosswind_store::Store;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::state::{CollectorEntry, LastPoll, Shared, SourceMetrics, add, lock};
-
-/// One `[[azure]]` or `[[aws]]` table.
-#[derive(Clone, Debug)]
-pub(crate) enum Spec {
-    Azure(AzureConfig),
-    Aws(AwsConfig),
-}
-
-impl Spec {
-    pub fn all(config: &crate::config::Config) -> Vec<Spec> {
-        let azure = config.azure.iter().cloned().map(Spec::Azure);
-        let aws = config.aws.iter().cloned().map(Spec::Aws);
-        azure.chain(aws).collect()
-    }
-
-    pub fn name(&self) -> &str {
-        match self {
-            Spec::Azure(c) => &c.name,
-            Spec::Aws(c) => &c.name,
-        }
-    }
-
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Spec::Azure(_) => "azure_signins",
-            Spec::Aws(_) => "aws_cloudtrail",
-        }
-    }
-
-    pub(crate) fn schedule(&self) -> &str {
-        match self {
-            Spec::Azure(c) => &c.schedule,
-            Spec::Aws(c) => &c.schedule,
-        }
-    }
-
-    /// Changes when any setting changes (reload restarts the collector then).
-    pub fn fingerprint(&self) -> String {
-        format!("{self:?}")
-    }
-}
-
-/// Parses a `schedule` key: cron with seconds first (`0 */2 * * * *`).
-pub(crate) fn parse_schedule(expr: &str) -> anyhow::Result<cron::Schedule> {
-    cron::Schedule::from_str(expr).map_err(|e| {
-        anyhow!("invalid schedule {expr:?}: {e} (cron with a seconds field first, e.g. \"0 */2 * * * *\")")
-    })
-}
-
-/// One built collector: the daemon's scheduler and `crosswind collect` poll through this.
-pub(crate) enum Source {
-    Azure(Box<AzureCollector>),
-    Aws(Box<AwsCollector>),
-}
-
-/// What one poll brought.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Polled {
-    pub stored: u64,
-    pub pages: u64,
-}
-
-impl Source {
-    /// Builds the collector (reads its secret, sets up TLS and credentials).
-    pub async fn build(
-        spec: &Spec,
-        aws_credentials: Option<&aws_sdk_cloudtrail::config::Credentials>,
-    ) -> anyhow::Result<(Source, SourceMetrics)> {
-        Ok(match spec {
-            Spec::Azure(cfg) => {
-                let c = AzureCollector::new(cfg.clone())
-                    .with_context(|| format!("collector {}", cfg.name))?;
-                let m = SourceMetrics::Azure(c.metrics());
-                (Source::Azure(Box::new(c)), m)
-            }
-            Spec::Aws(cfg) => {
-                let creds = match aws_credentials {
-                    Some(c) => CredentialSource::Static(c.clone()),
-                    None => CredentialSource::DefaultChain,
-                };
-                let c = AwsCollector::with_credentials(cfg.clone(), creds)
-                    .await
-                    .with_context(|| format!("collector {}", cfg.name))?;
-                let m = SourceMetrics::Aws(c.metrics());
-                (Source::Aws(Box::new(c)), m)
-            }
-        })
-    }
-
-    /// One full poll cycle; `since` backfills from that time instead of the checkpoint.
-    pub async fn poll_from(
-        &mut self,
-        store: &mut Store,
-        since: Option<chrono::DateTime<Utc>>,
-    ) -> Result<Polled, String> {
-        let now = Utc::now();
-        match self {
-            Source::Azure(c) => match since {
-                Some(t) => c.poll_since(store, t, now).await,
-                None => c.poll_once(store, now).await,
-            }
-            .map(|s| Polled {
-                stored: s.stored,
-                pages: s.pages,
-            })
-            .map_err(|e| e.to_string()),
-            Source::Aws(c) => match since {
-                Some(t) => c.poll_since(store, t, now).await,
-                None => c.poll_once(store, now).await,
-            }
-            .map(|s| Polled {
-                stored: s.stored,
-                pages: s.pages,
-            })
-            .map_err(|e| e.to_string()),
-        }
-    }
-
-    async fn poll(&mut self, store: &mut Store) -> Result<u64, String> {
-        self.poll_from(store, None).await.map(|p| p.stored)
-    }
-}
+use crate::collectors::{Source, Spec, parse_schedule};
 
 /// A running collector task.
 pub(crate) struct Running {
@@ -172,7 +48,11 @@ pub(crate) async fn start(
 ) -> anyhow::Result<Running> {
     let schedule = parse_schedule(spec.schedule())
         .with_context(|| format!("collector {}: schedule", spec.name()))?;
-    let (source, metrics) = Source::build(spec, aws_credentials).await?;
+    let source = Source::build(spec, aws_credentials).await?;
+    let metrics = match &source {
+        Source::Azure(c) => SourceMetrics::Azure(c.metrics()),
+        Source::Aws(c) => SourceMetrics::Aws(c.metrics()),
+    };
     let store = Store::open(&store_path)
         .with_context(|| format!("collector {}: cannot open the store", spec.name()))?;
     let entry = Arc::new(CollectorEntry {
