@@ -119,6 +119,8 @@ async fn every_record_reaches_splunk_once_stored_through_faults_and_a_restart() 
                 mitre_technique_id: vec!["T1110.003".into()],
                 cloud: vec![CloudProvider::Azure],
                 event_ids: vec!["e1".into()],
+                habitual: false,
+                extends: None,
             };
             let finding = Finding {
                 schema_version: 1,

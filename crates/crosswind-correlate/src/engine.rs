@@ -1360,6 +1360,8 @@ impl Engine {
             mitre_technique_id: spec.techniques.iter().map(|s| (*s).to_owned()).collect(),
             cloud: d.clouds.to_vec(),
             event_ids,
+            habitual: false,
+            extends: None,
         });
         self.stats.signals += 1;
     }

@@ -1602,6 +1602,8 @@ fn sig(id: &str, who: &str, secs: i64, score: f64, clouds: &[CloudProvider]) -> 
         mitre_technique_id: vec![],
         cloud: clouds.to_vec(),
         event_ids: vec![],
+        habitual: false,
+        extends: None,
     }
 }
 
@@ -1862,6 +1864,8 @@ fn signals_of_one_instant_raise_one_finding() {
         mitre_technique_id: vec![],
         cloud: vec![cloud],
         event_ids: vec![],
+        habitual: false,
+        extends: None,
     };
     let signals = [
         signal("a", 120.0, CloudProvider::Azure),

@@ -69,6 +69,8 @@ async fn run(events: usize) {
                 mitre_technique_id: vec!["T1087.004".into()],
                 cloud: vec![CloudProvider::Aws],
                 event_ids: vec![format!("e{i}")],
+                habitual: false,
+                extends: None,
             };
             let rendered = renderer.risk(&signal).expect("risk is forwarded");
             bytes += rendered.payload.len();

@@ -282,6 +282,8 @@ fn risk_events_carry_es_fields_and_findings_their_shape() {
         mitre_technique_id: vec!["T1110.003".into()],
         cloud: vec![CloudProvider::Azure, CloudProvider::Aws],
         event_ids: vec!["e1".into(), "e2".into()],
+        habitual: false,
+        extends: None,
     };
     let c = splunk_config("https://s:8088");
     let r = Renderer::new(&c).risk(&signal).unwrap();

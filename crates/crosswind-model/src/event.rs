@@ -413,4 +413,8 @@ pub struct AwsDetail {
     pub console_login: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_version: Option<String>,
+    /// `sessionCredentialFromConsole`: the call was made by the AWS console with the session of
+    /// a signed-in user (browsing, not a script).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_credential_from_console: Option<bool>,
 }

@@ -34,6 +34,14 @@ pub struct Signal {
     pub cloud: Vec<CloudProvider>,
     /// `metadata.uid` of the events behind the signal.
     pub event_ids: Vec<String>,
+    /// A pattern already seen on two or more earlier days of the previous week (a daily job, an
+    /// owner's habit): scored a quarter, and never a finding on its own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub habitual: bool,
+    /// The id of the signal this one adds to: an observation that grew after it was reported
+    /// (a recon burst whose later calls were denied) carries only the difference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extends: Option<String>,
 }
 
 /// An identity whose decayed risk reached the finding threshold.

@@ -55,6 +55,8 @@ pub(crate) struct Input<'a> {
     pub mfa_used: Option<String>,
     pub login_to: Option<String>,
     pub saml_provider_arn: Option<String>,
+    /// `sessionCredentialFromConsole`.
+    pub from_console: Option<bool>,
 }
 
 pub(crate) fn map(record: &[u8], obj: &Obj<'_>, format: SourceFormat) -> Result<Event, Rejection> {
@@ -103,6 +105,10 @@ pub(crate) fn map(record: &[u8], obj: &Obj<'_>, format: SourceFormat) -> Result<
         mfa_used: sub(extra.as_deref(), "MFAUsed")?,
         login_to: sub(extra.as_deref(), "LoginTo")?,
         saml_provider_arn: sub(extra.as_deref(), "SamlProviderArn")?,
+        from_console: flag(
+            obj.get("sessionCredentialFromConsole"),
+            "sessionCredentialFromConsole",
+        )?,
     })
 }
 
@@ -358,6 +364,7 @@ pub(crate) fn build(input: Input<'_>) -> Result<Event, Rejection> {
             saml_provider_arn: input.saml_provider_arn,
             console_login: input.console_login,
             event_version: input.event_version,
+            session_credential_from_console: input.from_console,
         }),
     })
 }

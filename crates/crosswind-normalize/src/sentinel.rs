@@ -74,5 +74,9 @@ pub(crate) fn map(record: &[u8], obj: &Obj<'_>) -> Result<Event, Rejection> {
         mfa_used: sub(extra.as_deref(), "MFAUsed")?,
         login_to: sub(extra.as_deref(), "LoginTo")?,
         saml_provider_arn: sub(extra.as_deref(), "SamlProviderArn")?,
+        from_console: flag(
+            obj.get("SessionCredentialFromConsole"),
+            "SessionCredentialFromConsole",
+        )?,
     })
 }

@@ -278,6 +278,8 @@ mod tests {
             mitre_technique_id: vec!["T1087.004".into()],
             cloud: vec![CloudProvider::Aws],
             event_ids: vec!["e1".into(), "e2".into()],
+            habitual: false,
+            extends: None,
         }
     }
 

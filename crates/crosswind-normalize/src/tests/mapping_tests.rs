@@ -305,6 +305,29 @@ fn cloudtrail_without_user_identity_is_kept() {
     assert_eq!(n.event.src_endpoint.domain.as_deref(), Some("AWS Internal"));
 }
 
+/// The console's own calls on a signed-in user's behalf are marked (`aws_recon_burst` ignores
+/// them): `sessionCredentialFromConsole` is the string "true" in trail files, a column in
+/// Log Analytics rows.
+#[test]
+fn session_credential_from_console() {
+    let (_, raw) = pick(
+        "invictus-ir-aws_dataset/cloudtrail_records.ndjson",
+        &["\"sessionCredentialFromConsole\": \"true\""],
+    );
+    let aws = ok(&raw).event.aws.unwrap();
+    assert_eq!(aws.session_credential_from_console, Some(true));
+    let plain = br#"{"eventTime":"2024-01-02T03:04:05Z","eventName":"ListBuckets","eventID":"x2"}"#;
+    assert_eq!(
+        ok(plain).event.aws.unwrap().session_credential_from_console,
+        None
+    );
+    let row = br#"{"TimeGenerated":"2024-01-02T03:04:05Z","EventName":"ListBuckets","AwsEventId":"x3","SessionCredentialFromConsole":"true","Type":"AWSCloudTrail"}"#;
+    assert_eq!(
+        ok(row).event.aws.unwrap().session_credential_from_console,
+        Some(true)
+    );
+}
+
 // === hand-written Graph records (documented shapes, FIELDS.md §1) ===
 
 fn graph_beta() -> serde_json::Value {
