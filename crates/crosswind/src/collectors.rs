@@ -104,29 +104,41 @@ impl Source {
     ) -> Result<Polled, String> {
         let now = Utc::now();
         match self {
-            Source::Azure(c) => match since {
+            Source::Azure(c) => polled(match since {
                 Some(t) => c.poll_since(store, t, now).await,
                 None => c.poll_once(store, now).await,
-            }
-            .map(|s| Polled {
-                stored: s.stored,
-                pages: s.pages,
-            })
-            .map_err(|e| e.to_string()),
-            Source::Aws(c) => match since {
+            }),
+            Source::Aws(c) => polled(match since {
                 Some(t) => c.poll_since(store, t, now).await,
                 None => c.poll_once(store, now).await,
-            }
-            .map(|s| Polled {
-                stored: s.stored,
-                pages: s.pages,
-            })
-            .map_err(|e| e.to_string()),
+            }),
         }
     }
 
     /// One poll cycle from the checkpoint; how many records were stored.
     pub async fn poll(&mut self, store: &mut Store) -> Result<u64, String> {
         self.poll_from(store, None).await.map(|p| p.stored)
+    }
+}
+
+fn polled<S: Into<Polled>, E: std::fmt::Display>(result: Result<S, E>) -> Result<Polled, String> {
+    result.map(Into::into).map_err(|e| e.to_string())
+}
+
+impl From<crosswind_azure::PollStats> for Polled {
+    fn from(s: crosswind_azure::PollStats) -> Polled {
+        Polled {
+            stored: s.stored,
+            pages: s.pages,
+        }
+    }
+}
+
+impl From<crosswind_aws::PollStats> for Polled {
+    fn from(s: crosswind_aws::PollStats) -> Polled {
+        Polled {
+            stored: s.stored,
+            pages: s.pages,
+        }
     }
 }
