@@ -4,7 +4,18 @@
 //! still queued (pending, or sent and awaiting its ack), delivered (`outbox_delivered`) or
 //! dead-lettered with Splunk's reason (`outbox_dead`). An event leaves the outbox only when
 //! Splunk acknowledged it, accepted it without acks, or refused that very event for good.
+//!
+//! "That very event" is proved, not taken from `invalid-event-number`: a request Splunk cannot
+//! read from the start (a mangled gzip body, say) is refused as a whole and names event 0 every
+//! time. So a named event is re-sent alone. Refused alone, it is set aside (dead-lettered) on a
+//! first strike; once Splunk accepts another event, the struck events go back in line and are
+//! sent again, and one refused alone a second time, after Splunk accepted others, is bad by
+//! itself: it stays dead-lettered. When [`MAX_UNPROVEN`] events in a row are refused alone with
+//! none accepted, or nothing is left to send and Splunk never accepted an event, Splunk refuses
+//! everything, not these events: they go back in line and the sink pauses (an error that needs
+//! an operator).
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
@@ -27,6 +38,9 @@ const ACK_QUERY_CHUNK: usize = 1_000;
 const MAX_REQUESTS_AWAITING_ACK: usize = 256;
 /// Retry-After is honoured up to this long.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+/// Events refused alone in a row, with none accepted in between, before the sink concludes that
+/// Splunk refuses everything (not these events), re-queues them and pauses.
+pub const MAX_UNPROVEN: usize = 32;
 
 /// What one [`Forwarder::drain_once`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -83,6 +97,13 @@ pub struct Forwarder {
     awaiting_ack: usize,
     /// Claim pending rows after this id; 0 after anything put rows back.
     cursor: i64,
+    /// Refused alone once (first strike), set aside in the dead-letter table until Splunk
+    /// accepts another event.
+    unproven: Vec<ClaimedRow>,
+    /// Struck once and back in line: refused alone again, they are bad by themselves.
+    retest: HashSet<i64>,
+    /// Splunk accepted at least one event from this sink.
+    accepted_any: bool,
 }
 
 // === impl Forwarder ===
@@ -149,6 +170,9 @@ impl Forwarder {
             next_ack_poll: Instant::now(),
             awaiting_ack,
             cursor: 0,
+            unproven: Vec::new(),
+            retest: HashSet::new(),
+            accepted_any: false,
         })
     }
 
@@ -168,6 +192,17 @@ impl Forwarder {
     /// The persisted `X-Splunk-Request-Channel` (indexer ack on).
     pub fn channel(&self) -> Option<&str> {
         self.channel.as_deref()
+    }
+
+    /// `forward --retry-dead`: moves every dead-lettered event back into the outbox, in its old
+    /// place in line (after the cause was fixed). Returns how many.
+    pub fn retry_dead(&mut self) -> Result<u64> {
+        let n = outbox::requeue_dead(&mut self.store, None, &[])?;
+        self.release_prepared()?;
+        if n > 0 {
+            tracing::info!(events = n, "Re-queued the dead-lettered events for Splunk.");
+        }
+        Ok(n)
     }
 
     /// `GET /services/collector/health`: `Ok` when HEC is healthy (or does not expose the
@@ -288,6 +323,9 @@ impl Forwarder {
                     self.limit_rows,
                 )?;
                 if claimed.is_empty() {
+                    if let Some(step) = self.settle_unproven()? {
+                        return Ok(step);
+                    }
                     if self.awaiting_ack > 0 {
                         let until_poll =
                             self.next_ack_poll.saturating_duration_since(Instant::now());
@@ -442,19 +480,27 @@ impl Forwarder {
                         stats.events_delivered += d;
                     }
                 }
+                self.splunk_accepted()?;
                 Ok(Step::Sent { full })
+            }
+            SendOutcome::InvalidEvent { code, text, .. } if n == 1 => {
+                self.refused_alone(&claimed, rows[0], code, &text, now, stats)?;
+                self.release_prepared()?;
+                Ok(Step::Sent { full: true })
             }
             SendOutcome::InvalidEvent {
                 index: Some(i),
                 code,
                 text,
             } => {
-                // HEC reads a batch as a stream: events before `i` were indexed, `i` is bad and
-                // nothing after it was read.
-                let (before, rest) = rows.split_at(i);
-                let (bad, _not_read) = rest.split_at(1);
-                self.deliver_prefix(before, now, stats)?;
-                self.dead_letter(&claimed, &bad[0], code, &text, now, stats)?;
+                // HEC reads a batch as a stream: events before `i` were indexed and nothing
+                // after `i` was read. Whether `i` itself is bad is proved by sending it alone:
+                // a request refused as a whole names event 0 whatever it holds.
+                self.deliver_prefix(&rows[..i], now, stats)?;
+                Metrics::add(&self.metrics.splits, 1);
+                self.limit_rows = 1;
+                tracing::warn!(code, text = %text, event = i, events = n,
+                    "Splunk refused an event of a batch; sending it alone to see if it is bad.");
                 self.release_prepared()?;
                 Ok(Step::Sent { full: true })
             }
@@ -463,15 +509,11 @@ impl Forwarder {
                 code,
                 text,
             } => {
-                if n == 1 {
-                    self.dead_letter(&claimed, &rows[0], code, &text, now, stats)?;
-                } else {
-                    // Splunk did not say which event: halve until it is alone.
-                    Metrics::add(&self.metrics.splits, 1);
-                    self.limit_rows = (n / 2).max(1);
-                    tracing::warn!(code, text = %text, events = n,
-                        "Splunk refused a batch without naming the event; splitting it.");
-                }
+                // Splunk did not say which event: halve until it is alone.
+                Metrics::add(&self.metrics.splits, 1);
+                self.limit_rows = (n / 2).max(1);
+                tracing::warn!(code, text = %text, events = n,
+                    "Splunk refused a batch without naming the event; splitting it.");
                 self.release_prepared()?;
                 Ok(Step::Sent { full: true })
             }
@@ -546,6 +588,7 @@ impl Forwarder {
         if rows.is_empty() {
             return Ok(());
         }
+        self.splunk_accepted()?;
         let in_doubt = rows.iter().filter(|r| r.was_in_doubt).count() as u64;
         let d = outbox::mark_delivered(&mut self.store, rows, false, now)?;
         Metrics::add(&self.metrics.events_accepted, d);
@@ -611,6 +654,20 @@ impl Forwarder {
         Ok(())
     }
 
+    /// Splunk took an event: the events struck once go back in line for their second chance.
+    fn splunk_accepted(&mut self) -> Result<()> {
+        self.accepted_any = true;
+        if self.unproven.is_empty() {
+            return Ok(());
+        }
+        let n = self.requeue_unproven()?;
+        tracing::info!(
+            events = n,
+            "Splunk accepts other events; re-sending those it refused alone once."
+        );
+        Ok(())
+    }
+
     /// Moves one event to the dead-letter table with `error`.
     fn bury(
         &mut self,
@@ -625,6 +682,80 @@ impl Forwarder {
         Ok(())
     }
 
+    /// A lone event refused: a second strike (after Splunk accepted others) dead-letters it for
+    /// good; a first sets it aside. Too many first strikes in a row with nothing accepted means
+    /// Splunk refuses everything: they go back in line and the sink pauses.
+    fn refused_alone(
+        &mut self,
+        claimed: &Claimed,
+        row: ClaimedRow,
+        code: i64,
+        text: &str,
+        now: i64,
+        stats: &mut DrainStats,
+    ) -> Result<()> {
+        if self.retest.remove(&row.id) {
+            return self.dead_letter(claimed, &row, code, text, now, stats);
+        }
+        let error = format!("set aside: splunk refused it alone once (code {code}): {text}");
+        outbox::dead_letter(&mut self.store, row.id, &error, now)?;
+        self.unproven.push(row);
+        tracing::warn!(outbox_id = row.id, code, text = %text,
+            "Splunk refused one event sent alone; it is sent once more after Splunk accepts another.");
+        if self.unproven.len() >= MAX_UNPROVEN {
+            return Err(self.refuses_everything(code, text)?);
+        }
+        Ok(())
+    }
+
+    /// Nothing left to send but events struck once: after Splunk accepted events from this sink,
+    /// they get their second chance after a pause; when it never did, nothing shows the events
+    /// are the problem.
+    fn settle_unproven(&mut self) -> Result<Option<Step>> {
+        if self.unproven.is_empty() {
+            return Ok(None);
+        }
+        if !self.accepted_any {
+            return Err(self.refuses_everything(6, "every event was refused, even alone")?);
+        }
+        self.requeue_unproven()?;
+        Ok(Some(Step::Backoff(self.backoff.next(None))))
+    }
+
+    /// Puts the events struck once back in line, marked for their second chance.
+    fn requeue_unproven(&mut self) -> Result<u64> {
+        let ids: Vec<i64> = self.unproven.iter().map(|r| r.id).collect();
+        let in_doubt: Vec<i64> = self
+            .unproven
+            .iter()
+            .filter(|r| r.was_in_doubt)
+            .map(|r| r.id)
+            .collect();
+        let n = outbox::requeue_dead(&mut self.store, Some(&ids), &in_doubt)?;
+        self.retest.extend(ids);
+        self.unproven.clear();
+        self.release_prepared()?;
+        Ok(n)
+    }
+
+    /// Splunk refuses every event, even alone: the struck ones go back in line (with no mark:
+    /// nothing was proved) and this error pauses the sink.
+    fn refuses_everything(&mut self, code: i64, text: &str) -> Result<HecError> {
+        let n = self.requeue_unproven()?;
+        self.retest.clear();
+        Metrics::add(&self.metrics.refusals, 1);
+        tracing::error!(events = n, code, text = %text,
+            "Splunk refused every event, even each alone, and accepted none; \
+             they are back in the outbox and forwarding is paused.");
+        Ok(HecError::Refused {
+            status: 400,
+            code: Some(code),
+            text: text.to_string(),
+            hint: "splunk refuses every event sent, even one at a time: look at what is between \
+                   crosswind and HEC (a proxy rewriting bodies, gzip) and at HEC's own logs",
+        })
+    }
+
     fn dead_letter(
         &mut self,
         claimed: &Claimed,
@@ -634,14 +765,15 @@ impl Forwarder {
         now: i64,
         stats: &mut DrainStats,
     ) -> Result<()> {
-        let error = format!("splunk refused this event (code {code}): {text}");
+        let error = format!("splunk refused this event, sent alone (code {code}): {text}");
         self.bury(row, &error, now, stats)?;
         tracing::error!(
             outbox_id = row.id,
             code,
             text = %text,
             bytes = claimed.payload(row).len(),
-            "Splunk refused one event; moved it to the dead-letter table and sending the rest."
+            "Splunk refused one event sent alone; moved it to the dead-letter table \
+             (`crosswind forward --retry-dead` re-queues it) and sending the rest."
         );
         Ok(())
     }

@@ -7,8 +7,8 @@
 //!
 //! Invariants:
 //! - an event leaves the outbox only when Splunk acknowledged it (indexer ack), accepted it (2xx
-//!   without acks), or refused that one event for good (then it is dead-lettered with Splunk's
-//!   reason): delivery is at least once;
+//!   without acks), or refused that one event for good — sent alone, after accepting others —
+//!   (then it is dead-lettered with Splunk's reason): delivery is at least once;
 //! - a duplicate can reach Splunk only when an event is resent after an outcome that may have
 //!   indexed it (ack not confirmed in time, lost connection, restart mid-request), and every such
 //!   resend is counted in [`Metrics::possible_duplicates`];
@@ -33,7 +33,7 @@ pub use client::{
     ACK_PATH, CHANNEL_HEADER, EVENT_PATH, HEALTH_PATH, Health, HecReply, SendOutcome, classify,
 };
 pub use config::{ConfigProblem, Env, Forward, ProcessEnv, SplunkConfig, TokenError};
-pub use forwarder::{CHANNEL_META_KEY, DrainStats, Forwarder, new_channel_guid};
+pub use forwarder::{CHANNEL_META_KEY, DrainStats, Forwarder, MAX_UNPROVEN, new_channel_guid};
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use render::{
     PAYLOAD_SCHEMA_VERSION, Rendered, Renderer, SOURCETYPE_EVENT, SOURCETYPE_FINDING,

@@ -587,6 +587,155 @@ async fn one_invalid_event_is_dead_lettered_and_the_rest_delivered_once() {
     );
 }
 
+/// The issue-17 case: requests refused as a whole name event 0 each time. Taking that at its
+/// word dead-lettered 32 of 50 good events; sent alone, each one is accepted.
+#[tokio::test(start_paused = true)]
+async fn requests_refused_as_a_whole_dead_letter_no_good_event() {
+    let sim = HecSim::start(sim_config()).await.unwrap();
+    sim.set_faults(Faults {
+        refuse_requests: 32,
+        ..Faults::default()
+    });
+    let mut fx = Fixture::new();
+    fx.enqueue(50, "ev");
+    let mut fwd = fx.forwarder(splunk_config(&sim.url()));
+    let stats = fwd.drain_once().await.unwrap();
+    let report = fx.assert_exact(&sim, &fwd.metrics().snapshot());
+    assert_eq!(report.dead, BTreeSet::new());
+    assert_eq!(report.delivered, 50);
+    assert_eq!(stats.dead_lettered, 0);
+    assert_eq!(sim.stats().invalid, 32, "every refusal was answered");
+}
+
+/// A bad event behind whole-request refusals: only it is dead-lettered, with Splunk's reason.
+#[tokio::test(start_paused = true)]
+async fn only_the_event_refused_alone_is_dead_lettered() {
+    let sim = HecSim::start(sim_config()).await.unwrap();
+    sim.set_faults(Faults {
+        refuse_requests: 6,
+        invalid_marker: Some("ev-00032".into()),
+        ..Faults::default()
+    });
+    let mut fx = Fixture::new();
+    fx.enqueue(50, "ev");
+    let mut fwd = fx.forwarder(splunk_config(&sim.url()));
+    fwd.drain_once().await.unwrap();
+    let report = fx.assert_exact(&sim, &fwd.metrics().snapshot());
+    assert_eq!(report.dead, BTreeSet::from(["ev-00032".to_string()]));
+    assert_eq!(report.delivered, 49);
+    let dead = outbox::dead_letters(&fx.store(), 10).unwrap();
+    assert!(
+        dead[0].error.contains("sent alone") && dead[0].error.contains("code 6"),
+        "{}",
+        dead[0].error
+    );
+}
+
+/// Ten bad events in a row (ev-00020..ev-00029) are each refused alone while Splunk takes the
+/// others: all ten are dead-lettered, nothing else.
+#[tokio::test(start_paused = true)]
+async fn a_run_of_bad_events_is_dead_lettered_event_by_event() {
+    let sim = HecSim::start(sim_config()).await.unwrap();
+    sim.set_faults(Faults {
+        invalid_marker: Some("ev-0002".into()),
+        ..Faults::default()
+    });
+    let mut fx = Fixture::new();
+    fx.enqueue(50, "ev");
+    let mut fwd = fx.forwarder(splunk_config(&sim.url()));
+    fwd.drain_once().await.unwrap();
+    let report = fx.assert_exact(&sim, &fwd.metrics().snapshot());
+    let expected: BTreeSet<String> = (20..30).map(|i| format!("ev-{i:05}")).collect();
+    assert_eq!(report.dead, expected);
+    assert_eq!(report.delivered, 40);
+}
+
+/// Splunk refuses every request, even a lone event: nothing proves any event bad, so none is
+/// dead-lettered; the drain stops with an error that needs an operator and all stay queued.
+#[tokio::test(start_paused = true)]
+async fn splunk_refusing_everything_dead_letters_nothing() {
+    for events in [5, 100] {
+        let sim = HecSim::start(sim_config()).await.unwrap();
+        sim.set_faults(Faults {
+            refuse_requests: u32::MAX,
+            ..Faults::default()
+        });
+        let mut fx = Fixture::new();
+        fx.enqueue(events, "ev");
+        let mut fwd = fx.forwarder(splunk_config(&sim.url()));
+        let err = fwd.drain_once().await.unwrap_err();
+        assert!(err.needs_operator(), "{err}");
+        assert!(err.to_string().contains("even one at a time"), "{err}");
+        let stats = outbox::stats(&fx.store()).unwrap();
+        assert_eq!((stats.pending, stats.dead), (events as u64, 0), "{events}");
+        // Fixed: everything goes, in order, nothing lost.
+        sim.set_faults(Faults::default());
+        fwd.drain_once().await.unwrap();
+        let report = fx.assert_exact(&sim, &fwd.metrics().snapshot());
+        assert_eq!((report.delivered, report.dead.len()), (events, 0));
+    }
+}
+
+/// What the simulator answers for a body it cannot read from the start, as Splunk does.
+#[tokio::test]
+async fn simulator_refuses_an_unreadable_body_as_a_whole() {
+    let sim = HecSim::start(HecSimConfig {
+        indexer_ack: false,
+        ..sim_config()
+    })
+    .await
+    .unwrap();
+    let post = |gzip: bool| {
+        let mut req = reqwest::Client::new()
+            .post(format!("{}{EVENT_PATH}", sim.url()))
+            .header("Authorization", format!("Splunk {TOKEN}"))
+            .body(r#"{"event":"fine"}"#);
+        if gzip {
+            req = req.header("Content-Encoding", "gzip");
+        }
+        req.send()
+    };
+    let resp = post(true).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"text": "Invalid data format", "code": 6, "invalid-event-number": 0})
+    );
+    sim.set_faults(Faults {
+        refuse_requests: 1,
+        ..Faults::default()
+    });
+    let refused: serde_json::Value = post(false).await.unwrap().json().await.unwrap();
+    assert_eq!(refused, body);
+    assert_eq!(post(false).await.unwrap().status().as_u16(), 200);
+    assert_eq!(sim.stats().indexed, 1);
+}
+
+/// `forward --retry-dead`: a dead letter goes back in line and reaches Splunk once fixed.
+#[tokio::test(start_paused = true)]
+async fn retry_dead_requeues_dead_letters() {
+    let sim = HecSim::start(sim_config()).await.unwrap();
+    sim.set_faults(Faults {
+        invalid_marker: Some("ev-00007".into()),
+        ..Faults::default()
+    });
+    let mut fx = Fixture::new();
+    fx.enqueue(20, "ev");
+    let mut fwd = fx.forwarder(splunk_config(&sim.url()));
+    fwd.drain_once().await.unwrap();
+    assert_eq!(outbox::stats(fwd.store()).unwrap().dead, 1);
+    sim.set_faults(Faults::default());
+    let mut fwd = fx.forwarder(splunk_config(&sim.url()));
+    assert_eq!(fwd.retry_dead().unwrap(), 1);
+    assert_eq!(fwd.retry_dead().unwrap(), 0, "nothing left to re-queue");
+    let stats = outbox::stats(fwd.store()).unwrap();
+    assert_eq!((stats.pending, stats.dead), (1, 0));
+    fwd.drain_once().await.unwrap();
+    let report = fx.assert_exact(&sim, &fwd.metrics().snapshot());
+    assert_eq!((report.delivered, report.dead.len()), (20, 0));
+}
+
 #[tokio::test(start_paused = true)]
 async fn bad_token_pauses_with_everything_queued_until_fixed() {
     let sim = HecSim::start(sim_config()).await.unwrap();

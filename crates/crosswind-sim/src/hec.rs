@@ -25,6 +25,10 @@
 //!   `{"text":"Incorrect index","code":7,"invalid-event-number":1}` (as Splunk Connect for Syslog's
 //!   index check and the Splunk OpenTelemetry Collector's logs show). Like every refusal, the
 //!   events before it are indexed and the rest of the batch is not read;
+//! - a body HEC cannot read from the start (a gzip stream that does not decode, say) is refused as
+//!   a whole: 400 code 6 "Invalid data format" with `invalid-event-number` 0, whatever event 0 is
+//!   (what Splunk answers, e.g. `{"text":"Invalid data format","code":6,"invalid-event-number":0}`
+//!   for a payload that is not event JSON);
 //! - health: 200 code 17 "HEC is healthy", or 503 code 18 "HEC is unhealthy, queues are full";
 //! - busy: 503 code 9 "Server is busy"; a body over `max_content_length` → 413.
 //!
@@ -96,6 +100,9 @@ pub struct Faults {
     pub ack_delay_polls: u32,
     /// An event whose bytes contain this marker is invalid (400 code 6 with its number).
     pub invalid_marker: Option<String>,
+    /// The next N event requests arrive unreadable (a middlebox mangled the body): refused as a
+    /// whole, 400 code 6 naming event 0, nothing indexed. `u32::MAX`: every request.
+    pub refuse_requests: u32,
     /// The next N event requests are indexed, then never answered (the client hangs).
     pub stall_after_index: u32,
 }
@@ -265,6 +272,14 @@ fn hec_error(status: StatusCode, code: u32, text: &str) -> Response<Full<Bytes>>
     )
 }
 
+/// A body HEC cannot read from the start: refused as a whole, naming event 0.
+fn unreadable_body() -> Response<Full<Bytes>> {
+    json(
+        StatusCode::BAD_REQUEST,
+        r#"{"text":"Invalid data format","code":6,"invalid-event-number":0}"#.into(),
+    )
+}
+
 async fn handle(shared: &Shared, req: Request<Incoming>) -> Reply {
     let path = req.uri().path().trim_end_matches('/').to_string();
     match path.as_str() {
@@ -399,6 +414,14 @@ async fn event(shared: &Shared, req: Request<Incoming>) -> Reply {
             }
             return Ok(resp);
         }
+        if f.refuse_requests > 0 {
+            if f.refuse_requests != u32::MAX {
+                f.refuse_requests -= 1;
+            }
+            drop(f);
+            lock(&shared.state).stats.invalid += 1;
+            return Ok(unreadable_body());
+        }
         let stall = f.stall_after_index > 0;
         if stall {
             f.stall_after_index -= 1;
@@ -424,7 +447,7 @@ async fn event(shared: &Shared, req: Request<Incoming>) -> Reply {
             .read_to_end(&mut out)
             .is_err()
         {
-            return Ok(hec_error(StatusCode::BAD_REQUEST, 6, "Invalid data format"));
+            return Ok(unreadable_body());
         }
         Bytes::from(out)
     } else {

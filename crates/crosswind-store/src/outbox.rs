@@ -5,7 +5,8 @@
 //!   is always either queued, delivered (`outbox_delivered`) or dead-lettered (`outbox_dead`);
 //! - a row leaves `outbox` only when Splunk acknowledged it (indexer ack), accepted it (2xx without
 //!   acks, or the events before an invalid one in a rejected batch), or refused that one event for
-//!   good; then it is moved to `outbox_dead` with Splunk's error text, never silently deleted;
+//!   good; then it is moved to `outbox_dead` with Splunk's error text, never silently deleted
+//!   ([`requeue_dead`] puts it back in line);
 //! - the outbox is bounded: [`Quota::check`] refuses a batch when `max_rows` are queued, and the
 //!   caller pauses collection; nothing is dropped;
 //! - `in_doubt` marks a row a previous request may have indexed (the request was sent and its
@@ -463,6 +464,42 @@ pub fn dead_letter(store: &mut Store, id: i64, error: &str, now: i64) -> Result<
         .execute([id])?;
     batch.commit()?;
     Ok(moved > 0)
+}
+
+/// Moves dead-lettered rows back into the outbox as pending, under their own ids (so they keep
+/// their place in line): every one when `only` is `None` (`forward --retry-dead`, after the
+/// cause was fixed), else just those ids. `in_doubt` lists the ids a previous request may have
+/// indexed. Returns the rows re-queued.
+pub fn requeue_dead(
+    store: &mut Store,
+    only: Option<&[i64]>,
+    in_doubt: &[i64],
+) -> Result<u64, StoreError> {
+    let ids = only.map(|ids| ids_json(ids.iter().copied()));
+    let in_doubt = ids_json(in_doubt.iter().copied());
+    let batch = store.begin()?;
+    let tx = batch.transaction();
+    // `?1 IS NULL`: every dead row.
+    let selected = "SELECT id FROM outbox_dead
+                    WHERE ?1 IS NULL OR id IN (SELECT value FROM json_each(?1))";
+    let n = tx
+        .prepare_cached(&format!(
+            "INSERT OR IGNORE INTO outbox
+               (id, kind, sourcetype, source, time, idx, enqueued_at, attempts, in_doubt)
+             SELECT id, kind, sourcetype, source, time, idx, enqueued_at, attempts,
+                    id IN (SELECT value FROM json_each(?2))
+             FROM outbox_dead WHERE id IN ({selected})"
+        ))?
+        .execute(params![ids, in_doubt])?;
+    tx.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO outbox_payload (id, payload)
+         SELECT id, payload FROM outbox_dead WHERE id IN ({selected})"
+    ))?
+    .execute(params![ids])?;
+    tx.prepare_cached(&format!("DELETE FROM outbox_dead WHERE id IN ({selected})"))?
+        .execute(params![ids])?;
+    batch.commit()?;
+    Ok(n as u64)
 }
 
 /// Outbox sizes, for `status`, metrics and `forward --once`.

@@ -108,6 +108,9 @@ pub enum Command {
         /// Exit once the outbox is empty and everything is acknowledged.
         #[arg(long)]
         once: bool,
+        /// First move every dead-lettered event back into the outbox (after the cause was fixed).
+        #[arg(long)]
+        retry_dead: bool,
     },
     /// Findings raised (identities whose cross-cloud risk crossed the threshold), newest first.
     Findings {
@@ -273,7 +276,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             )?;
             Ok(())
         }
-        Command::Forward { once } => {
+        Command::Forward { once, retry_dead } => {
             let (config, _) = load_config(cli.config.clone())?;
             let splunk = config.splunk.clone().ok_or_else(|| {
                 Failure::usage(anyhow!(
@@ -281,7 +284,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 ))
             })?;
             let store = open_store(&cli, &config)?;
-            forward(splunk, store, once)
+            forward(splunk, store, once, retry_dead)
         }
         Command::Findings { ref since, format } => {
             let range = parse_range(since.as_deref(), None)?;
@@ -523,13 +526,22 @@ fn status(store: &Store, config: &Config, format: OutputFormat) -> Result<(), Fa
 
 /// `forward`: drains the outbox to Splunk; `once` exits when everything is acknowledged,
 /// otherwise runs until Ctrl-C / SIGTERM.
-fn forward(splunk: crosswind_hec::SplunkConfig, store: Store, once: bool) -> Result<(), Failure> {
+fn forward(
+    splunk: crosswind_hec::SplunkConfig,
+    store: Store,
+    once: bool,
+    retry_dead: bool,
+) -> Result<(), Failure> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let mut forwarder = crosswind_hec::Forwarder::new(splunk, store)?;
+        if retry_dead {
+            let n = forwarder.retry_dead()?;
+            eprintln!("re-queued {n} dead-lettered events");
+        }
         if once {
             let stats = forwarder.drain_once().await?;
             println!(
