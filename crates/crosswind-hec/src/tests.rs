@@ -411,16 +411,16 @@ async fn delivers_everything_with_gzip_and_acks() {
 
 #[tokio::test(start_paused = true)]
 async fn busy_storm_and_unhealthy_server_are_waited_out() {
-    let sim = HecSim::start(sim_config()).await.unwrap();
-    sim.set_faults(Faults {
-        busy_requests: 6,
-        retry_after_secs: Some(3),
-        unhealthy_checks: 4,
-        ..Faults::default()
-    });
-    let mut fx = Fixture::new();
-    fx.enqueue(120, "ev");
-    let mut fwd = fx.forwarder(splunk_config(&sim.url()));
+    let (sim, fx, mut fwd) = faulty_setup(
+        Faults {
+            busy_requests: 6,
+            retry_after_secs: Some(3),
+            unhealthy_checks: 4,
+            ..Faults::default()
+        },
+        120,
+    )
+    .await;
     let stats = fwd.drain_once().await.unwrap();
     let m = fwd.metrics().snapshot();
     let report = fx.assert_exact(&sim, &m);
@@ -432,14 +432,14 @@ async fn busy_storm_and_unhealthy_server_are_waited_out() {
 
 #[tokio::test(start_paused = true)]
 async fn slow_acks_are_waited_for_without_resending() {
-    let sim = HecSim::start(sim_config()).await.unwrap();
-    sim.set_faults(Faults {
-        ack_delay_polls: 5,
-        ..Faults::default()
-    });
-    let mut fx = Fixture::new();
-    fx.enqueue(100, "ev");
-    let mut fwd = fx.forwarder(splunk_config(&sim.url()));
+    let (sim, fx, mut fwd) = faulty_setup(
+        Faults {
+            ack_delay_polls: 5,
+            ..Faults::default()
+        },
+        100,
+    )
+    .await;
     let stats = fwd.drain_once().await.unwrap();
     let report = fx.assert_exact(&sim, &fwd.metrics().snapshot());
     assert_eq!((report.delivered, report.duplicates), (100, 0));
@@ -449,14 +449,14 @@ async fn slow_acks_are_waited_for_without_resending() {
 
 #[tokio::test(start_paused = true)]
 async fn lost_acks_are_resent_after_the_timeout_and_counted() {
-    let sim = HecSim::start(sim_config()).await.unwrap();
-    sim.set_faults(Faults {
-        lose_acks: 2,
-        ..Faults::default()
-    });
-    let mut fx = Fixture::new();
-    fx.enqueue(100, "ev");
-    let mut fwd = fx.forwarder(splunk_config(&sim.url()));
+    let (sim, fx, mut fwd) = faulty_setup(
+        Faults {
+            lose_acks: 2,
+            ..Faults::default()
+        },
+        100,
+    )
+    .await;
     let stats = fwd.drain_once().await.unwrap();
     let m = fwd.metrics().snapshot();
     let report = fx.assert_exact(&sim, &m);
@@ -519,14 +519,14 @@ async fn too_large_splits_the_batch_and_dead_letters_a_lone_giant() {
 
 #[tokio::test(start_paused = true)]
 async fn dropped_connections_are_retried() {
-    let sim = HecSim::start(sim_config()).await.unwrap();
-    sim.set_faults(Faults {
-        drop_connections: 3,
-        ..Faults::default()
-    });
-    let mut fx = Fixture::new();
-    fx.enqueue(100, "ev");
-    let mut fwd = fx.forwarder(splunk_config(&sim.url()));
+    let (sim, fx, mut fwd) = faulty_setup(
+        Faults {
+            drop_connections: 3,
+            ..Faults::default()
+        },
+        100,
+    )
+    .await;
     let stats = fwd.drain_once().await.unwrap();
     let m = fwd.metrics().snapshot();
     let report = fx.assert_exact(&sim, &m);
@@ -536,14 +536,14 @@ async fn dropped_connections_are_retried() {
 
 #[tokio::test(start_paused = true)]
 async fn connection_lost_after_indexing_is_a_counted_duplicate() {
-    let sim = HecSim::start(sim_config()).await.unwrap();
-    sim.set_faults(Faults {
-        drop_after_index: 1,
-        ..Faults::default()
-    });
-    let mut fx = Fixture::new();
-    fx.enqueue(60, "ev");
-    let mut fwd = fx.forwarder(splunk_config(&sim.url()));
+    let (sim, fx, mut fwd) = faulty_setup(
+        Faults {
+            drop_after_index: 1,
+            ..Faults::default()
+        },
+        60,
+    )
+    .await;
     fwd.drain_once().await.unwrap();
     let m = fwd.metrics().snapshot();
     let report = fx.assert_exact(&sim, &m);
@@ -554,14 +554,14 @@ async fn connection_lost_after_indexing_is_a_counted_duplicate() {
 
 #[tokio::test(start_paused = true)]
 async fn one_invalid_event_is_dead_lettered_and_the_rest_delivered_once() {
-    let sim = HecSim::start(sim_config()).await.unwrap();
-    sim.set_faults(Faults {
-        invalid_marker: Some("ev-00013".into()),
-        ..Faults::default()
-    });
-    let mut fx = Fixture::new();
-    fx.enqueue(50, "ev");
-    let mut fwd = fx.forwarder(splunk_config(&sim.url()));
+    let (sim, fx, mut fwd) = faulty_setup(
+        Faults {
+            invalid_marker: Some("ev-00013".into()),
+            ..Faults::default()
+        },
+        50,
+    )
+    .await;
     let stats = fwd.drain_once().await.unwrap();
     let m = fwd.metrics().snapshot();
     let report = fx.assert_exact(&sim, &m);
@@ -587,18 +587,28 @@ async fn one_invalid_event_is_dead_lettered_and_the_rest_delivered_once() {
     );
 }
 
+/// A simulator with `faults`, a store with `n` queued events `ev-<i>`, and a forwarder between.
+async fn faulty_setup(faults: Faults, n: usize) -> (HecSim, Fixture, Forwarder) {
+    let sim = HecSim::start(sim_config()).await.unwrap();
+    sim.set_faults(faults);
+    let mut fx = Fixture::new();
+    fx.enqueue(n, "ev");
+    let fwd = fx.forwarder(splunk_config(&sim.url()));
+    (sim, fx, fwd)
+}
+
 /// The issue-17 case: requests refused as a whole name event 0 each time. Taking that at its
 /// word dead-lettered 32 of 50 good events; sent alone, each one is accepted.
 #[tokio::test(start_paused = true)]
 async fn requests_refused_as_a_whole_dead_letter_no_good_event() {
-    let sim = HecSim::start(sim_config()).await.unwrap();
-    sim.set_faults(Faults {
-        refuse_requests: 32,
-        ..Faults::default()
-    });
-    let mut fx = Fixture::new();
-    fx.enqueue(50, "ev");
-    let mut fwd = fx.forwarder(splunk_config(&sim.url()));
+    let (sim, fx, mut fwd) = faulty_setup(
+        Faults {
+            refuse_requests: 32,
+            ..Faults::default()
+        },
+        50,
+    )
+    .await;
     let stats = fwd.drain_once().await.unwrap();
     let report = fx.assert_exact(&sim, &fwd.metrics().snapshot());
     assert_eq!(report.dead, BTreeSet::new());
@@ -610,15 +620,15 @@ async fn requests_refused_as_a_whole_dead_letter_no_good_event() {
 /// A bad event behind whole-request refusals: only it is dead-lettered, with Splunk's reason.
 #[tokio::test(start_paused = true)]
 async fn only_the_event_refused_alone_is_dead_lettered() {
-    let sim = HecSim::start(sim_config()).await.unwrap();
-    sim.set_faults(Faults {
-        refuse_requests: 6,
-        invalid_marker: Some("ev-00032".into()),
-        ..Faults::default()
-    });
-    let mut fx = Fixture::new();
-    fx.enqueue(50, "ev");
-    let mut fwd = fx.forwarder(splunk_config(&sim.url()));
+    let (sim, fx, mut fwd) = faulty_setup(
+        Faults {
+            refuse_requests: 6,
+            invalid_marker: Some("ev-00032".into()),
+            ..Faults::default()
+        },
+        50,
+    )
+    .await;
     fwd.drain_once().await.unwrap();
     let report = fx.assert_exact(&sim, &fwd.metrics().snapshot());
     assert_eq!(report.dead, BTreeSet::from(["ev-00032".to_string()]));
@@ -635,14 +645,14 @@ async fn only_the_event_refused_alone_is_dead_lettered() {
 /// others: all ten are dead-lettered, nothing else.
 #[tokio::test(start_paused = true)]
 async fn a_run_of_bad_events_is_dead_lettered_event_by_event() {
-    let sim = HecSim::start(sim_config()).await.unwrap();
-    sim.set_faults(Faults {
-        invalid_marker: Some("ev-0002".into()),
-        ..Faults::default()
-    });
-    let mut fx = Fixture::new();
-    fx.enqueue(50, "ev");
-    let mut fwd = fx.forwarder(splunk_config(&sim.url()));
+    let (sim, fx, mut fwd) = faulty_setup(
+        Faults {
+            invalid_marker: Some("ev-0002".into()),
+            ..Faults::default()
+        },
+        50,
+    )
+    .await;
     fwd.drain_once().await.unwrap();
     let report = fx.assert_exact(&sim, &fwd.metrics().snapshot());
     let expected: BTreeSet<String> = (20..30).map(|i| format!("ev-{i:05}")).collect();
@@ -715,14 +725,14 @@ async fn simulator_refuses_an_unreadable_body_as_a_whole() {
 /// `forward --retry-dead`: a dead letter goes back in line and reaches Splunk once fixed.
 #[tokio::test(start_paused = true)]
 async fn retry_dead_requeues_dead_letters() {
-    let sim = HecSim::start(sim_config()).await.unwrap();
-    sim.set_faults(Faults {
-        invalid_marker: Some("ev-00007".into()),
-        ..Faults::default()
-    });
-    let mut fx = Fixture::new();
-    fx.enqueue(20, "ev");
-    let mut fwd = fx.forwarder(splunk_config(&sim.url()));
+    let (sim, fx, mut fwd) = faulty_setup(
+        Faults {
+            invalid_marker: Some("ev-00007".into()),
+            ..Faults::default()
+        },
+        20,
+    )
+    .await;
     fwd.drain_once().await.unwrap();
     assert_eq!(outbox::stats(fwd.store()).unwrap().dead, 1);
     sim.set_faults(Faults::default());
