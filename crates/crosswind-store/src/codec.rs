@@ -501,4 +501,4 @@ fn codec_err(e: std::io::Error) -> StoreError {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -13,6 +13,7 @@
 
 pub mod codec;
 pub mod correlate;
+pub mod cursor;
 pub mod feed;
 mod migrations;
 pub mod outbox;
@@ -45,6 +46,8 @@ pub enum StoreError {
         found: i64,
         supported: i64,
     },
+    #[error("migration to schema version {version} failed: {message}")]
+    Migration { version: i64, message: String },
     #[error("cannot serialise event: {0}")]
     Serialize(#[source] serde_json::Error),
     #[error("sqlite: {0}")]
@@ -232,15 +235,29 @@ impl Store {
             path: path.to_path_buf(),
             source,
         })?;
-        Store::init(conn, path.to_path_buf())
+        Store::init(
+            conn,
+            path.to_path_buf(),
+            migrations::latest_version() as usize,
+        )
+    }
+
+    /// Test hook: a store at an older schema version (to test the migrations after it).
+    #[cfg(test)]
+    pub(crate) fn open_at_version(path: &Path, version: usize) -> Result<Store> {
+        Store::init(Connection::open(path)?, path.to_path_buf(), version)
     }
 
     /// A private in-memory store (tests, dry runs).
     pub fn open_in_memory() -> Result<Store> {
-        Store::init(Connection::open_in_memory()?, PathBuf::from(":memory:"))
+        Store::init(
+            Connection::open_in_memory()?,
+            PathBuf::from(":memory:"),
+            migrations::latest_version() as usize,
+        )
     }
 
-    fn init(mut conn: Connection, path: PathBuf) -> Result<Store> {
+    fn init(mut conn: Connection, path: PathBuf, version: usize) -> Result<Store> {
         let open_err = |source| StoreError::Open {
             path: path.clone(),
             source,
@@ -272,7 +289,7 @@ impl Store {
         conn.pragma_update(None, "journal_size_limit", 64i64 << 20)
             .map_err(open_err)?;
         conn.set_prepared_statement_cache_capacity(64);
-        migrations::apply(&mut conn, &path)?;
+        migrations::apply_up_to(&mut conn, &path, version)?;
         let codecs = Codecs::load(&conn)?;
         Ok(Store { conn, path, codecs })
     }
@@ -584,10 +601,13 @@ impl Batch<'_> {
             None => ToSqlOutput::Borrowed(ValueRef::Text(event_value)),
         };
         let principal = event.principal();
+        // A plain INSERT, a duplicate being the UNIQUE (source, record_id) violation: with
+        // AUTOINCREMENT, `INSERT OR IGNORE` would use up an id for every duplicate (collectors
+        // re-read an overlap window on every poll), while a failed statement takes its id back.
         let inserted = self
             .tx
             .prepare_cached(
-                "INSERT OR IGNORE INTO events
+                "INSERT INTO events
                    (source, record_id, format, time, provider, class_uid, status_id, user_name,
                     src_ip, operation, account_uid, ingested_at, origin, event, event_dict)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
@@ -608,10 +628,16 @@ impl Batch<'_> {
                 rec.origin,
                 event_value,
                 event_dict,
-            ])?;
-        if inserted == 0 {
-            self.stats.duplicates += 1;
-            return Ok(Inserted::Duplicate);
+            ]);
+        match inserted {
+            Ok(_) => {}
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+            {
+                self.stats.duplicates += 1;
+                return Ok(Inserted::Duplicate);
+            }
+            Err(e) => return Err(e.into()),
         }
         let id = self.tx.last_insert_rowid();
         let (raw, raw_dict) = match raw_packed {

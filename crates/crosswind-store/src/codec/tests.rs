@@ -6,7 +6,7 @@ use crosswind_model::*;
 use crate::tests::event;
 use crate::*;
 
-const TRAIN_AT: usize = 200;
+pub(crate) const TRAIN_AT: usize = 200;
 
 /// A Graph-like sign-in of a few hundred bytes: fixed keys, values drawn from small sets, a
 /// unique id. Compressible the way real records are (keys and common values repeat).
@@ -41,7 +41,7 @@ fn record_event(i: usize) -> Event {
     )
 }
 
-fn insert_range(store: &mut Store, range: std::ops::Range<usize>) -> BatchStats {
+pub(crate) fn insert_range(store: &mut Store, range: std::ops::Range<usize>) -> BatchStats {
     let mut batch = store.begin().unwrap();
     insert_into(&mut batch, range);
     batch.commit().unwrap()
@@ -84,7 +84,7 @@ fn store_packed(batch: &mut Batch<'_>, i: usize, packed: &PackedRecord) -> Inser
 }
 
 /// Every stored record reads back byte for byte, and every event as it was stored.
-fn assert_exact(store: &Store, n: usize) {
+pub(crate) fn assert_exact(store: &Store, n: usize) {
     for i in 0..n {
         let uid = format!("{i:08x}-5c02-4dec-aeff-eb4804fccf9e");
         let id = store
