@@ -484,6 +484,18 @@ fn status(store: &Store, config: &Config, format: OutputFormat) -> Result<(), Fa
     );
     let cursor = store.checkpoint(crosswind_store::correlate::CORRELATE_CHECKPOINT)?;
     row("correlator_cursor".into(), json!(cursor.map(|c| c.value)));
+    // Stored records a follower has not read yet (the daemon's gauges of the same names).
+    let lag = |name: &str| crosswind_store::cursor::lag(store, name);
+    row(
+        "correlator_lag_records".into(),
+        json!(lag(crosswind_store::correlate::CORRELATE_CHECKPOINT)?),
+    );
+    if config.splunk.is_some() {
+        row(
+            "outbox_feeder_lag_records".into(),
+            json!(lag(crate::daemon::FEEDER_CHECKPOINT)?),
+        );
+    }
     // Per index, with Splunk's latest reason: a refused index (HEC code 7) is named here.
     for dead in crosswind_store::outbox::dead_by_index(store)? {
         let index = dead.index.as_deref().unwrap_or("(token default)");

@@ -60,6 +60,9 @@ pub struct CorrelationStats {
     pub findings_new: Vec<Finding>,
     /// The run replayed from the engine snapshot instead of warming up on the full look-back.
     pub from_snapshot: bool,
+    /// The stored cursor was ahead of every event id ever handed out (a store whose ids went
+    /// back) and was moved back from this value; see `crosswind_store::cursor`.
+    pub cursor_rebased_from: Option<i64>,
 }
 
 impl Correlation {
@@ -99,12 +102,20 @@ impl Correlation {
         store: &mut Store,
         renderer: Option<&Renderer>,
     ) -> anyhow::Result<CorrelationStats> {
-        let cursor: i64 = store
-            .checkpoint(CORRELATE_CHECKPOINT)?
-            .and_then(|c| c.value.parse().ok())
-            .unwrap_or(0);
-        let Some((start, max_id)) = db::pending_since(store, cursor)? else {
-            return Ok(CorrelationStats::default());
+        let cursor = crosswind_store::cursor::follower_cursor(store, CORRELATE_CHECKPOINT)?;
+        if let Some(from) = cursor.rebased_from {
+            tracing::warn!(
+                cursor = from,
+                rebased_to = cursor.after,
+                "The correlator's cursor was ahead of every stored event id (ids went back); \
+                 re-reading from the first event it cannot have seen."
+            );
+        }
+        let Some((start, max_id)) = db::pending_since(store, cursor.after)? else {
+            return Ok(CorrelationStats {
+                cursor_rebased_from: cursor.rebased_from,
+                ..CorrelationStats::default()
+            });
         };
         let newest = db::max_event_time(store)?.unwrap_or(start);
         // Replay from the snapshot when it predates every new event; otherwise warm a fresh
@@ -136,6 +147,7 @@ impl Correlation {
 
         let mut stats = CorrelationStats {
             from_snapshot,
+            cursor_rebased_from: cursor.rebased_from,
             ..CorrelationStats::default()
         };
         let mut signals: Vec<Signal> = Vec::new();

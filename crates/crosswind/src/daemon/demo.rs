@@ -199,7 +199,7 @@ fn drained(store_path: &Path) -> bool {
     let Ok(store) = Store::open(store_path) else {
         return false;
     };
-    let fed = crate::daemon::pipeline::cursor(&store, super::FEEDER_CHECKPOINT).unwrap_or(0);
+    let fed = crosswind_store::cursor::stored_cursor(&store, super::FEEDER_CHECKPOINT).unwrap_or(0);
     let max = crosswind_store::feed::max_event_id(&store).unwrap_or(0);
     let depth = crosswind_store::outbox::stats(&store).map_or(1, |s| s.depth());
     fed >= max && depth == 0

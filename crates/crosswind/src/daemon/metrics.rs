@@ -202,6 +202,19 @@ impl Collector for DaemonMetrics {
             "Stored records the outbox feeder has not read yet.",
             &one(sample.feeder_lag as i64),
         )?;
+        gauge(
+            &mut enc,
+            "crosswind_correlate_lag_records",
+            "Stored records the correlator has not read yet.",
+            &one(sample.correlator_lag as i64),
+        )?;
+        counter(
+            &mut enc,
+            "crosswind_store_cursor_rebases",
+            "Follower cursors (correlator, outbox feeder) found ahead of every stored event id \
+             and moved back so that no record stays unread.",
+            &one(load(&s.cursor_rebases)),
+        )?;
         counter(
             &mut enc,
             "crosswind_outbox_fed_records",

@@ -17,13 +17,14 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use crosswind_hec::Renderer;
 use crosswind_store::outbox::{self, OutboxError, Quota};
-use crosswind_store::{Store, feed, retention};
+use crosswind_store::{Store, cursor, feed, retention};
 use tokio::sync::{Notify, watch};
 
 use super::state::{Shared, StoreSample, add, lock};
 use crate::correlation::Correlation;
 
-/// The feeder's cursor: the highest `events` row id it has read.
+/// The feeder's cursor: the highest `events` row id it has read. (The store's migration 0006 names
+/// it too: never rename it.)
 pub const FEEDER_CHECKPOINT: &str = "daemon:outbox_feeder";
 /// Rows read and enqueued per transaction.
 pub const FEED_BATCH: usize = 500;
@@ -58,11 +59,21 @@ fn is_full(e: &anyhow::Error) -> bool {
     })
 }
 
-pub(crate) fn cursor(store: &Store, name: &str) -> anyhow::Result<i64> {
-    Ok(store
-        .checkpoint(name)?
-        .and_then(|c| c.value.parse().ok())
-        .unwrap_or(0))
+/// A follower's cursor, moved back (logged and counted) when it is ahead of every event id the
+/// store handed out: the rows behind it would never be read otherwise.
+fn follower_cursor(store: &mut Store, shared: &Shared, name: &str) -> anyhow::Result<i64> {
+    let c = cursor::follower_cursor(store, name)?;
+    if let Some(from) = c.rebased_from {
+        add(&shared.cursor_rebases, 1);
+        tracing::warn!(
+            follower = name,
+            cursor = from,
+            rebased_to = c.after,
+            "A store cursor was ahead of every stored event id (ids went back); re-reading from \
+             the first record it cannot have seen."
+        );
+    }
+    Ok(c.after)
 }
 
 impl Job {
@@ -76,7 +87,7 @@ impl Job {
             if self.stopping.load(Ordering::Relaxed) || started.elapsed() > Duration::from_secs(5) {
                 return Ok(());
             }
-            let after = cursor(&self.store, FEEDER_CHECKPOINT)?;
+            let after = follower_cursor(&mut self.store, &self.shared, FEEDER_CHECKPOINT)?;
             let room = {
                 let batch = self.store.begin()?;
                 match Quota::check(&batch, self.max_outbox_rows) {
@@ -136,6 +147,9 @@ impl Job {
         match correlation.run_pending(&mut self.store, self.renderer.as_ref()) {
             Ok(stats) => {
                 add(&self.shared.correlated_events, stats.events);
+                if stats.cursor_rebased_from.is_some() {
+                    add(&self.shared.cursor_rebases, 1);
+                }
                 for f in &stats.findings_new {
                     tracing::warn!(
                         identity = %f.identity,
@@ -164,12 +178,17 @@ impl Job {
     fn retention(&mut self, days: u32) -> anyhow::Result<()> {
         let cutoff = crosswind_store::now_ms() - i64::from(days) * 86_400_000;
         // Never remove what a follower has not read yet.
-        let mut keep_after = cursor(
-            &self.store,
+        let mut keep_after = follower_cursor(
+            &mut self.store,
+            &self.shared,
             crosswind_store::correlate::CORRELATE_CHECKPOINT,
         )?;
         if self.renderer.is_some() {
-            keep_after = keep_after.min(cursor(&self.store, FEEDER_CHECKPOINT)?);
+            keep_after = keep_after.min(follower_cursor(
+                &mut self.store,
+                &self.shared,
+                FEEDER_CHECKPOINT,
+            )?);
         }
         let stats = retention::purge(&mut self.store, cutoff, keep_after, 5_000)?;
         add(&self.shared.retention_deleted, stats.total());
@@ -207,7 +226,9 @@ impl Pipeline {
             shared: shared.clone(),
             stopping: stopping.clone(),
         });
-        let mut next_retention = Instant::now() + Duration::from_secs(60);
+        // The first pass in the first job (after the feeder and the correlator caught up once), then
+        // hourly: a daemon restarted more often than hourly still applies its retention.
+        let mut next_retention = Instant::now();
         let mut tick = tokio::time::interval(correlate_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -267,11 +288,11 @@ pub(crate) fn sample(store: &Store, with_feeder: bool) -> anyhow::Result<StoreSa
     let o = outbox::stats(store).context("outbox stats")?;
     let (signals, findings) = feed::correlation_counts(store)?;
     let feeder_lag = if with_feeder {
-        let max = feed::max_event_id(store)?;
-        max.saturating_sub(cursor(store, FEEDER_CHECKPOINT)?).max(0) as u64
+        cursor::lag(store, FEEDER_CHECKPOINT)?
     } else {
         0
     };
+    let correlator_lag = cursor::lag(store, crosswind_store::correlate::CORRELATE_CHECKPOINT)?;
     Ok(StoreSample {
         file_bytes: feed::file_bytes(store)?,
         outbox_pending: o.pending,
@@ -281,6 +302,7 @@ pub(crate) fn sample(store: &Store, with_feeder: bool) -> anyhow::Result<StoreSa
         signals,
         findings,
         feeder_lag,
+        correlator_lag,
     })
 }
 

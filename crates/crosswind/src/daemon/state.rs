@@ -89,6 +89,8 @@ pub(crate) struct StoreSample {
     pub findings: u64,
     /// Events stored but not yet read by the outbox feeder.
     pub feeder_lag: u64,
+    /// Events stored but not yet read by the correlator.
+    pub correlator_lag: u64,
 }
 
 impl StoreSample {
@@ -113,6 +115,8 @@ pub(crate) struct Shared {
     pub correlation_errors: AtomicU64,
     pub correlated_events: AtomicU64,
     pub retention_deleted: AtomicU64,
+    /// Follower cursors found ahead of every event id and moved back.
+    pub cursor_rebases: AtomicU64,
     pub reloads: AtomicU64,
     pub reload_errors: AtomicU64,
     pub started_at_ms: AtomicI64,
