@@ -26,6 +26,8 @@ use crosswind_tests::crosswind_bin;
 use serde_json::Value;
 
 const HOUR_MS: i64 = 3_600_000;
+/// The daemon's outbox feeder cursor (checkpoint name).
+const FEEDER_CURSOR: &str = crosswind::daemon::FEEDER_CHECKPOINT;
 
 struct Sims {
     data: Dataset,
@@ -110,24 +112,38 @@ impl Sims {
 
     /// Writes the config with the Entra collector and the first `aws_accounts` accounts.
     fn write_config(&self, aws_accounts: usize, http_port: Option<u16>) {
+        self.write_run_config(&RunConfig {
+            aws_accounts,
+            http_port,
+            ..RunConfig::new(self)
+        });
+    }
+
+    /// Writes `run.config` for one daemon run.
+    fn write_run_config(&self, run: &RunConfig<'_>) {
         let d = self.dir.path();
         let t = self.token.config();
         let mut text = format!(
-            "[store]\npath = {store:?}\nretention_days = 90\n\n\
-             [[azure]]\nname = \"contoso\"\ntenant_id = {tenant:?}\nclient_id = {client:?}\n\
-             client_secret_file = {secret:?}\ngraph_url = {graph:?}\nauthority_host = {auth:?}\n\
-             ca_file = {ca:?}\nschedule = \"*/1 * * * * *\"\nlookback_secs = 600\n\
-             initial_backfill_secs = 25200\npage_size = 100\nmax_requests_per_10s = 0\n\
-             max_retries = 3\nrequest_timeout_secs = 10\n\n",
-            store = self.store_path().display().to_string(),
-            tenant = t.tenant_id,
-            client = t.client_id,
-            secret = d.join("azure-secret").display().to_string(),
-            graph = self.graph.url(),
-            auth = self.token.authority_host(),
-            ca = d.join("ca.pem").display().to_string(),
+            "[store]\npath = {store:?}\nretention_days = {retention}\n\n",
+            store = run.store.display().to_string(),
+            retention = run.retention_days,
         );
-        for (i, (_, sim)) in self.cloudtrail.iter().take(aws_accounts).enumerate() {
+        if run.azure {
+            text.push_str(&format!(
+                "[[azure]]\nname = \"contoso\"\ntenant_id = {tenant:?}\nclient_id = {client:?}\n\
+                 client_secret_file = {secret:?}\ngraph_url = {graph:?}\nauthority_host = {auth:?}\n\
+                 ca_file = {ca:?}\nschedule = \"*/1 * * * * *\"\nlookback_secs = 600\n\
+                 initial_backfill_secs = 25200\npage_size = 100\nmax_requests_per_10s = 0\n\
+                 max_retries = 3\nrequest_timeout_secs = 10\n\n",
+                tenant = t.tenant_id,
+                client = t.client_id,
+                secret = d.join("azure-secret").display().to_string(),
+                graph = self.graph.url(),
+                auth = self.token.authority_host(),
+                ca = d.join("ca.pem").display().to_string(),
+            ));
+        }
+        for (i, (_, sim)) in self.cloudtrail.iter().take(run.aws_accounts).enumerate() {
             text.push_str(&format!(
                 "[[aws]]\nname = \"account-{}\"\nregions = [\"us-east-1\", \"eu-west-1\"]\n\
                  endpoint_url = {:?}\nschedule = \"*/1 * * * * *\"\nlookback_secs = 600\n\
@@ -142,13 +158,13 @@ impl Sims {
             "\n[splunk]\nurl = {:?}\ntoken_file = {:?}\nindexer_ack = true\ngzip = true\n\
              forward = [\"raw\", \"risk\", \"findings\"]\nbatch_max_delay_ms = 100\n\
              ack_poll_interval_ms = 100\nretry_max_backoff_secs = 1\nack_timeout_secs = 10\n",
-            self.hec.url(),
+            run.hec.url(),
             d.join("hec-token").display().to_string()
         ));
-        if let Some(port) = http_port {
+        if let Some(port) = run.http_port {
             text.push_str(&format!("\n[http]\nlisten = \"127.0.0.1:{port}\"\n"));
         }
-        std::fs::write(self.config_path(), text).expect("write config");
+        std::fs::write(&run.config, text).expect("write config");
     }
 
     /// Ids the sources served (Graph sign-ins and CloudTrail events of the configured accounts).
@@ -171,18 +187,19 @@ impl Sims {
 
     /// What the receiver indexed: `sourcetype/id` → copies.
     fn received(&self) -> BTreeMap<String, u64> {
-        let mut out = BTreeMap::new();
-        for e in self.hec.events() {
-            *out.entry(key(&e)).or_default() += 1;
-        }
-        out
+        received_by(&self.hec)
     }
 
     fn spawn(&self, log: &str) -> Child {
+        self.spawn_with(&self.config_path(), log)
+    }
+
+    /// `crosswind --config CONFIG run`, logging (JSON, info) to `log` in the test directory.
+    fn spawn_with(&self, config: &Path, log: &str) -> Child {
         let log = std::fs::File::create(self.dir.path().join(log)).expect("log file");
         Command::new(crosswind_bin())
             .args(["--config"])
-            .arg(self.config_path())
+            .arg(config)
             .args(["run", "--log-format", "json"])
             .env_remove("CROSSWIND_STORE")
             .env_remove("NOTIFY_SOCKET")
@@ -201,6 +218,41 @@ impl Sims {
     fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
     }
+}
+
+/// One daemon run's config: which store, receiver and collectors.
+struct RunConfig<'a> {
+    config: PathBuf,
+    store: PathBuf,
+    hec: &'a HecSim,
+    azure: bool,
+    aws_accounts: usize,
+    http_port: Option<u16>,
+    retention_days: u32,
+}
+
+impl<'a> RunConfig<'a> {
+    /// The Entra collector, no AWS account, the sims' store and receiver, 90 days' retention.
+    fn new(sims: &'a Sims) -> RunConfig<'a> {
+        RunConfig {
+            config: sims.config_path(),
+            store: sims.store_path(),
+            hec: &sims.hec,
+            azure: true,
+            aws_accounts: 0,
+            http_port: None,
+            retention_days: 90,
+        }
+    }
+}
+
+/// What `hec` indexed: `sourcetype/id` → copies.
+fn received_by(hec: &HecSim) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for e in hec.events() {
+        *out.entry(key(&e)).or_default() += 1;
+    }
+    out
 }
 
 /// `sourcetype/id`: names one forwarded item on both sides.
@@ -278,6 +330,17 @@ fn stored_correlation(path: &Path) -> BTreeSet<String> {
     out
 }
 
+/// The correlator and the outbox feeder have read every stored record, and the outbox is empty.
+fn followers_caught_up(path: &Path) -> bool {
+    let Ok(store) = Store::open(path) else {
+        return false;
+    };
+    let lag = |name| crosswind_store::cursor::lag(&store, name).unwrap_or(u64::MAX);
+    lag("correlate") == 0
+        && lag(FEEDER_CURSOR) == 0
+        && crosswind_store::outbox::stats(&store).is_ok_and(|o| o.depth() == 0)
+}
+
 /// Resends the store's delivery history admits (rows handed to more than one request).
 fn admitted_resends(path: &Path) -> u64 {
     let store = Store::open(path).expect("store");
@@ -291,9 +354,19 @@ fn admitted_resends(path: &Path) -> u64 {
 /// Everything served and correlated is at the receiver, and nothing is there twice beyond the
 /// admitted resends.
 fn check_exactly_once(sims: &Sims, aws_accounts: usize) -> Result<(), String> {
-    let received = sims.received();
+    check_exactly_once_at(sims, aws_accounts, &sims.store_path(), &sims.hec)
+}
+
+/// [`check_exactly_once`] for a run with its own store and receiver.
+fn check_exactly_once_at(
+    sims: &Sims,
+    aws_accounts: usize,
+    store: &Path,
+    hec: &HecSim,
+) -> Result<(), String> {
+    let received = received_by(hec);
     let mut expected = sims.served(aws_accounts);
-    expected.extend(stored_correlation(&sims.store_path()));
+    expected.extend(stored_correlation(store));
     let missing: Vec<_> = expected
         .iter()
         .filter(|k| !received.contains_key(*k))
@@ -318,7 +391,7 @@ fn check_exactly_once(sims: &Sims, aws_accounts: usize) -> Result<(), String> {
         return Err(format!("unexpected items at the receiver: {unexpected:?}"));
     }
     let extra: u64 = received.values().map(|n| n - 1).sum();
-    let admitted = admitted_resends(&sims.store_path());
+    let admitted = admitted_resends(store);
     if extra > admitted {
         return Err(format!(
             "{extra} duplicate copies at the receiver, but the delivery history admits {admitted} resends"
@@ -511,6 +584,190 @@ async fn sigkill_at_random_moments_loses_and_doubles_nothing() {
         admitted_resends(&sims.store_path())
     );
     assert!(received.keys().any(|k| k.starts_with("crosswind:finding/")));
+}
+
+/// Records stored after retention removed the newest rows (here: an import of exports older
+/// than `retention_days`, which the followers had read) are correlated and forwarded exactly as
+/// in a fresh store. Before schema version 6 they took the removed rows' ids again, at or below
+/// the followers' cursors, and were never correlated nor queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_retention_new_records_are_correlated_and_forwarded_as_in_a_fresh_store() {
+    // Over an hour ago, late sign-ins (at most 30 minutes) included: both runs collect the same.
+    let sims = start_sims(40, -HOUR_MS).await;
+    let window_start = now_ms() - 7 * HOUR_MS;
+    let dir = sims.dir.path();
+
+    // A fresh store: the reference.
+    let fresh_hec = HecSim::start(HecSimConfig::default()).await.expect("hec");
+    let port = free_port();
+    let fresh = RunConfig {
+        config: dir.join("fresh.toml"),
+        store: dir.join("fresh.db"),
+        hec: &fresh_hec,
+        aws_accounts: 2,
+        http_port: Some(port),
+        ..RunConfig::new(&sims)
+    };
+    sims.write_run_config(&fresh);
+    let mut daemon = sims.spawn_with(&fresh.config, "fresh.log");
+    // Ready: every collector finished a full poll (the whole scenario is in the past).
+    let ready = wait_until(Duration::from_secs(120), || {
+        matches!(http_get(port, "/readyz"), Some((200, _)))
+    })
+    .await;
+    assert!(ready, "never ready\n{}", sims.log("fresh.log"));
+    let done = wait_until(Duration::from_secs(120), || {
+        followers_caught_up(&fresh.store)
+            && check_exactly_once_at(&sims, 2, &fresh.store, &fresh_hec).is_ok()
+    })
+    .await;
+    let verdict = check_exactly_once_at(&sims, 2, &fresh.store, &fresh_hec);
+    signal(&daemon, "TERM");
+    let _ = wait_exit(&mut daemon, Duration::from_secs(10)).await;
+    assert!(done, "fresh store: {verdict:?}\n{}", sims.log("fresh.log"));
+    let fresh_correlation = stored_correlation(&fresh.store);
+    assert!(
+        fresh_correlation
+            .iter()
+            .any(|k| k.starts_with("crosswind:finding/")),
+        "the scenario raises findings: {fresh_correlation:?}"
+    );
+
+    // An aged store: 40-day-old exports imported, then a daemon without collectors whose first
+    // retention pass removes them — every row, so the newest ids too.
+    let aged_hec = HecSim::start(HecSimConfig::default()).await.expect("hec");
+    let mut aged = RunConfig {
+        config: dir.join("aged.toml"),
+        store: dir.join("aged.db"),
+        hec: &aged_hec,
+        azure: false,
+        retention_days: 1,
+        ..RunConfig::new(&sims)
+    };
+    sims.write_run_config(&aged);
+    let old = generate(
+        &SimConfig {
+            seed: 7,
+            users: 40,
+            hours: 6,
+            accounts: 2,
+            start: now_ms() - 40 * 24 * HOUR_MS,
+            ..SimConfig::default()
+        },
+        &[Scenario::Benign],
+    );
+    let signins = dir.join("old-signins.ndjson");
+    let lines: Vec<String> = old.signins.iter().map(Value::to_string).collect();
+    std::fs::write(&signins, lines.join("\n")).expect("write");
+    let trail = dir.join("old-trail.json");
+    std::fs::write(
+        &trail,
+        serde_json::json!({ "Records": old.cloudtrail }).to_string(),
+    )
+    .expect("write");
+    let import = Command::new(crosswind_bin())
+        .arg("--config")
+        .arg(&aged.config)
+        .arg("import")
+        .arg(&signins)
+        .arg(&trail)
+        .output()
+        .expect("import runs");
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    let imported = (old.signins.len() + old.cloudtrail.len()) as i64;
+    let mut daemon = sims.spawn_with(&aged.config, "aged.log");
+    let purged = wait_until(Duration::from_secs(60), || {
+        Store::open(&aged.store)
+            .and_then(|s| s.counts())
+            .is_ok_and(|c| c.events == 0)
+    })
+    .await;
+    assert!(purged, "retention never ran\n{}", sims.log("aged.log"));
+    {
+        let store = Store::open(&aged.store).expect("store");
+        for name in ["correlate", FEEDER_CURSOR] {
+            let cursor = crosswind_store::cursor::stored_cursor(&store, name).expect("cursor");
+            assert!(
+                cursor >= imported,
+                "{name} read every imported row before retention removed it ({cursor})"
+            );
+        }
+    }
+    // The old records and what the import correlated have all reached the receiver.
+    let old_delivered = wait_until(Duration::from_secs(60), || {
+        Store::open(&aged.store)
+            .and_then(|s| crosswind_store::outbox::stats(&s))
+            .is_ok_and(|o| o.depth() == 0)
+    })
+    .await;
+    assert!(old_delivered, "{}", sims.log("aged.log"));
+    let before: BTreeSet<String> = received_by(&aged_hec).into_keys().collect();
+
+    // Now the collectors (a restart): what they store must be correlated and forwarded.
+    aged.azure = true;
+    aged.aws_accounts = 2;
+    aged.http_port = Some(port);
+    sims.write_run_config(&aged);
+    signal(&daemon, "TERM");
+    let _ = wait_exit(&mut daemon, Duration::from_secs(10)).await;
+    let mut daemon = sims.spawn_with(&aged.config, "aged2.log");
+    let ready = wait_until(Duration::from_secs(120), || {
+        matches!(http_get(port, "/readyz"), Some((200, _)))
+    })
+    .await;
+    assert!(ready, "never ready\n{}", sims.log("aged2.log"));
+    let new_items = |aged_store: &Path| -> BTreeSet<String> {
+        let mut items = sims.served(2);
+        items.extend(
+            stored_correlation(aged_store)
+                .into_iter()
+                .filter(|k| !before.contains(k)),
+        );
+        items
+    };
+    let caught_up = wait_until(Duration::from_secs(120), || {
+        let got = received_by(&aged_hec);
+        followers_caught_up(&aged.store)
+            && new_items(&aged.store).iter().all(|k| got.contains_key(k))
+    })
+    .await;
+    signal(&daemon, "TERM");
+    let status = wait_exit(&mut daemon, Duration::from_secs(10)).await;
+    let got: BTreeSet<String> = received_by(&aged_hec)
+        .into_keys()
+        .filter(|k| !before.contains(k))
+        .collect();
+    let want: BTreeSet<String> = received_by(&fresh_hec).into_keys().collect();
+    assert!(
+        caught_up && got == want,
+        "after retention: {} items at the receiver, {} in the fresh store's; missing {:?}, extra {:?}\n{}",
+        got.len(),
+        want.len(),
+        want.difference(&got).take(5).collect::<Vec<_>>(),
+        got.difference(&want).take(5).collect::<Vec<_>>(),
+        sims.log("aged2.log")
+    );
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    // The same signals and findings, stored as in the fresh store (ids are deterministic).
+    let aged_new: BTreeSet<String> = stored_correlation(&aged.store)
+        .into_iter()
+        .filter(|k| !before.contains(k))
+        .collect();
+    assert_eq!(aged_new, fresh_correlation);
+    let store = Store::open(&aged.store).expect("store");
+    let signals = crosswind_store::correlate::signals_between(&store, window_start, i64::MAX)
+        .expect("signals");
+    assert_eq!(
+        signals.len(),
+        fresh_correlation
+            .iter()
+            .filter(|k| k.starts_with("crosswind:risk/"))
+            .count()
+    );
 }
 
 fn repo_file(rel: &str) -> PathBuf {
