@@ -450,24 +450,11 @@ pub fn findings_recent(store: &Store, since: i64, limit: usize) -> Result<Vec<Fi
 
 /// Events whose user is one of `names` (as stored or lower-cased), newest first, at most `limit`.
 pub fn events_for_names(store: &Store, names: &[String], limit: usize) -> Result<Vec<StoredEvent>> {
-    let mut stmt = store.conn.prepare_cached(
-        "SELECT id, event, event_dict FROM events WHERE user_name = ?1 ORDER BY time DESC LIMIT ?2",
-    )?;
-    let mut seen = std::collections::BTreeSet::new();
-    let mut out = Vec::new();
-    for name in names.iter().flat_map(|n| [n.clone(), n.to_lowercase()]) {
-        if !seen.insert(name.clone()) {
-            continue;
-        }
-        let mut rows = stmt.query(params![name, limit as i64])?;
-        while let Some(row) = rows.next()? {
-            out.push(crate::stored_event(store, row)?);
-        }
-    }
-    out.sort_by(|a, b| b.event.time.cmp(&a.event.time).then(b.id.cmp(&a.id)));
-    out.dedup_by_key(|e| e.id);
-    out.truncate(limit);
-    Ok(out)
+    let spellings: Vec<String> = names
+        .iter()
+        .flat_map(|n| [n.clone(), n.to_lowercase()])
+        .collect();
+    crate::report::events_of_names(store, &spellings, i64::MIN, i64::MAX, limit)
 }
 
 /// One source IP seen in both clouds.

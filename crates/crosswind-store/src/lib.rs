@@ -17,6 +17,7 @@ pub mod cursor;
 pub mod feed;
 mod migrations;
 pub mod outbox;
+pub mod report;
 pub mod retention;
 
 use std::path::{Path, PathBuf};
