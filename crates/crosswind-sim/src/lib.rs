@@ -21,6 +21,7 @@ pub mod cloudtrail_api;
 mod entra;
 pub mod graph;
 pub mod hec;
+pub mod hostile;
 pub mod loopback;
 pub mod msi;
 mod output;
