@@ -124,8 +124,25 @@ pub enum Command {
     Explain {
         /// An identity or any of its aliases (UPN, object id, IAM ARN or user name).
         identity: String,
+        /// table, json, or html (the report's page for this identity, on stdout).
         #[arg(long, value_enum, default_value_t)]
-        format: OutputFormat,
+        format: crate::explain::ExplainFormat,
+    },
+    /// A self-contained HTML investigation report (no script, nothing fetched): findings, and
+    /// per identity a two-lane Entra/AWS timeline with its signals and score, source IPs.
+    Report {
+        /// RFC 3339 time or a duration back from now (24h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+        /// Only this identity (or any alias of it); may be repeated. Default: every identity
+        /// with a finding in the period.
+        #[arg(long = "identity", value_name = "ID")]
+        identities: Vec<String>,
+        /// The HTML file to write.
+        #[arg(long, value_name = "FILE.html")]
+        out: PathBuf,
     },
     /// Each collector's checkpoint, the quarantine and the store's size.
     Status {
@@ -318,6 +335,35 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 .map_err(|e| Failure::usage(anyhow!(e)))?;
             let store = open_store(&cli, &config)?;
             crate::explain::print_explain(&store, identity, &correlate, format)?;
+            Ok(())
+        }
+        Command::Report {
+            ref since,
+            ref until,
+            ref identities,
+            ref out,
+        } => {
+            let range = parse_range(since.as_deref(), until.as_deref())?;
+            let (config, _) = load_config(cli.config.clone())?;
+            let correlate = config
+                .correlate_config()
+                .map_err(|e| Failure::usage(anyhow!(e)))?;
+            let store = open_store(&cli, &config)?;
+            let options = crate::report::ReportOptions {
+                range,
+                identities: identities.clone(),
+            };
+            let stats = crate::report::write_report(&store, &correlate, &options, out)?;
+            for who in &stats.unknown {
+                eprintln!("crosswind: no identity or alias {who:?} in the store");
+            }
+            println!(
+                "wrote {} ({} bytes): {} findings, {} identities drawn",
+                out.display(),
+                stats.bytes,
+                stats.findings,
+                stats.identities
+            );
             Ok(())
         }
         Command::Simulate {

@@ -13,6 +13,7 @@ pub mod explain;
 pub mod hunt;
 pub mod import;
 pub mod output;
+pub mod report;
 pub mod simulate;
 pub mod timearg;
 

@@ -2,7 +2,8 @@
 //! (Graph sign-ins behind a TLS token endpoint, CloudTrail LookupEvents per account, a Splunk HEC
 //! receiver), with a temporary store and a config it writes itself. Needs no config, no network
 //! and no credentials. Then prints the findings, an `explain`-style view of the riskiest
-//! identity, what the HEC receiver got and where the store is.
+//! identity, what the HEC receiver got, where the store is, and writes the HTML report beside
+//! it (`report.html`), printing its path.
 //!
 //! The simulated traffic is the `mixed` scenario (every attack in a benign tenant) over the last
 //! six hours, its final stretch arriving live while the daemon runs.
@@ -220,16 +221,16 @@ fn report(sims: &Sims, store_path: &Path, config_path: &Path) -> anyhow::Result<
     crate::explain::findings_rows(&findings).write(OutputFormat::Table, &mut out)?;
 
     findings.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let correlate = Config::load(config_path)?
+        .correlate_config()
+        .map_err(anyhow::Error::msg)?;
     if let Some(top) = findings.first() {
-        let correlate = Config::load(config_path)?
-            .correlate_config()
-            .map_err(anyhow::Error::msg)?;
         writeln!(out, "\nexplain {} (the riskiest identity):", top.identity)?;
         crate::explain::explain(
             &store,
             &top.identity,
             &correlate,
-            OutputFormat::Table,
+            crate::explain::ExplainFormat::Table,
             &mut out,
         )?;
     }
@@ -260,6 +261,18 @@ fn report(sims: &Sims, store_path: &Path, config_path: &Path) -> anyhow::Result<
         store_path.display(),
         store_path.display(),
         config_path.display()
+    )?;
+    let report_path = store_path.with_file_name("report.html");
+    crate::report::write_report(
+        &store,
+        &correlate,
+        &crate::report::ReportOptions::default(),
+        &report_path,
+    )?;
+    writeln!(
+        out,
+        "report: {} (open it in a browser)",
+        report_path.display()
     )?;
     Ok(())
 }

@@ -11,6 +11,7 @@ use crosswind_store::Store;
 use crate::output::Rows;
 
 pub use risky_signins::{SeedDimensions, seed_dimensions};
+pub use signals::{IdentityRisk, identity_risks};
 
 /// Time range a hunt covers (epoch ms; `until` exclusive).
 #[derive(Clone, Copy, Debug, Default)]

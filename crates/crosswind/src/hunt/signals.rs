@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use crosswind_correlate::{CorrelateConfig, score_at};
-use crosswind_model::Signal;
+use crosswind_correlate::{CorrelateConfig, score_at, score_identity};
+use crosswind_model::{CloudProvider, Signal};
 use crosswind_store::Store;
 use crosswind_store::correlate::{findings_of, signals_between};
 use serde_json::{Value, json};
@@ -79,13 +79,29 @@ pub(super) fn recon_bursts(store: &Store, range: Range) -> anyhow::Result<Rows> 
     Ok(rows)
 }
 
-/// `identity-risk`: every identity with signals in the range, its decayed score at the end of
-/// the range (or now), clouds, signal and finding counts; riskiest first.
-pub(super) fn identity_risk(
+/// One identity's risk over a range: the `identity-risk` hunt's row, the report's ranking.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IdentityRisk {
+    pub identity: String,
+    /// The decayed score at the end of the range (or now).
+    pub score: f64,
+    /// The highest score it reached within the range (right after a signal), and when.
+    pub peak: f64,
+    pub peak_at: i64,
+    pub clouds: Vec<CloudProvider>,
+    /// Signals in the score look-back before the end of the range.
+    pub signals: usize,
+    pub findings: usize,
+    pub last_signal: i64,
+}
+
+/// Every identity with signals in the range, scored by crosswind-correlate over its signals in
+/// the score look-back; riskiest (current score) first.
+pub fn identity_risks(
     store: &Store,
     range: Range,
     config: &CorrelateConfig,
-) -> anyhow::Result<Rows> {
+) -> anyhow::Result<Vec<IdentityRisk>> {
     let until = range.until.unwrap_or_else(crosswind_store::now_ms);
     let since = range.since.unwrap_or(i64::MIN);
     let lookback = until.saturating_sub(config.score_lookback_ms()).min(since);
@@ -105,6 +121,13 @@ pub(super) fn identity_risk(
             continue;
         }
         let score = score_at(&identity, &signals, until, config);
+        let (peak, peak_at) = score_identity(&identity, &signals, &[], config)
+            .timeline
+            .iter()
+            .filter(|p| p.time >= since)
+            .map(|p| (p.score, p.time))
+            .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)))
+            .unwrap_or((0.0, until));
         let mut clouds: Vec<_> = signals
             .iter()
             .flat_map(|s| s.cloud.iter().copied())
@@ -112,10 +135,33 @@ pub(super) fn identity_risk(
         clouds.sort();
         clouds.dedup();
         let findings = findings_of(store, &identity)?.len();
-        let last = signals.iter().map(|s| s.time).max().unwrap_or(until);
-        scored.push((score, identity, clouds, signals.len(), findings, last));
+        let last_signal = signals.iter().map(|s| s.time).max().unwrap_or(until);
+        scored.push(IdentityRisk {
+            signals: signals.len(),
+            identity,
+            score,
+            peak,
+            peak_at,
+            clouds,
+            findings,
+            last_signal,
+        });
     }
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    scored.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(a.identity.cmp(&b.identity))
+    });
+    Ok(scored)
+}
+
+/// `identity-risk`: every identity with signals in the range, its decayed score at the end of
+/// the range (or now), clouds, signal and finding counts; riskiest first.
+pub(super) fn identity_risk(
+    store: &Store,
+    range: Range,
+    config: &CorrelateConfig,
+) -> anyhow::Result<Rows> {
     let mut rows = Rows::new(vec![
         "identity",
         "score",
@@ -124,14 +170,14 @@ pub(super) fn identity_risk(
         "findings",
         "last_signal",
     ]);
-    for (score, identity, clouds, signals, findings, last) in scored {
+    for r in identity_risks(store, range, config)? {
         rows.push(vec![
-            json!(identity),
-            json!((score * 10.0).round() / 10.0),
-            json!(clouds_text(&clouds)),
-            json!(signals),
-            json!(findings),
-            json!(format_time(last)),
+            json!(r.identity),
+            json!((r.score * 10.0).round() / 10.0),
+            json!(clouds_text(&r.clouds)),
+            json!(r.signals),
+            json!(r.findings),
+            json!(format_time(r.last_signal)),
         ]);
     }
     Ok(rows)
