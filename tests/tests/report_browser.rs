@@ -6,7 +6,7 @@
 //! Without chromium the test is skipped with a message, unless `CROSSWIND_REQUIRE_CHROMIUM=1`
 //! (CI sets it), which makes a missing browser a failure.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -116,7 +116,9 @@ fn demo_report_renders_in_a_browser_and_record_markup_stays_text() {
         if std::env::var("CROSSWIND_REQUIRE_CHROMIUM").as_deref() == Ok("1") {
             panic!("chromium is required (CROSSWIND_REQUIRE_CHROMIUM=1) but not found on PATH");
         }
-        eprintln!(
+        // Straight to stderr: the test harness swallows eprintln! of a passing test.
+        let _ = writeln!(
+            std::io::stderr(),
             "SKIPPED demo_report_renders_in_a_browser_and_record_markup_stays_text: chromium not found \
              (apt-get install chromium, or set CROSSWIND_CHROMIUM)"
         );
@@ -185,7 +187,11 @@ fn demo_report_renders_in_a_browser_and_record_markup_stays_text() {
         "1400,2400",
     );
     check_png(&shot);
-    eprintln!("screenshot of the demo's report: {}", shot.display());
+    let _ = writeln!(
+        std::io::stderr(),
+        "screenshot of the demo's report: {}",
+        shot.display()
+    );
     let _ = std::fs::remove_dir_all(demo_dir);
 
     // Records with markup in the fields an attacker chooses, in a store of their own (the
