@@ -100,6 +100,17 @@ fn tags(dom: &str) -> Vec<&str> {
         .collect()
 }
 
+/// A 1400×2400 screenshot of `page` at `path`, checked to be a busy PNG of that size.
+fn screenshot(browser: &Path, page: &Path, path: &Path) {
+    headless(
+        browser,
+        page,
+        &format!("--screenshot={}", path.display()),
+        "1400,2400",
+    );
+    check_png(path);
+}
+
 fn check_png(path: &Path) {
     let png = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
@@ -180,13 +191,7 @@ fn demo_report_renders_in_a_browser_and_record_markup_stays_text() {
     assert_eq!(rows, findings.len() + 1, "a row per finding and the header");
     assert!(dom.contains("<title>Crosswind investigation report</title>"));
     let shot = shots.join("demo-report.png");
-    headless(
-        &browser,
-        &report,
-        &format!("--screenshot={}", shot.display()),
-        "1400,2400",
-    );
-    check_png(&shot);
+    screenshot(&browser, &report, &shot);
     let _ = writeln!(
         std::io::stderr(),
         "screenshot of the demo's report: {}",
@@ -254,11 +259,5 @@ fn demo_report_renders_in_a_browser_and_record_markup_stays_text() {
     assert!(dom.contains("<title>Crosswind investigation report</title>"));
     assert!(!dom.contains("XSS</title>"));
     let shot = shots.join("hostile-report.png");
-    headless(
-        &browser,
-        &hostile,
-        &format!("--screenshot={}", shot.display()),
-        "1400,2400",
-    );
-    check_png(&shot);
+    screenshot(&browser, &hostile, &shot);
 }

@@ -231,6 +231,17 @@ impl Correlation {
     }
 }
 
+/// The clouds these signals were seen in, sorted, once each.
+pub fn clouds_of<'a>(signals: impl IntoIterator<Item = &'a Signal>) -> Vec<CloudProvider> {
+    let mut clouds: Vec<CloudProvider> = signals
+        .into_iter()
+        .flat_map(|s| s.cloud.iter().copied())
+        .collect();
+    clouds.sort();
+    clouds.dedup();
+    clouds
+}
+
 /// Clouds as the CLI prints them.
 pub fn clouds_text(clouds: &[CloudProvider]) -> String {
     clouds

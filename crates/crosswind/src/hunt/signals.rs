@@ -9,7 +9,7 @@ use crosswind_store::correlate::{findings_of, signals_between};
 use serde_json::{Value, json};
 
 use super::Range;
-use crate::correlation::clouds_text;
+use crate::correlation::{clouds_of, clouds_text};
 use crate::output::Rows;
 use crate::timearg::format_time;
 
@@ -128,12 +128,7 @@ pub fn identity_risks(
             .map(|p| (p.score, p.time))
             .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)))
             .unwrap_or((0.0, until));
-        let mut clouds: Vec<_> = signals
-            .iter()
-            .flat_map(|s| s.cloud.iter().copied())
-            .collect();
-        clouds.sort();
-        clouds.dedup();
+        let clouds = clouds_of(&signals);
         let findings = findings_of(store, &identity)?.len();
         let last_signal = signals.iter().map(|s| s.time).max().unwrap_or(until);
         scored.push(IdentityRisk {

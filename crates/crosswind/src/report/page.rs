@@ -7,6 +7,7 @@ use crosswind_model::{CloudProvider, Finding};
 use super::html::Html;
 use super::timeline::{self, TimelineData, fmt_score, short_time, thousands};
 use super::{IdentityView, IpRow, Report, place_text};
+use crate::correlation::clouds_of;
 use crate::explain::what_happened;
 
 const STYLE: &str = include_str!("report.css");
@@ -220,23 +221,19 @@ fn summary(h: &mut Html, r: &Report) {
             .iter()
             .map(|t| t.peak)
             .fold(r.threshold * 1.25, f64::max);
-        h.tag("table").class("rank").body(|h| {
-            h.tag("thead").body(|h| {
-                h.tag("tr").body(|h| {
-                    for c in [
-                        "identity",
-                        "clouds",
-                        "peak score",
-                        "",
-                        "at period end",
-                        "signals",
-                        "findings",
-                    ] {
-                        h.tag("th").text(c);
-                    }
-                });
-            });
-            h.tag("tbody").body(|h| {
+        table(
+            h,
+            "rank",
+            &[
+                "identity",
+                "clouds",
+                "peak score",
+                "",
+                "at period end",
+                "signals",
+                "findings",
+            ],
+            |h| {
                 for t in &r.top {
                     let anchor = r
                         .identities
@@ -276,9 +273,23 @@ fn summary(h: &mut Html, r: &Report) {
                         h.tag("td").class("num").text(&t.findings.to_string());
                     });
                 }
+            },
+        );
+        left_out(h, r.top_total, r.top.len(), "identities with signals");
+    });
+}
+
+/// A table with a header row of `columns`; `rows` writes the body's rows.
+fn table(h: &mut Html, class: &'static str, columns: &[&str], rows: impl FnOnce(&mut Html)) {
+    h.tag("table").class(class).body(|h| {
+        h.tag("thead").body(|h| {
+            h.tag("tr").body(|h| {
+                for c in columns {
+                    h.tag("th").text(c);
+                }
             });
         });
-        left_out(h, r.top_total, r.top.len(), "identities with signals");
+        h.tag("tbody").body(rows);
     });
 }
 
@@ -323,27 +334,23 @@ fn findings(h: &mut Html, r: &Report) {
         h.tag("p").class("hint").text(
             "Highest score first. Each identity's section below shows how its score got there.",
         );
-        h.tag("table").class("findings").body(|h| {
-            h.tag("thead").body(|h| {
-                h.tag("tr").body(|h| {
-                    for c in [
-                        "raised (UTC)",
-                        "identity",
-                        "score",
-                        "clouds",
-                        "signals",
-                        "latest signal",
-                    ] {
-                        h.tag("th").text(c);
-                    }
-                });
-            });
-            h.tag("tbody").body(|h| {
+        table(
+            h,
+            "findings",
+            &[
+                "raised (UTC)",
+                "identity",
+                "score",
+                "clouds",
+                "signals",
+                "latest signal",
+            ],
+            |h| {
                 for f in &r.findings {
                     finding_row(h, r, f);
                 }
-            });
-        });
+            },
+        );
         left_out(h, r.findings_total, r.findings.len(), "findings");
     });
 }
@@ -418,13 +425,7 @@ fn identity_section(h: &mut Html, r: &Report, v: &IdentityView) {
     let story = &v.story;
     let peak = story.peak().map_or(0.0, |p| p.score);
     let current = story.scored.timeline.last().map_or(0.0, |p| p.score);
-    let mut clouds: Vec<CloudProvider> = story
-        .signals
-        .iter()
-        .flat_map(|s| s.cloud.iter().copied())
-        .collect();
-    clouds.sort();
-    clouds.dedup();
+    let clouds = clouds_of(&story.signals);
     h.tag("article")
         .class("identity")
         .attr("id", &v.anchor)
@@ -510,36 +511,29 @@ fn aliases(h: &mut Html, v: &IdentityView) {
 }
 
 fn legend(h: &mut Html, v: &IdentityView) {
-    h.tag("span").class("lg").body(|h| {
-        h.tag("span").class("glyph dot").text("●");
-        h.text(" succeeded");
-    });
-    h.tag("span").class("lg").body(|h| {
-        h.tag("span").class("glyph cross").text("✕");
-        h.text(" failed");
-    });
-    h.tag("span").class("lg").body(|h| {
-        h.tag("span").class("glyph ring").text("◯");
-        h.text(" behind a signal");
-    });
+    let mut entries = vec![
+        ("glyph dot", "●", " succeeded"),
+        ("glyph cross", "✕", " failed"),
+        ("glyph ring", "◯", " behind a signal"),
+    ];
     if v.lane_others.iter().any(|n| *n > 0) {
+        entries.push(("glyph faded", "✕", " faded: other names, from its sources"));
+    }
+    entries.extend([
+        ("glyph diamond", "◆", " signal (label: points)"),
+        (
+            "glyph diamond",
+            "◇",
+            " its source's signal (e.g. the spray before a sign-in)",
+        ),
+        ("glyph tri", "▼", " finding"),
+    ]);
+    for (class, glyph, meaning) in entries {
         h.tag("span").class("lg").body(|h| {
-            h.tag("span").class("glyph faded").text("✕");
-            h.text(" faded: other names, from its sources");
+            h.tag("span").class(class).text(glyph);
+            h.text(meaning);
         });
     }
-    h.tag("span").class("lg").body(|h| {
-        h.tag("span").class("glyph diamond").text("◆");
-        h.text(" signal (label: points)");
-    });
-    h.tag("span").class("lg").body(|h| {
-        h.tag("span").class("glyph diamond").text("◇");
-        h.text(" its source's signal (e.g. the spray before a sign-in)");
-    });
-    h.tag("span").class("lg").body(|h| {
-        h.tag("span").class("glyph tri").text("▼");
-        h.text(" finding");
-    });
     if v.bins.is_some() {
         h.tag("span").class("lg note").text(&format!(
             "{} events: drawn as counts per time slice (solid bars up: succeeded; hatched bars down: failed)",
@@ -564,22 +558,18 @@ fn signals_table(h: &mut Html, v: &IdentityView) {
     let total = signals.len();
     let shown = &signals[total.saturating_sub(super::MAX_SIGNAL_ROWS)..];
     left_out(h, total, shown.len(), "older signals");
-    h.tag("table").class("signals").body(|h| {
-        h.tag("thead").body(|h| {
-            h.tag("tr").body(|h| {
-                for c in [
-                    "time (UTC)",
-                    "signal",
-                    "ATT&CK",
-                    "points",
-                    "score after",
-                    "explanation",
-                ] {
-                    h.tag("th").text(c);
-                }
-            });
-        });
-        h.tag("tbody").body(|h| {
+    table(
+        h,
+        "signals",
+        &[
+            "time (UTC)",
+            "signal",
+            "ATT&CK",
+            "points",
+            "score after",
+            "explanation",
+        ],
+        |h| {
             for (s, after) in shown {
                 h.tag("tr")
                     .class(if after.is_some() { "own" } else { "source" })
@@ -615,8 +605,8 @@ fn signals_table(h: &mut Html, v: &IdentityView) {
                         h.tag("td").class("summary").text(&s.risk_message);
                     });
             }
-        });
-    });
+        },
+    );
 }
 
 fn evidence_table(h: &mut Html, v: &IdentityView) {
@@ -624,24 +614,20 @@ fn evidence_table(h: &mut Html, v: &IdentityView) {
         return;
     }
     h.tag("h4").text("Events behind the signals");
-    h.tag("table").class("events").body(|h| {
-        h.tag("thead").body(|h| {
-            h.tag("tr").body(|h| {
-                for c in [
-                    "time (UTC)",
-                    "cloud",
-                    "user as recorded",
-                    "action",
-                    "result",
-                    "source IP",
-                    "place",
-                    "user agent",
-                ] {
-                    h.tag("th").text(c);
-                }
-            });
-        });
-        h.tag("tbody").body(|h| {
+    table(
+        h,
+        "events",
+        &[
+            "time (UTC)",
+            "cloud",
+            "user as recorded",
+            "action",
+            "result",
+            "source IP",
+            "place",
+            "user agent",
+        ],
+        |h| {
             for e in &v.evidence {
                 let ev = &e.event;
                 let (what, status) = what_happened(ev);
@@ -681,8 +667,8 @@ fn evidence_table(h: &mut Html, v: &IdentityView) {
                     );
                 });
             }
-        });
-    });
+        },
+    );
     left_out(
         h,
         v.evidence_total,
@@ -701,19 +687,10 @@ fn ips(h: &mut Html, r: &Report) {
         h.tag("p").class("hint").text(
             "Flagged (⚑) IPs are named by a signal or sent the events behind one; then IPs seen in both clouds, then those used by the most names.",
         );
-        h.tag("table").class("ips").body(|h| {
-            h.tag("thead").body(|h| {
-                h.tag("tr").body(|h| {
-                    for c in ["source IP", "place", "first seen (UTC)", "last seen (UTC)", "clouds", "events", "failed", "names used from it"] {
-                        h.tag("th").text(c);
-                    }
-                });
-            });
-            h.tag("tbody").body(|h| {
-                for row in &r.ips {
-                    ip_row(h, row);
-                }
-            });
+        table(h, "ips", &["source IP", "place", "first seen (UTC)", "last seen (UTC)", "clouds", "events", "failed", "names used from it"], |h| {
+            for row in &r.ips {
+                ip_row(h, row);
+            }
         });
         left_out(h, r.ips_total, r.ips.len(), "source IPs");
     });

@@ -131,6 +131,15 @@ fn hostile_store(dir: &Path, extra: usize) -> (Store, CorrelateConfig, String) {
     (store, config.correlate_config().unwrap(), victim)
 }
 
+/// The section of `identity`, which must be drawn.
+fn view_of<'a>(report: &'a Report, identity: &str) -> &'a IdentityView {
+    report
+        .identities
+        .iter()
+        .find(|v| v.story.identity == identity)
+        .unwrap_or_else(|| panic!("{identity} is drawn; findings: {:?}", report.findings))
+}
+
 /// Every tag in `page` is one the report writes, and none has an event-handler attribute.
 fn assert_only_report_markup(page: &str) {
     const TAGS: &[&str] = &[
@@ -202,14 +211,7 @@ fn record_markup_stays_text_in_every_part_of_the_page() {
     let dir = tempfile::tempdir().unwrap();
     let (store, config, identity) = hostile_store(dir.path(), 0);
     let report = gather(&store, &config, &ReportOptions::default()).unwrap();
-    assert!(
-        report
-            .identities
-            .iter()
-            .any(|v| v.story.identity == identity),
-        "the victim has a finding: {:?}",
-        report.findings
-    );
+    view_of(&report, &identity);
     let page = page::render(&report);
     assert_only_report_markup(&page);
     assert!(!page.contains(HOSTILE_UPN) && !page.contains(HOSTILE_AGENT));
@@ -240,11 +242,7 @@ fn the_spray_that_led_to_a_sign_in_is_on_the_victims_timeline() {
     let dir = tempfile::tempdir().unwrap();
     let (store, config, identity) = hostile_store(dir.path(), 0);
     let report = gather(&store, &config, &ReportOptions::default()).unwrap();
-    let view = report
-        .identities
-        .iter()
-        .find(|v| v.story.identity == identity)
-        .unwrap();
+    let view = view_of(&report, &identity);
     // Its own spray signal, and the threat-only one naming the source, with the failed
     // sign-ins of the other users it sprayed.
     assert!(view.sources.iter().all(|s| s.risk_object.is_empty()));
@@ -268,11 +266,7 @@ fn dense_timelines_are_binned_and_long_lists_say_what_they_left_out() {
     let dir = tempfile::tempdir().unwrap();
     let (store, config, identity) = hostile_store(dir.path(), 700);
     let report = gather(&store, &config, &ReportOptions::default()).unwrap();
-    let view = report
-        .identities
-        .iter()
-        .find(|v| v.story.identity == identity)
-        .unwrap();
+    let view = view_of(&report, &identity);
     let bins = view.bins.as_ref().expect("binned");
     let binned: u64 = bins
         .iter()

@@ -346,11 +346,7 @@ fn draw_dot(h: &mut Html, g: &Geometry, dot: &Dot, level: usize) {
                         ring(h, x, y);
                     }
                     h.tag("circle")
-                        .class(if lane == 0 {
-                            "ok ok-entra"
-                        } else {
-                            "ok ok-aws"
-                        })
+                        .class(["ok ok-entra", "ok ok-aws"][lane])
                         .attr("cx", x)
                         .attr("cy", y)
                         .attr("r", 4.5)
@@ -455,11 +451,7 @@ fn draw_bins(h: &mut Html, g: &Geometry, bins: &[Bin], hatch: &str) {
                 let up = height(ok + other);
                 if up > 0.0 {
                     h.tag("rect")
-                        .class(if lane == 0 {
-                            "bar-ok ok-entra"
-                        } else {
-                            "bar-ok ok-aws"
-                        })
+                        .class(["bar-ok ok-entra", "bar-ok ok-aws"][lane])
                         .attr("x", x0)
                         .attr("y", mid - up)
                         .attr("width", w)
