@@ -15,6 +15,7 @@ pub mod codec;
 pub mod correlate;
 pub mod cursor;
 pub mod feed;
+pub mod marks;
 mod migrations;
 pub mod outbox;
 pub mod report;
@@ -23,10 +24,11 @@ pub mod retention;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crosswind_model::{CloudProvider, Event, RecordSource, SourceFormat};
+use crosswind_model::{CLASS_AUTHENTICATION, CloudProvider, Event, RecordSource, SourceFormat};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 pub use codec::{CodecError, PackedRecord, Packer};
+pub use marks::Subset;
 pub use migrations::latest_version as schema_version;
 
 use codec::{Codecs, Part, UnpackError};
@@ -134,6 +136,9 @@ pub struct EventQuery {
     pub provider: Option<CloudProvider>,
     pub class_uid: Option<u32>,
     pub success_only: bool,
+    /// Read only this subset (through its partial index): hunts that select a few events. Rows
+    /// stored before the subset's mark existed are included, so the caller still checks each.
+    pub subset: Option<Subset>,
 }
 
 /// An event as stored, with its row id.
@@ -222,6 +227,41 @@ where
         }
     }
     Ok(())
+}
+
+/// The `SELECT id, event, event_dict …` of [`Store::for_each_event`]: parameters ?1 since, ?2
+/// until, ?3 provider, ?4 class, ?5 success only.
+pub(crate) fn event_query_sql(subset: Option<Subset>) -> String {
+    const FILTERS: &str = "time >= ?1 AND time < ?2
+        AND (?3 IS NULL OR provider = ?3)
+        AND (?4 IS NULL OR class_uid = ?4)
+        AND (?5 = 0 OR status_id = 1)";
+    // A subset's query repeats its partial index's WHERE terms literally (SQLite uses a partial
+    // index only for a query whose WHERE contains them), names the index (the planner would
+    // rather scan `events_time`, unaware how few rows a partial index holds) and reads only
+    // columns the index holds, so no table page is read; what the subset implies stands in for
+    // the other columns.
+    match subset {
+        None => {
+            format!("SELECT id, event, event_dict FROM events WHERE {FILTERS} ORDER BY time, id")
+        }
+        // Marked rows (Azure sign-ins, successful), and rows from before marks existed.
+        Some(Subset::EntraRisk) => format!(
+            "SELECT id, event, event_dict, time FROM events INDEXED BY events_entra_risk
+             WHERE (marks & 1) = 1 AND time >= ?1 AND time < ?2
+               AND (?3 IS NULL OR ?3 = 'Azure') AND (?4 IS NULL OR ?4 = {CLASS_AUTHENTICATION})
+             UNION ALL
+             SELECT id, event, event_dict, time FROM events INDEXED BY events_unmarked
+             WHERE marks IS NULL AND {FILTERS}
+             ORDER BY time, id"
+        ),
+        Some(Subset::AwsConsoleLogins) => "SELECT id, event, event_dict
+             FROM events INDEXED BY events_aws_console WHERE provider = 'AWS' AND operation = 'ConsoleLogin'
+               AND time >= ?1 AND time < ?2 AND (?3 IS NULL OR ?3 = 'AWS')
+               AND (?4 IS NULL OR class_uid = ?4) AND (?5 = 0 OR status_id = 1)
+             ORDER BY time, id"
+            .to_owned(),
+    }
 }
 
 // === impl Store ===
@@ -345,17 +385,8 @@ impl Store {
     where
         E: From<StoreError>,
     {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT id, event, event_dict FROM events
-                 WHERE time >= ?1 AND time < ?2
-                   AND (?3 IS NULL OR provider = ?3)
-                   AND (?4 IS NULL OR class_uid = ?4)
-                   AND (?5 = 0 OR status_id = 1)
-                 ORDER BY time, id",
-            )
-            .map_err(StoreError::from)?;
+        let sql = event_query_sql(query.subset);
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(StoreError::from)?;
         let rows = stmt
             .query(params![
                 query.since.unwrap_or(i64::MIN),
@@ -610,8 +641,8 @@ impl Batch<'_> {
             .prepare_cached(
                 "INSERT INTO events
                    (source, record_id, format, time, provider, class_uid, status_id, user_name,
-                    src_ip, operation, account_uid, ingested_at, origin, event, event_dict)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                    src_ip, operation, account_uid, ingested_at, origin, event, event_dict, marks)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             )?
             .execute(params![
                 rec.format.record_source().as_str(),
@@ -629,6 +660,7 @@ impl Batch<'_> {
                 rec.origin,
                 event_value,
                 event_dict,
+                marks::marks_of(event),
             ]);
         match inserted {
             Ok(_) => {}

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_quarantine_once.sql"),
     include_str!("../migrations/0005_zstd_dicts.sql"),
     include_str!("../migrations/0006_events_ids_never_reused.sql"),
+    include_str!("../migrations/0007_hunt_marks.sql"),
 ];
 
 /// Applies every migration newer than the store's version up to schema version `target` (the

@@ -2,7 +2,7 @@
 
 use crosswind_model::{CLASS_AUTHENTICATION, CloudProvider};
 use crosswind_store::correlate::cross_cloud_ips;
-use crosswind_store::{EventQuery, Store, StoreError};
+use crosswind_store::{EventQuery, Store, StoreError, Subset};
 use serde_json::{Value, json};
 
 use super::Range;
@@ -18,6 +18,7 @@ pub(super) fn console_no_mfa(store: &Store, range: Range) -> anyhow::Result<Rows
         provider: Some(CloudProvider::Aws),
         class_uid: Some(CLASS_AUTHENTICATION),
         success_only: true,
+        subset: Some(Subset::AwsConsoleLogins),
     };
     let mut hits = Vec::new();
     store.for_each_event(&query, |stored| {

@@ -4,7 +4,7 @@
 
 use crosswind_correlate::RISKY_EVENT_TYPES;
 use crosswind_model::{CLASS_AUTHENTICATION, CloudProvider, EntraDetail, Event};
-use crosswind_store::{EventQuery, Store, StoreError};
+use crosswind_store::{EventQuery, Store, StoreError, Subset};
 use serde_json::{Value, json};
 
 use super::Range;
@@ -97,6 +97,8 @@ pub(super) fn run(store: &Store, range: Range) -> anyhow::Result<Rows> {
         provider: Some(CloudProvider::Azure),
         class_uid: Some(CLASS_AUTHENTICATION),
         success_only: true,
+        // The candidates marked at import; each is checked below.
+        subset: Some(Subset::EntraRisk),
     };
     let mut hits = Vec::new();
     store.for_each_event(&query, |stored| {
@@ -156,6 +158,7 @@ pub(super) fn run(store: &Store, range: Range) -> anyhow::Result<Rows> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crosswind_model::*;
 
     fn entra() -> EntraDetail {
         EntraDetail {
@@ -170,6 +173,60 @@ mod tests {
 
     fn seed_dimensions_t(entra: &EntraDetail) -> SeedDimensions {
         seed_dimensions(entra, None)
+    }
+
+    /// The hunt reads only the events the store marked at import: every sign-in it would
+    /// select must be marked, whatever the case, spacing or tenant fallback.
+    #[test]
+    fn every_sign_in_the_hunt_selects_is_marked() {
+        use crosswind_store::marks::{ENTRA_RISK_MARK, marks_of};
+        let opt = |v: &str| (v != "-").then(|| v.to_string());
+        let mut selected = 0;
+        for level in ["-", "high", " Medium ", "low", "hidden"] {
+            for state in ["-", "atRisk", "CONFIRMEDcompromised", "dismissed"] {
+                for types in [&[][..], &["anonymizedIPAddress"], &["somethingNew"], &[" "]] {
+                    for requirement in ["-", "singleFactorAuthentication", "mfa"] {
+                        for home in ["-", "A", "a", " "] {
+                            for resource in ["-", "A", "B"] {
+                                for tenant in ["-", "a", "b"] {
+                                    let entra = EntraDetail {
+                                        risk_level_during_signin: opt(level),
+                                        risk_state: opt(state),
+                                        risk_event_types: types
+                                            .iter()
+                                            .map(|t| t.to_string())
+                                            .collect(),
+                                        authentication_requirement: opt(requirement),
+                                        home_tenant_id: opt(home),
+                                        resource_tenant_id: opt(resource),
+                                        ..EntraDetail::default()
+                                    };
+                                    let tenant = opt(tenant);
+                                    if seed_dimensions(&entra, tenant.as_deref()).threat_score()
+                                        == 0
+                                    {
+                                        continue;
+                                    }
+                                    selected += 1;
+                                    let mut event = signin("x", 1, STATUS_SUCCESS, entra);
+                                    event.cloud.account.uid = tenant;
+                                    assert_eq!(
+                                        marks_of(&event) & ENTRA_RISK_MARK,
+                                        ENTRA_RISK_MARK,
+                                        "{:?}",
+                                        event.entra
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            selected > 1_000,
+            "the grid must exercise the hunt: {selected}"
+        );
     }
 
     #[test]
@@ -275,14 +332,9 @@ mod tests {
         );
     }
 
-    /// Through the store: failures never count, rows sort by threat_score then time, both
-    /// descending, and the time range applies.
-    #[test]
-    fn hunt_over_the_store_excludes_failures_and_sorts() {
-        use crosswind_model::*;
-        use crosswind_store::{NewRecord, Store};
-
-        let signin = |uid: &str, time: i64, status: u8, entra: EntraDetail| Event {
+    /// A Graph sign-in with these Entra details.
+    fn signin(uid: &str, time: i64, status: u8, entra: EntraDetail) -> Event {
+        Event {
             schema_version: SCHEMA_VERSION,
             class_uid: CLASS_AUTHENTICATION,
             time,
@@ -323,7 +375,15 @@ mod tests {
             is_mfa: None,
             entra: Some(entra),
             aws: None,
-        };
+        }
+    }
+
+    /// Through the store: failures never count, rows sort by threat_score then time, both
+    /// descending, and the time range applies.
+    #[test]
+    fn hunt_over_the_store_excludes_failures_and_sorts() {
+        use crosswind_store::NewRecord;
+
         let high = EntraDetail {
             risk_level_during_signin: Some("high".into()),
             ..entra()
