@@ -81,6 +81,9 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     codecs: Codecs,
+    /// Whether `events` has the `marks` column (schema 7): always, but in tests that build a
+    /// store as an older version wrote it.
+    marks: bool,
 }
 
 /// A record ready to be stored: its normalised event and the exact bytes it came as.
@@ -332,7 +335,12 @@ impl Store {
         conn.set_prepared_statement_cache_capacity(64);
         migrations::apply_up_to(&mut conn, &path, version)?;
         let codecs = Codecs::load(&conn)?;
-        Ok(Store { conn, path, codecs })
+        Ok(Store {
+            conn,
+            path,
+            codecs,
+            marks: version >= marks::SCHEMA_VERSION,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -354,6 +362,7 @@ impl Store {
         Ok(Batch {
             tx,
             codecs: &mut self.codecs,
+            marks: self.marks,
             now: now_ms(),
             stats: BatchStats::default(),
             json: Vec::with_capacity(4096),
@@ -551,6 +560,7 @@ impl Store {
 pub struct Batch<'a> {
     tx: rusqlite::Transaction<'a>,
     codecs: &'a mut Codecs,
+    marks: bool,
     now: i64,
     stats: BatchStats,
     /// Reused buffers (serialised event, compressed event and raw): allocated per batch, not
@@ -633,35 +643,41 @@ impl Batch<'_> {
             None => ToSqlOutput::Borrowed(ValueRef::Text(event_value)),
         };
         let principal = event.principal();
+        let values: [&dyn rusqlite::ToSql; 16] = [
+            &rec.format.record_source().as_str(),
+            &event.metadata.uid,
+            &rec.format.as_str(),
+            &event.time,
+            &event.cloud.provider.as_str(),
+            &event.class_uid,
+            &event.status_id,
+            &principal.and_then(|u| u.name.as_deref()),
+            &event.src_ip(),
+            &event.operation(),
+            &event.cloud.account.uid.as_deref(),
+            &self.now,
+            &rec.origin,
+            &event_value,
+            &event_dict,
+            &marks::marks_of(event),
+        ];
         // A plain INSERT, a duplicate being the UNIQUE (source, record_id) violation: with
         // AUTOINCREMENT, `INSERT OR IGNORE` would use up an id for every duplicate (collectors
         // re-read an overlap window on every poll), while a failed statement takes its id back.
         let inserted = self
             .tx
-            .prepare_cached(
+            .prepare_cached(if self.marks {
                 "INSERT INTO events
                    (source, record_id, format, time, provider, class_uid, status_id, user_name,
                     src_ip, operation, account_uid, ingested_at, origin, event, event_dict, marks)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-            )?
-            .execute(params![
-                rec.format.record_source().as_str(),
-                event.metadata.uid,
-                rec.format.as_str(),
-                event.time,
-                event.cloud.provider.as_str(),
-                event.class_uid,
-                event.status_id,
-                principal.and_then(|u| u.name.as_deref()),
-                event.src_ip(),
-                event.operation(),
-                event.cloud.account.uid.as_deref(),
-                self.now,
-                rec.origin,
-                event_value,
-                event_dict,
-                marks::marks_of(event),
-            ]);
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+            } else {
+                "INSERT INTO events
+                   (source, record_id, format, time, provider, class_uid, status_id, user_name,
+                    src_ip, operation, account_uid, ingested_at, origin, event, event_dict)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+            })?
+            .execute(&values[..if self.marks { 16 } else { 15 }]);
         match inserted {
             Ok(_) => {}
             Err(rusqlite::Error::SqliteFailure(e, _))

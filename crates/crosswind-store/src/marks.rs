@@ -9,6 +9,9 @@
 
 use crosswind_model::{CLASS_AUTHENTICATION, CloudProvider, EntraDetail, Event};
 
+/// The schema version that added `events.marks` and the subset indexes.
+pub(crate) const SCHEMA_VERSION: usize = 7;
+
 /// A successful Entra sign-in with any Identity Protection risk (high/medium level, an at-risk
 /// state, any risk event type) or a single-factor sign-in whose home tenant differs from the
 /// resource tenant: the candidates of `hunt risky-signins`.
