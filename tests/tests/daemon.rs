@@ -770,6 +770,94 @@ async fn after_retention_new_records_are_correlated_and_forwarded_as_in_a_fresh_
     );
 }
 
+/// The store's write lock held past the busy timeout (as a concurrent `crosswind import`
+/// committing a large batch holds it, or a full disk fails writes): the forwarder's store
+/// operations fail. It says so on `/readyz` and in `/metrics`, retries, and delivers what is
+/// queued once the store works again. It used to stop for good, with `/readyz` saying ok.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_resumes_after_the_store_was_locked_for_15_seconds() {
+    let sims = start_sims(40, -HOUR_MS).await;
+    let port = free_port();
+    sims.write_run_config(&RunConfig {
+        azure: false,
+        http_port: Some(port),
+        ..RunConfig::new(&sims)
+    });
+    let mut daemon = sims.spawn("run.log");
+    let ready = wait_until(Duration::from_secs(60), || {
+        matches!(http_get(port, "/readyz"), Some((200, _)))
+    })
+    .await;
+    assert!(ready, "never ready\n{}", sims.log("run.log"));
+
+    let store = sims.store_path();
+    let locker = std::thread::spawn(move || {
+        let conn = crosswind_store::rusqlite::Connection::open(store).expect("open");
+        conn.execute_batch("BEGIN IMMEDIATE").expect("lock");
+        std::thread::sleep(Duration::from_secs(15));
+        conn.execute_batch("COMMIT").expect("unlock");
+    });
+    // The forwarder's next write waits out the 10 s busy timeout, then fails.
+    let reported = wait_until(Duration::from_secs(14), || {
+        http_get(port, "/readyz").is_some_and(|(code, body)| {
+            code == 503 && body.contains("\"forwarder\":\"retrying: the store failed")
+        })
+    })
+    .await;
+    let readyz = http_get(port, "/readyz");
+    locker.join().expect("locker");
+    assert!(reported, "{readyz:?}\n{}", sims.log("run.log"));
+
+    // Records queued after the lock: all delivered.
+    let file = sims.dir.path().join("after-lock.ndjson");
+    let records: Vec<&Value> = sims.data.signins.iter().take(50).collect();
+    let lines: Vec<String> = records.iter().map(|v| v.to_string()).collect();
+    std::fs::write(&file, lines.join("\n")).expect("write");
+    let import = Command::new(crosswind_bin())
+        .arg("--config")
+        .arg(sims.config_path())
+        .arg("import")
+        .arg(&file)
+        .output()
+        .expect("import runs");
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    let wanted: BTreeSet<String> = records
+        .iter()
+        .map(|v| format!("azure:aad:signin/{}", v["id"].as_str().unwrap_or("?")))
+        .collect();
+    let delivered = wait_until(Duration::from_secs(60), || {
+        let got = sims.received();
+        wanted.iter().all(|k| got.contains_key(k))
+    })
+    .await;
+    let ready_again = wait_until(Duration::from_secs(30), || {
+        matches!(http_get(port, "/readyz"), Some((200, _)))
+    })
+    .await;
+    let metrics = http_get(port, "/metrics")
+        .map(|(_, m)| m)
+        .unwrap_or_default();
+    signal(&daemon, "TERM");
+    let status = wait_exit(&mut daemon, Duration::from_secs(10)).await;
+    assert!(
+        delivered,
+        "queued records never delivered\n{}",
+        sims.log("run.log")
+    );
+    assert!(ready_again, "{:?}", http_get(port, "/readyz"));
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("crosswind_splunk_hec_store_errors_total ") && !l.ends_with(" 0")
+        ),
+        "{metrics}"
+    );
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+}
+
 fn repo_file(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
 }

@@ -181,6 +181,12 @@ impl Forwarder {
         Arc::clone(&self.metrics)
     }
 
+    /// Counts into `metrics` (those of a forwarder this one replaces) instead of its own.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Forwarder {
+        self.metrics = metrics;
+        self
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }
@@ -236,22 +242,56 @@ impl Forwarder {
 
     /// The daemon loop: drains continuously until `shutdown` completes. A request in flight is
     /// finished first (bounded by `request_timeout_secs`). Refusals pause sending (everything
-    /// stays queued) and are retried after `retry_max_backoff_secs`; only store errors end it.
+    /// stays queued) and are retried after `retry_max_backoff_secs`. Store errors (the write lock
+    /// held by a concurrent import, a full disk) are retried with backoff too, reported through
+    /// [`Metrics::store_failing`] meanwhile; afterwards the sink starts over from the store as
+    /// after a crash, so an answer whose effects could not be recorded is resent, never lost.
     #[tracing::instrument(skip_all, fields(component_kind = "sink", component_id = "splunk_hec"))]
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<()> {
         tokio::pin!(shutdown);
         let mut stats = DrainStats::default();
         let delay = Duration::from_millis(self.config.batch_max_delay_ms);
         let pause = Duration::from_secs(self.config.retry_max_backoff_secs);
+        let mut store_backoff = Backoff::new(pause);
+        let mut store_failed = false;
         loop {
-            let wait = match self.step(&mut stats).await {
-                Ok(Step::Sent { full: true }) => Duration::ZERO,
-                Ok(Step::Sent { full: false }) | Ok(Step::Empty) => {
-                    self.refresh_gauges()?;
-                    delay
+            let mut result = Ok(());
+            if store_failed {
+                result = self.start_over();
+            }
+            let result = match result {
+                Ok(()) => self.step(&mut stats).await,
+                Err(e) => Err(e),
+            };
+            let result = match result {
+                Ok(step @ (Step::Sent { full: false } | Step::Empty)) => {
+                    self.refresh_gauges().map(|()| step)
                 }
+                other => other,
+            };
+            if result.is_ok() && store_failed {
+                store_failed = false;
+                store_backoff.reset();
+                self.metrics.set_store_failing(None);
+                tracing::info!("The store works again; Splunk forwarding resumed.");
+            }
+            let wait = match result {
+                Ok(Step::Sent { full: true }) => Duration::ZERO,
+                Ok(Step::Sent { full: false }) | Ok(Step::Empty) => delay,
                 Ok(Step::Waiting(d)) => d.min(delay.max(Duration::from_millis(10))),
                 Ok(Step::Backoff(d)) => d,
+                Err(e) if e.is_store() => {
+                    Metrics::add(&self.metrics.store_errors, 1);
+                    self.metrics.set_store_failing(Some(e.to_string()));
+                    store_failed = true;
+                    let wait = store_backoff.next(None);
+                    tracing::error!(
+                        error = %e,
+                        retry_in_ms = wait.as_millis() as u64,
+                        "Splunk forwarding: the store failed; retrying, events stay queued."
+                    );
+                    wait
+                }
                 Err(e) if e.needs_operator() || e.is_retriable() => {
                     tracing::error!(
                         error = %e,
@@ -347,6 +387,26 @@ impl Forwarder {
             self.release_prepared()?;
         }
         result
+    }
+
+    /// After a store error: what this sink holds in memory may not match the store (an answer
+    /// whose effects were not committed, a claim never settled). Starts over as after a crash:
+    /// unsettled claims are marked in doubt and resent, pending acks are counted again.
+    fn start_over(&mut self) -> Result<()> {
+        self.release_prepared()?;
+        let resent = outbox::recover_inflight(&mut self.store)?;
+        if resent > 0 {
+            tracing::warn!(
+                events = resent,
+                "Events of a request whose outcome the store could not record will be resent (possible duplicates)."
+            );
+        }
+        self.awaiting_ack = match &self.channel {
+            Some(ch) => outbox::pending_acks(&self.store, ch)?.len(),
+            None => 0,
+        };
+        self.next_ack_poll = Instant::now();
+        Ok(())
     }
 
     /// Puts the batch claimed ahead back (it was never sent) and restarts from the oldest row.

@@ -92,6 +92,15 @@ impl HecError {
     pub fn is_retriable(&self) -> bool {
         matches!(self, HecError::Unhealthy { .. } | HecError::Http(_))
     }
+
+    /// The store failed (its write lock held past the busy timeout by a concurrent import, a full
+    /// disk): nothing Splunk did, and worth retrying.
+    pub fn is_store(&self) -> bool {
+        matches!(
+            self,
+            HecError::Store(_) | HecError::Outbox(OutboxError::Store(_))
+        )
+    }
 }
 
 fn join_problems(problems: &[ConfigProblem]) -> String {

@@ -1,6 +1,7 @@
 //! The sink's counters: plain atomics, shared with the binary's `/metrics` endpoint through an
 //! `Arc`. Names in [`Metrics::export`] follow `crosswind_splunk_hec_<noun>_<unit>_total`.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Counters for one forwarder. Only ever incremented, except the `outbox_*` gauges.
@@ -35,6 +36,11 @@ pub struct Metrics {
     pub health_failures: AtomicU64,
     /// Refusals that need an operator (token, index, channel, URL).
     pub refusals: AtomicU64,
+    /// Store operations that failed (retried with backoff).
+    pub store_errors: AtomicU64,
+    /// The last store error, while the forwarder is retrying it (cleared by the next step that
+    /// works): for `/readyz` and the status line.
+    pub store_failing: Mutex<Option<String>>,
     /// Gauge: events queued (pending or awaiting ack) at the last look.
     pub outbox_depth: AtomicU64,
     /// Gauge: age in ms of the oldest queued event at the last look.
@@ -58,6 +64,7 @@ pub struct MetricsSnapshot {
     pub dead_lettered: u64,
     pub health_failures: u64,
     pub refusals: u64,
+    pub store_errors: u64,
     pub outbox_depth: u64,
     pub outbox_oldest_age_ms: u64,
 }
@@ -67,6 +74,18 @@ pub struct MetricsSnapshot {
 impl Metrics {
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The store error the forwarder is retrying, if it is.
+    pub fn store_failing(&self) -> Option<String> {
+        self.store_failing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn set_store_failing(&self, error: Option<String>) {
+        *self.store_failing.lock().unwrap_or_else(|p| p.into_inner()) = error;
     }
 
     pub fn snapshot(&self) -> MetricsSnapshot {
@@ -86,6 +105,7 @@ impl Metrics {
             dead_lettered: g(&self.dead_lettered),
             health_failures: g(&self.health_failures),
             refusals: g(&self.refusals),
+            store_errors: g(&self.store_errors),
             outbox_depth: g(&self.outbox_depth),
             outbox_oldest_age_ms: g(&self.outbox_oldest_age_ms),
         }
@@ -118,6 +138,11 @@ impl Metrics {
                 s.health_failures,
             ),
             ("crosswind_splunk_hec_refusals_total", s.refusals),
+            ("crosswind_splunk_hec_store_errors_total", s.store_errors),
+            (
+                "crosswind_splunk_hec_store_failing",
+                u64::from(self.store_failing().is_some()),
+            ),
             ("crosswind_splunk_hec_outbox_depth", s.outbox_depth),
             (
                 "crosswind_splunk_hec_outbox_oldest_age_ms",

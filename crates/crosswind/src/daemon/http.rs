@@ -81,13 +81,18 @@ pub(crate) fn readiness(shared: &Shared) -> (bool, Value) {
         };
         collectors.insert(e.name.clone(), v);
     }
-    let splunk = if shared.splunk_configured.load(Ordering::Relaxed) {
+    let configured = shared.splunk_configured.load(Ordering::Relaxed);
+    let splunk = if configured {
         let ok = shared.splunk_ok.load(Ordering::Relaxed);
         ready &= ok;
         json!(if ok { "ok" } else { "unreachable or refusing" })
     } else {
         json!("not configured")
     };
+    let forwarder = forwarder_state(shared);
+    if configured && forwarder.is_some() {
+        ready = false;
+    }
     (
         ready,
         json!({
@@ -95,9 +100,24 @@ pub(crate) fn readiness(shared: &Shared) -> (bool, Value) {
             "store": if store_ok { "ok" } else { "unavailable" },
             "collectors": collectors,
             "splunk": splunk,
+            "forwarder": match (configured, forwarder) {
+                (false, _) => json!("not configured"),
+                (true, None) => json!("running"),
+                (true, Some(why)) => json!(why),
+            },
             "collection_paused": shared.paused(),
         }),
     )
+}
+
+/// Why the Splunk HEC forwarder is not forwarding, if it is not: stopped (being restarted) or
+/// retrying a failing store.
+pub(crate) fn forwarder_state(shared: &Shared) -> Option<String> {
+    if let Some(why) = lock(&shared.forwarder_stopped).clone() {
+        return Some(format!("stopped ({why}); restarting"));
+    }
+    let failing = shared.hec()?.store_failing()?;
+    Some(format!("retrying: the store failed ({failing})"))
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {

@@ -280,6 +280,12 @@ impl Collector for DaemonMetrics {
                 }
             }
         }
+        counter(
+            &mut enc,
+            "crosswind_splunk_hec_forwarder_restarts",
+            "Times the Splunk HEC forwarder stopped and was started again.",
+            &one(load(&s.forwarder_restarts)),
+        )?;
         gauge(
             &mut enc,
             "crosswind_splunk_hec_up",

@@ -160,7 +160,7 @@ pub(crate) async fn serve(
         if !cfg.tls_verify {
             tracing::warn!("[splunk] tls_verify = false: Splunk's certificate is not checked.");
         }
-        let forwarder = Forwarder::new(cfg, Store::open(&store_path)?)
+        let forwarder = Forwarder::new(cfg.clone(), Store::open(&store_path)?)
             .context("cannot start the Splunk HEC sink")?;
         *state::lock(&shared.hec) = Some(forwarder.metrics());
         shared.splunk_configured.store(true, Ordering::Relaxed);
@@ -172,23 +172,19 @@ pub(crate) async fn serve(
         if !healthy {
             tracing::warn!("Splunk HEC is not reachable yet; events stay queued until it is.");
         }
-        let mut stop = stop_rx.clone();
         let span = tracing::info_span!(
             "forwarder",
             component_kind = "sink",
             component_id = "splunk_hec"
         );
         forwarder_task = Some(tokio::spawn(
-            async move {
-                let r = forwarder
-                    .run(async move {
-                        let _ = stop.wait_for(|s| *s).await;
-                    })
-                    .await;
-                if let Err(e) = r {
-                    tracing::error!(error = %e, "Splunk HEC sink stopped.");
-                }
-            }
+            supervise_forwarder(
+                forwarder,
+                cfg,
+                store_path.clone(),
+                shared.clone(),
+                stop_rx.clone(),
+            )
             .instrument(span),
         ));
     }
@@ -315,6 +311,62 @@ pub(crate) async fn serve(
     }
     tracing::info!("Crosswind daemon stopped.");
     Ok(())
+}
+
+/// Runs the Splunk HEC forwarder until `stop`; if it ever ends otherwise (an error it does not
+/// retry itself, a panic), reports it (`/readyz`, the status line) and builds a new one after a
+/// pause, so forwarding never stops while the daemon runs.
+async fn supervise_forwarder(
+    mut forwarder: Forwarder,
+    config: crosswind_hec::SplunkConfig,
+    store_path: PathBuf,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let metrics = forwarder.metrics();
+    let pause = Duration::from_secs(config.retry_max_backoff_secs.max(1));
+    loop {
+        let mut run_stop = stop.clone();
+        let run = tokio::spawn(
+            forwarder
+                .run(async move {
+                    let _ = run_stop.wait_for(|s| *s).await;
+                })
+                .in_current_span(),
+        );
+        // Aborted with this task (shutdown gives the forwarder a grace period, then aborts).
+        let mut run = state::AbortOnDrop(run);
+        let mut ended = match (&mut run.0).await {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => format!("{e}"),
+            Err(e) => format!("the forwarder task failed: {e}"),
+        };
+        add(&shared.forwarder_restarts, 1);
+        loop {
+            *state::lock(&shared.forwarder_stopped) = Some(ended.clone());
+            tracing::error!(
+                error = %ended,
+                restart_in_secs = pause.as_secs(),
+                "Splunk HEC sink stopped; restarting it (events stay queued)."
+            );
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                _ = tokio::time::sleep(pause) => {}
+            }
+            let rebuilt = Store::open(&store_path)
+                .map_err(crosswind_hec::HecError::from)
+                .and_then(|store| Forwarder::new(config.clone(), store));
+            match rebuilt {
+                Ok(f) => {
+                    forwarder = f.with_metrics(metrics.clone());
+                    *state::lock(&shared.forwarder_stopped) = None;
+                    tracing::info!("Splunk HEC sink restarted.");
+                    break;
+                }
+                Err(e) => ended = format!("cannot restart it: {e}"),
+            }
+        }
+    }
 }
 
 impl Daemon {

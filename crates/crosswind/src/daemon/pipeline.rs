@@ -379,8 +379,12 @@ fn status_line(shared: &Shared, sample: &StoreSample) -> String {
     } else {
         ""
     };
+    let forwarder = match super::http::forwarder_state(shared) {
+        Some(why) => format!("; Splunk forwarder {why}"),
+        None => String::new(),
+    };
     format!(
-        "{ok}/{} collectors ok; outbox {} queued; {} findings{paused}",
+        "{ok}/{} collectors ok; outbox {} queued; {} findings{paused}{forwarder}",
         entries.len(),
         sample.outbox_depth(),
         sample.findings

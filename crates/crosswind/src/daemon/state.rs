@@ -117,9 +117,21 @@ pub(crate) struct Shared {
     pub retention_deleted: AtomicU64,
     /// Follower cursors found ahead of every event id and moved back.
     pub cursor_rebases: AtomicU64,
+    /// Why the Splunk HEC forwarder stopped, while it is being restarted.
+    pub forwarder_stopped: Mutex<Option<String>>,
+    pub forwarder_restarts: AtomicU64,
     pub reloads: AtomicU64,
     pub reload_errors: AtomicU64,
     pub started_at_ms: AtomicI64,
+}
+
+/// Aborts the task when dropped (a supervisor aborted at shutdown takes its child with it).
+pub(crate) struct AbortOnDrop<T>(pub tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
