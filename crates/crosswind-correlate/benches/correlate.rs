@@ -78,6 +78,7 @@ fn base(provider: CloudProvider, uid: String, time: i64, ip: String) -> Event {
         service: None,
         http_request: None,
         is_mfa: None,
+        finding_info: None,
         entra: None,
         aws: None,
     }

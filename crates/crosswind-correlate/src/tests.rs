@@ -69,6 +69,7 @@ fn base(provider: CloudProvider, uid: &str, secs: i64, ip: &str) -> Event {
         service: None,
         http_request: None,
         is_mfa: None,
+        finding_info: None,
         entra: None,
         aws: None,
     }

@@ -1,5 +1,6 @@
 //! The normalised event: OCSF Authentication (3002) for Entra sign-ins and AWS `ConsoleLogin`,
-//! OCSF API Activity (6003) for every other CloudTrail call.
+//! OCSF API Activity (6003) for every other CloudTrail call, OCSF Detection Finding (2004) for
+//! Entra ID Protection risk detections.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -8,6 +9,8 @@ use serde::{Deserialize, Serialize};
 pub const CLASS_AUTHENTICATION: u32 = 3002;
 /// OCSF class: API Activity.
 pub const CLASS_API_ACTIVITY: u32 = 6003;
+/// OCSF class: Detection Finding (category 2, Findings): an Identity Protection risk detection.
+pub const CLASS_DETECTION_FINDING: u32 = 2004;
 
 /// OCSF `status_id`.
 pub const STATUS_UNKNOWN: u8 = 0;
@@ -15,7 +18,8 @@ pub const STATUS_SUCCESS: u8 = 1;
 pub const STATUS_FAILURE: u8 = 2;
 
 /// The record shapes crosswind reads. `import --format` names the families (graph, signinlogs,
-/// diagnostic, cloudtrail); the CloudTrail family has three concrete shapes.
+/// diagnostic, cloudtrail): the Entra families hold a sign-in and a risk-detection shape each,
+/// the CloudTrail family three concrete shapes.
 /// Serialised names equal [`SourceFormat::as_str`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum SourceFormat {
@@ -37,16 +41,30 @@ pub enum SourceFormat {
     /// Log Analytics / Sentinel `AWSCloudTrail` row.
     #[serde(rename = "sentinel_cloudtrail_row")]
     SentinelCloudTrailRow,
+    /// Microsoft Graph `riskDetection` (v1.0 or beta), as `/identityProtection/riskDetections`
+    /// returns it.
+    #[serde(rename = "graph_risk_detection")]
+    GraphRiskDetection,
+    /// Azure Monitor diagnostic-settings record of category `UserRiskEvents` (or
+    /// `ServicePrincipalRiskEvents`): `properties` is a `riskDetection`.
+    #[serde(rename = "diagnostic_risk_detection")]
+    DiagnosticRiskDetection,
+    /// Log Analytics / Sentinel `AADUserRiskEvents` (or `AADServicePrincipalRiskEvents`) row.
+    #[serde(rename = "userriskevents_row")]
+    UserRiskEventsRow,
 }
 
 impl SourceFormat {
-    pub const ALL: [SourceFormat; 6] = [
+    pub const ALL: [SourceFormat; 9] = [
         SourceFormat::GraphSignIn,
         SourceFormat::DiagnosticSignIn,
         SourceFormat::SigninLogsRow,
         SourceFormat::CloudTrail,
         SourceFormat::CloudTrailLogstash,
         SourceFormat::SentinelCloudTrailRow,
+        SourceFormat::GraphRiskDetection,
+        SourceFormat::DiagnosticRiskDetection,
+        SourceFormat::UserRiskEventsRow,
     ];
 
     /// Stable name, used in the store and in `metadata.log_name`.
@@ -58,6 +76,9 @@ impl SourceFormat {
             SourceFormat::CloudTrail => "cloudtrail",
             SourceFormat::CloudTrailLogstash => "cloudtrail_logstash",
             SourceFormat::SentinelCloudTrailRow => "sentinel_cloudtrail_row",
+            SourceFormat::GraphRiskDetection => "graph_risk_detection",
+            SourceFormat::DiagnosticRiskDetection => "diagnostic_risk_detection",
+            SourceFormat::UserRiskEventsRow => "userriskevents_row",
         }
     }
 
@@ -74,6 +95,9 @@ impl SourceFormat {
             SourceFormat::CloudTrail
             | SourceFormat::CloudTrailLogstash
             | SourceFormat::SentinelCloudTrailRow => RecordSource::CloudTrail,
+            SourceFormat::GraphRiskDetection
+            | SourceFormat::DiagnosticRiskDetection
+            | SourceFormat::UserRiskEventsRow => RecordSource::EntraRiskDetection,
         }
     }
 
@@ -85,12 +109,15 @@ impl SourceFormat {
             SourceFormat::CloudTrail
             | SourceFormat::CloudTrailLogstash
             | SourceFormat::SentinelCloudTrailRow => "aws:cloudtrail",
+            SourceFormat::GraphRiskDetection
+            | SourceFormat::DiagnosticRiskDetection
+            | SourceFormat::UserRiskEventsRow => "azure:aad:identity_protection:risk_detection",
         }
     }
 
     pub fn provider(self) -> CloudProvider {
         match self.record_source() {
-            RecordSource::EntraSignIn => CloudProvider::Azure,
+            RecordSource::EntraSignIn | RecordSource::EntraRiskDetection => CloudProvider::Azure,
             RecordSource::CloudTrail => CloudProvider::Aws,
         }
     }
@@ -103,6 +130,10 @@ pub enum RecordSource {
     EntraSignIn,
     #[serde(rename = "cloudtrail")]
     CloudTrail,
+    /// One state of an Identity Protection risk detection: its record id is the detection id
+    /// and the state's time (see [`risk_detection_record_prefix`]), so every update is kept.
+    #[serde(rename = "entra_risk_detection")]
+    EntraRiskDetection,
 }
 
 impl RecordSource {
@@ -110,6 +141,7 @@ impl RecordSource {
         match self {
             RecordSource::EntraSignIn => "entra_signin",
             RecordSource::CloudTrail => "cloudtrail",
+            RecordSource::EntraRiskDetection => "entra_risk_detection",
         }
     }
 
@@ -117,9 +149,19 @@ impl RecordSource {
         match s {
             "entra_signin" => Some(RecordSource::EntraSignIn),
             "cloudtrail" => Some(RecordSource::CloudTrail),
+            "entra_risk_detection" => Some(RecordSource::EntraRiskDetection),
             _ => None,
         }
     }
+}
+
+/// The record id of one state of a risk detection is `<detection id>@<version time>`, the version
+/// time being `lastUpdatedDateTime` as `YYYY-MM-DDTHH:MM:SS.mmmZ`: fixed width, so the record ids
+/// of one detection sort by time and the newest state has the greatest. The same state exported
+/// in two shapes gets the same id; a later state (dismissed, remediated) gets a new one. This is
+/// the prefix all of a detection's record ids share.
+pub fn risk_detection_record_prefix(detection_id: &str) -> String {
+    format!("{detection_id}@")
 }
 
 /// OCSF `cloud.provider`.
@@ -143,10 +185,15 @@ impl CloudProvider {
 
 /// One normalised record. Field names follow OCSF 1.x where OCSF has one; the rest sit in
 /// `entra` / `aws` extension objects.
+///
+/// A risk detection (class 2004) is the same shape: `time` is the risky activity's time
+/// (`activityDateTime`), `user` the user at risk, `src_endpoint` where the risk came from,
+/// `finding_info` the detection itself, `entra` its Identity Protection fields. Its `status_id`
+/// is 0: a detection is neither a success nor a failure.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Event {
     pub schema_version: u32,
-    /// 3002 Authentication or 6003 API Activity.
+    /// 3002 Authentication, 6003 API Activity or 2004 Detection Finding.
     pub class_uid: u32,
     /// Event time, epoch milliseconds UTC.
     pub time: i64,
@@ -163,7 +210,7 @@ pub struct Event {
     pub cloud: Cloud,
     #[serde(default)]
     pub src_endpoint: SrcEndpoint,
-    /// The authenticating user (class 3002).
+    /// The authenticating user (class 3002), the user at risk (class 2004).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<User>,
     /// The calling principal (class 6003).
@@ -181,6 +228,9 @@ pub struct Event {
     /// `authenticationRequirement`/details, CloudTrail `MFAUsed` / `mfaAuthenticated`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_mfa: Option<bool>,
+    /// What was detected (class 2004).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finding_info: Option<FindingInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entra: Option<EntraDetail>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -211,6 +261,11 @@ impl Event {
     pub fn operation(&self) -> Option<&str> {
         self.api.as_ref().map(|a| a.operation.as_str())
     }
+
+    /// Whether this is an Identity Protection risk detection (class 2004).
+    pub fn is_risk_detection(&self) -> bool {
+        self.class_uid == CLASS_DETECTION_FINDING
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -221,7 +276,7 @@ pub struct Metadata {
     pub product: String,
     /// The shape the record came in.
     pub log_name: SourceFormat,
-    /// Graph `correlationId`, CloudTrail `requestID`.
+    /// Graph `correlationId` (for a risk detection: the sign-in's), CloudTrail `requestID`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_uid: Option<String>,
     /// Graph `signInEventTypes`/diagnostic `category`, CloudTrail `eventType`.
@@ -356,7 +411,28 @@ pub struct HttpRequest {
     pub user_agent: Option<String>,
 }
 
-/// Entra-only sign-in facts the detections need.
+/// OCSF `finding_info` of a Detection Finding (class 2004): the risk detection itself.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FindingInfo {
+    /// The detection's own id (Graph `id`). One detection is stored once per state: every
+    /// state has this `uid`, and `metadata.uid` = `<uid>@<modified_time>`; the state with the
+    /// greatest `modified_time` is the detection's current one.
+    pub uid: String,
+    /// `riskEventType` as given (falls back to the older `riskType`); `unknown` when absent.
+    pub title: String,
+    /// `[riskEventType]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub types: Vec<String>,
+    /// `detectedDateTime`, epoch ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_time: Option<i64>,
+    /// `lastUpdatedDateTime`, epoch ms (falls back to `detectedDateTime`, then the activity
+    /// time): the time of this state.
+    pub modified_time: i64,
+}
+
+/// Entra-only sign-in facts the detections need. Risk detections (class 2004) fill the
+/// `risk_*` fields from the detection and the detection-only fields below them.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct EntraDetail {
     /// `riskLevelDuringSignIn`: none | low | medium | high | hidden.
@@ -369,9 +445,28 @@ pub struct EntraDetail {
     pub risk_state: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub risk_detail: Option<String>,
-    /// `riskEventTypes_v2` (falls back to the deprecated `riskEventTypes`), as given.
+    /// `riskEventTypes_v2` (falls back to the deprecated `riskEventTypes`), as given; for a risk
+    /// detection `[riskEventType]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub risk_event_types: Vec<String>,
+    /// Risk detection: `riskLevel` (low | medium | high | hidden | none), as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_level: Option<String>,
+    /// Risk detection: `detectionTimingType` (realtime | nearRealtime | offline | notDefined).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection_timing_type: Option<String>,
+    /// Risk detection: `activity`, what the risk is linked to (signin | user).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_activity: Option<String>,
+    /// Risk detection: `requestId` of the sign-in it is linked to (that sign-in's Graph `id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Risk detection: `source` (IdentityProtection, activeDirectory, MicrosoftCloudAppSecurity…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_source: Option<String>,
+    /// Risk detection: `tokenIssuerType` (AzureAD | ADFederationServices).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_issuer_type: Option<String>,
     /// `authenticationRequirement`: singleFactorAuthentication | multiFactorAuthentication.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authentication_requirement: Option<String>,

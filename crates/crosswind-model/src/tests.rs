@@ -58,6 +58,7 @@ fn principal_is_user_or_actor() {
         service: None,
         http_request: None,
         is_mfa: None,
+        finding_info: None,
         entra: None,
         aws: None,
     };

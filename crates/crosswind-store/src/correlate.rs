@@ -326,6 +326,7 @@ mod tests {
             service: None,
             http_request: None,
             is_mfa: None,
+            finding_info: None,
             entra: None,
             aws: None,
         }

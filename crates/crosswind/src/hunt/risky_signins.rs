@@ -373,6 +373,7 @@ mod tests {
             service: None,
             http_request: None,
             is_mfa: None,
+            finding_info: None,
             entra: Some(entra),
             aws: None,
         }
