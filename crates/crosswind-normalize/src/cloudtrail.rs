@@ -355,6 +355,7 @@ pub(crate) fn build(input: Input<'_>) -> Result<Event, Rejection> {
             user_agent: Some(ua),
         }),
         is_mfa,
+        finding_info: None,
         entra: None,
         aws: Some(AwsDetail {
             event_type: input.event_type,

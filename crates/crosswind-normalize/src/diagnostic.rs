@@ -9,20 +9,7 @@ use crate::fields::{J, Obj, code, owned, string_list, tenant_from_resource_id};
 use crate::graph::{entra_time, status_of};
 
 pub(crate) fn map(record: &[u8], obj: &Obj<'_>) -> Result<Event, Rejection> {
-    let props = match obj.get("properties") {
-        Some(J::Raw(raw)) if raw.get().starts_with('{') => Obj::nested(raw)
-            .ok()
-            .flatten()
-            .ok_or_else(|| Rejection::new("invalid properties: not a json object"))?,
-        Some(p) if !p.is_null() => {
-            return Err(Rejection::new(format!(
-                "invalid properties: expected an object, found {}",
-                p.kind()
-            )));
-        }
-        _ => return Err(Rejection::new("missing properties")),
-    };
-    let props = &props;
+    let props = &properties(obj)?;
     let time = match obj.get_ci("time") {
         Some(t) if !t.is_null() => entra_time(Some(t), "time")?,
         _ => entra_time(props.get("createdDateTime"), "properties.createdDateTime")?,
@@ -76,4 +63,19 @@ pub(crate) fn map(record: &[u8], obj: &Obj<'_>) -> Result<Event, Rejection> {
             .filter(|s| !s.is_empty())
             .map(|s| s.into_owned()),
     })
+}
+
+/// A diagnostic record's `properties` object, split into its members.
+pub(crate) fn properties<'a>(obj: &Obj<'a>) -> Result<Obj<'a>, Rejection> {
+    match obj.get("properties") {
+        Some(J::Raw(raw)) if raw.get().starts_with('{') => Obj::nested(raw)
+            .ok()
+            .flatten()
+            .ok_or_else(|| Rejection::new("invalid properties: not a json object")),
+        Some(p) if !p.is_null() => Err(Rejection::new(format!(
+            "invalid properties: expected an object, found {}",
+            p.kind()
+        ))),
+        _ => Err(Rejection::new("missing properties")),
+    }
 }

@@ -235,6 +235,7 @@ pub(crate) fn build(input: Input<'_>) -> Result<Event, Rejection> {
         authentication_protocol: owned(get(k.auth_protocol), k.auth_protocol)?,
         is_interactive: flag(get(k.is_interactive), k.is_interactive)?,
         conditional_access_status: owned(get(k.ca_status), k.ca_status)?,
+        ..EntraDetail::default()
     };
 
     let app_name = owned(get(k.app_name), k.app_name)?;
@@ -279,6 +280,7 @@ pub(crate) fn build(input: Input<'_>) -> Result<Event, Rejection> {
         service,
         http_request,
         is_mfa,
+        finding_info: None,
         entra: Some(entra),
         aws: None,
     })
@@ -286,7 +288,7 @@ pub(crate) fn build(input: Input<'_>) -> Result<Event, Rejection> {
 
 /// `{city, state, countryOrRegion, geoCoordinates{latitude, longitude}}`; wrong inner types are
 /// treated as absent.
-fn location_of(loc: &Value, country_fallback: Option<String>) -> Option<Location> {
+pub(crate) fn location_of(loc: &Value, country_fallback: Option<String>) -> Option<Location> {
     let s = |key: &str| {
         loc.get(key)
             .and_then(Value::as_str)

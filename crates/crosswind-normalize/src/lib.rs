@@ -1,6 +1,8 @@
 //! Raw records → crosswind's common [`Event`]: Microsoft Entra ID sign-ins (Graph v1.0/beta,
-//! diagnostic-settings records, Log Analytics `SigninLogs` rows) and AWS CloudTrail (raw records,
-//! Logstash-shipped records, Sentinel `AWSCloudTrail` rows).
+//! diagnostic-settings records, Log Analytics `SigninLogs` rows), Entra ID Protection risk
+//! detections (Graph `riskDetection`, diagnostic `UserRiskEvents` records, Log Analytics
+//! `AADUserRiskEvents` rows) and AWS CloudTrail (raw records, Logstash-shipped records,
+//! Sentinel `AWSCloudTrail` rows).
 //!
 //! Two halves:
 //! - [`container`]: [`RecordReader`] splits an input stream (NDJSON, a JSON array, a Graph page,
@@ -23,6 +25,7 @@ mod cloudtrail;
 mod diagnostic;
 mod entra;
 mod graph;
+mod riskdetection;
 mod sentinel;
 mod signinlogs;
 
@@ -46,11 +49,12 @@ pub use time::parse_timestamp_ms;
 pub enum FormatFamily {
     #[default]
     Auto,
-    /// Microsoft Graph `signIn` (v1.0 or beta).
+    /// Microsoft Graph `signIn` and `riskDetection` (v1.0 or beta).
     Graph,
-    /// Log Analytics / Sentinel `SigninLogs` rows.
+    /// Log Analytics / Sentinel Entra rows: `SigninLogs` (and its sibling tables) and
+    /// `AADUserRiskEvents`.
     SigninLogs,
-    /// Azure Monitor diagnostic-settings records.
+    /// Azure Monitor diagnostic-settings records: sign-in categories and `UserRiskEvents`.
     Diagnostic,
     /// CloudTrail: raw, Logstash-shipped or Sentinel `AWSCloudTrail` rows.
     CloudTrail,
@@ -84,9 +88,18 @@ impl FormatFamily {
     pub fn contains(self, format: SourceFormat) -> bool {
         match self {
             FormatFamily::Auto => true,
-            FormatFamily::Graph => format == SourceFormat::GraphSignIn,
-            FormatFamily::SigninLogs => format == SourceFormat::SigninLogsRow,
-            FormatFamily::Diagnostic => format == SourceFormat::DiagnosticSignIn,
+            FormatFamily::Graph => matches!(
+                format,
+                SourceFormat::GraphSignIn | SourceFormat::GraphRiskDetection
+            ),
+            FormatFamily::SigninLogs => matches!(
+                format,
+                SourceFormat::SigninLogsRow | SourceFormat::UserRiskEventsRow
+            ),
+            FormatFamily::Diagnostic => matches!(
+                format,
+                SourceFormat::DiagnosticSignIn | SourceFormat::DiagnosticRiskDetection
+            ),
             FormatFamily::CloudTrail => matches!(
                 format,
                 SourceFormat::CloudTrail
@@ -164,7 +177,8 @@ impl Rejection {
 }
 
 /// Which shape `record` has, by its distinctive keys; `None` for anything that is not an Entra
-/// sign-in or a CloudTrail record (Entra audit logs, analytic summary rows, CSV exports, …).
+/// sign-in, a risk detection or a CloudTrail record (Entra audit logs, risky-user records,
+/// analytic summary rows, CSV exports, …).
 pub fn detect(record: &Value) -> Option<SourceFormat> {
     detect_or_reason(record).ok()
 }
@@ -206,6 +220,9 @@ pub fn normalize(raw: &[u8], hint: Option<FormatHint>) -> Result<Normalized, Rej
             cloudtrail::map(raw, &obj, format)?
         }
         SourceFormat::SentinelCloudTrailRow => sentinel::map(raw, &obj)?,
+        SourceFormat::GraphRiskDetection => riskdetection::map_graph(raw, &obj)?,
+        SourceFormat::DiagnosticRiskDetection => riskdetection::map_diagnostic(raw, &obj)?,
+        SourceFormat::UserRiskEventsRow => riskdetection::map_row(raw, &obj)?,
     };
     let record_id = event.metadata.uid.clone();
     Ok(Normalized {

@@ -10,6 +10,7 @@ use crate::{FormatHint, Normalized, Rejection, normalize};
 
 mod container_tests;
 mod mapping_tests;
+mod risk_detection_tests;
 
 /// `../shared/data` beside the repository, or `$CROSSWIND_SHARED_DATA`.
 pub(crate) fn shared_data() -> PathBuf {
@@ -175,10 +176,10 @@ fn every_shared_file_counts() {
             "cloudtrail record without eventTime or @timestamp [panther-analysis]": 17,
             "invalid eventTime: \"...\" is not a timestamp [panther-analysis]": 1,
             "invalid eventTime: \"redacted\" is not a timestamp [panther-analysis]": 1,
-            "not a sign-in or CloudTrail record: Entra audit log [panther-analysis]": 21,
-            "not a sign-in or CloudTrail record: SigninLogs analytic summary row [azure-sentinel]": 1,
-            "not a sign-in or CloudTrail record: unrecognised shape [otrf-security-datasets]": 301,
-            "not a sign-in or CloudTrail record: unrecognised shape [panther-analysis]": 72,
+            "not a sign-in, risk detection or CloudTrail record: Entra audit log [panther-analysis]": 21,
+            "not a sign-in, risk detection or CloudTrail record: SigninLogs analytic summary row [azure-sentinel]": 1,
+            "not a sign-in, risk detection or CloudTrail record: unrecognised shape [otrf-security-datasets]": 301,
+            "not a sign-in, risk detection or CloudTrail record: unrecognised shape [panther-analysis]": 72,
         }
     "#]]
     .assert_eq(&format!("{reasons:#?}\n"));

@@ -1,7 +1,8 @@
 //! Timestamps as the sources write them, to epoch milliseconds UTC: RFC 3339 with any number of
 //! fractional digits (`2020-05-20T18:19:04.423000Z`, `2025-01-15T14:20:35.4567890Z`), with a
-//! `+00:00` offset, naive date-times read as UTC (Panther's `2025-01-15 14:20:35.456`), and the
-//! Azure portal's CSV export form (`4/28/2021, 2:08:45.221 PM`).
+//! `+00:00` offset, naive date-times read as UTC (Panther's `2025-01-15 14:20:35.456`), hours
+//! written without their leading zero (`2022-09-09T8:48:50.361Z`), and the Azure portal's CSV
+//! export form (`4/28/2021, 2:08:45.221 PM`).
 
 use chrono::NaiveDateTime;
 
@@ -9,7 +10,26 @@ use chrono::NaiveDateTime;
 /// milliseconds are truncated. `None` when the text is not a valid date-time.
 pub fn parse_timestamp_ms(s: &str) -> Option<i64> {
     let s = s.trim();
-    parse_iso(s.as_bytes()).or_else(|| parse_portal(s))
+    parse_iso(s.as_bytes())
+        .or_else(|| parse_unpadded_hour(s))
+        .or_else(|| parse_portal(s))
+}
+
+/// `2022-09-09T8:48:50.361Z`: diagnostic-settings `UserRiskEvents` records write hours below
+/// 10 without the leading zero.
+fn parse_unpadded_hour(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let unpadded = b.len() > 12
+        && matches!(b[10], b'T' | b't' | b' ')
+        && b[11].is_ascii_digit()
+        && b[12] == b':';
+    if !unpadded {
+        return None;
+    }
+    // Bytes 0..=10 are ASCII (checked above for byte 10, by the shape for the rest when it
+    // parses), so 11 is a char boundary.
+    let padded = format!("{}0{}", s.get(..11)?, s.get(11..)?);
+    parse_iso(padded.as_bytes())
 }
 
 fn digits(b: &[u8], at: usize, n: usize) -> Option<i64> {
@@ -172,6 +192,10 @@ mod tests {
             parse_timestamp_ms("4/28/2021, 2:08:45.221 PM"),
             Some(1_619_618_925_221)
         );
+        assert_eq!(
+            parse_timestamp_ms("2025-01-15T4:20:35.456Z"),
+            parse_timestamp_ms("2025-01-15T04:20:35.456Z")
+        );
         assert_eq!(parse_timestamp_ms("1969-12-31T23:59:59Z"), Some(-1000));
         assert_eq!(
             parse_timestamp_ms("2024-02-29T00:00:00Z"),
@@ -192,6 +216,8 @@ mod tests {
             "2025-01-15T14:20:35.Z",
             "2025-01-15T14:20:35Zjunk",
             "2025-01-15T14:20",
+            "2025-01-15T4:20",
+            "2025-01-15T:20:35Z",
             "2025-01-15",
             "١٢٣٤-01-15T14:20:35Z",
         ] {

@@ -498,7 +498,9 @@ fn detection_and_hints() {
     // Under --format graph an unrecognisable record is mapped as Graph, naming what is missing.
     let bare = br#"{"id":"x","userPrincipalName":"a@b.c"}"#;
     let auto = norm(bare).map(|_| ()).map_err(|r| r.reason);
-    assert!(auto.is_err_and(|r| r.starts_with("not a sign-in or CloudTrail record")));
+    assert!(
+        auto.is_err_and(|r| r.starts_with("not a sign-in, risk detection or CloudTrail record"))
+    );
     let r = normalize(bare, Some(FormatFamily::Graph.into()))
         .map(|_| ())
         .map_err(|r| r.reason);
@@ -522,7 +524,7 @@ fn rejections_name_the_field() {
         (br#"{"eventVersion":"1.08","eventTime":"2024-01-01T00:00:00Z"}"#, "missing eventName"),
         (br#"{"eventName":"X","eventTime":"2024-01-01T00:00:00Z","userIdentity":"root"}"#, "invalid userIdentity: expected an object or array, found a string"),
         (br#"{"eventName":"X","eventTime":"2024-01-01T00:00:00Z","readOnly":"maybe"}"#, "invalid readOnly: expected true or false, found \"maybe\""),
-        (br#"{"time":"2025-01-01T00:00:00Z","category":"AuditLogs","operationName":"Add member to role","properties":{}}"#, "not a sign-in or CloudTrail record: Entra audit log (category AuditLogs)"),
+        (br#"{"time":"2025-01-01T00:00:00Z","category":"AuditLogs","operationName":"Add member to role","properties":{}}"#, "not a sign-in, risk detection or CloudTrail record: Entra audit log (category AuditLogs)"),
     ];
     for (raw, want) in cases {
         let got = norm(raw).map(|_| ()).map_err(|r| r.reason);
