@@ -179,6 +179,15 @@ pub struct QuarantineRow {
     pub raw: Vec<u8>,
 }
 
+const RISK_STATES_ASC: &str = "SELECT id, event, event_dict FROM events
+     WHERE source = ?1 AND record_id >= ?2 AND record_id < ?3
+       AND instr(substr(record_id, ?4), '@') = 0
+     ORDER BY record_id ASC LIMIT ?5";
+const RISK_STATES_DESC: &str = "SELECT id, event, event_dict FROM events
+     WHERE source = ?1 AND record_id >= ?2 AND record_id < ?3
+       AND instr(substr(record_id, ?4), '@') = 0
+     ORDER BY record_id DESC LIMIT ?5";
+
 /// Wall clock in epoch milliseconds.
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -461,6 +470,55 @@ impl Store {
             .prepare_cached("SELECT id FROM events WHERE source = ?1 AND record_id = ?2")?
             .query_row(params![source.as_str(), record_id], |r| r.get(0))
             .optional()?)
+    }
+
+    /// Every state stored of the risk detection whose own id (Graph `id`, the event's
+    /// `finding_info.uid`) is `detection_uid`, oldest state first. A detection is stored once per
+    /// state (`<id>@<lastUpdatedDateTime>`), so a dismissal or remediation that arrives later —
+    /// or before the state it replaces — is one more row here.
+    pub fn risk_detection_states(&self, detection_uid: &str) -> Result<Vec<StoredEvent>> {
+        self.risk_detection_query(detection_uid, false, i64::MAX)
+    }
+
+    /// The current state of a risk detection: of its stored states, the one with the newest
+    /// `lastUpdatedDateTime` (whatever order they arrived in). `None` when none is stored.
+    pub fn latest_risk_detection(&self, detection_uid: &str) -> Result<Option<StoredEvent>> {
+        Ok(self
+            .risk_detection_query(detection_uid, true, 1)?
+            .into_iter()
+            .next())
+    }
+
+    /// States of one detection by record id: an index range on `(source, record_id)` over
+    /// `<id>@…` (`'A'` follows `'@'`), excluding ids of other detections that merely start with
+    /// `<id>@` (the version part holds no `@`).
+    fn risk_detection_query(
+        &self,
+        detection_uid: &str,
+        newest_first: bool,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>> {
+        let prefix = crosswind_model::risk_detection_record_prefix(detection_uid);
+        let upper = format!("{detection_uid}A");
+        let sql = if newest_first {
+            RISK_STATES_DESC
+        } else {
+            RISK_STATES_ASC
+        };
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query(params![
+            RecordSource::EntraRiskDetection.as_str(),
+            prefix,
+            upper,
+            prefix.len() as i64 + 1,
+            limit
+        ])?;
+        let mut out = Vec::new();
+        stream_events(self, rows, |e| {
+            out.push(e);
+            Ok::<_, StoreError>(true)
+        })?;
+        Ok(out)
     }
 
     /// All record ids stored for `source` (tests and collectors' exactness checks).

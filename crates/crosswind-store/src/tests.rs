@@ -43,6 +43,7 @@ pub(crate) fn event(uid: &str, time: i64, provider: CloudProvider, ok: bool) -> 
         service: None,
         http_request: None,
         is_mfa: None,
+        finding_info: None,
         entra: None,
         aws: None,
     }
@@ -277,4 +278,86 @@ fn prune_checkpoints_only_touches_old_ones_under_the_prefix() {
             "aws:corp:s3keyz"
         ]
     );
+}
+
+/// A risk detection's states are separate records; the newest `lastUpdatedDateTime` is its
+/// current state whatever order the states arrived in, and another detection whose id starts
+/// the same way is not mixed in.
+#[test]
+fn risk_detection_states_and_the_latest() {
+    let state = |detection: &str, updated: &str, risk_state: &str| {
+        let mut e = event(
+            &format!("{}{updated}", risk_detection_record_prefix(detection)),
+            1_000,
+            CloudProvider::Azure,
+            true,
+        );
+        e.class_uid = CLASS_DETECTION_FINDING;
+        e.status_id = STATUS_UNKNOWN;
+        e.metadata.log_name = SourceFormat::GraphRiskDetection;
+        e.finding_info = Some(FindingInfo {
+            uid: detection.to_owned(),
+            title: "leakedCredentials".to_owned(),
+            types: vec![],
+            created_time: None,
+            modified_time: 0,
+        });
+        e.entra = Some(EntraDetail {
+            risk_state: Some(risk_state.to_owned()),
+            ..EntraDetail::default()
+        });
+        e
+    };
+    let mut store = Store::open_in_memory().unwrap();
+    // The dismissal arrives before the state it replaces.
+    insert(
+        &mut store,
+        &[
+            state("d1", "2025-03-06T09:00:00.000Z", "dismissed"),
+            state("d1@x", "2025-03-07T00:00:00.000Z", "atRisk"),
+            state("d10", "2025-03-08T00:00:00.000Z", "atRisk"),
+        ],
+    );
+    insert(
+        &mut store,
+        &[state("d1", "2025-03-04T20:53:12.198Z", "atRisk")],
+    );
+    let risk_state = |e: &StoredEvent| {
+        e.event
+            .entra
+            .as_ref()
+            .and_then(|d| d.risk_state.clone())
+            .unwrap_or_default()
+    };
+    let states: Vec<String> = store
+        .risk_detection_states("d1")
+        .unwrap()
+        .iter()
+        .map(risk_state)
+        .collect();
+    assert_eq!(states, ["atRisk", "dismissed"]);
+    let latest = store.latest_risk_detection("d1").unwrap();
+    assert_eq!(
+        latest.as_ref().map(risk_state).as_deref(),
+        Some("dismissed")
+    );
+    assert_eq!(
+        store
+            .latest_risk_detection("d1@x")
+            .unwrap()
+            .map(|e| e.event.metadata.uid),
+        Some("d1@x@2025-03-07T00:00:00.000Z".to_owned())
+    );
+    assert!(store.latest_risk_detection("d").unwrap().is_none());
+    // An index range, not a scan of every event.
+    let plan: String = store
+        .connection()
+        .prepare(&format!("EXPLAIN QUERY PLAN {RISK_STATES_DESC}"))
+        .unwrap()
+        .query_map(params!["s", "a", "b", 1, 1], |r| r.get::<_, String>(3))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect::<Vec<_>>()
+        .join("; ");
+    assert!(plan.contains("INDEX"), "{plan}");
 }
