@@ -57,6 +57,26 @@ pub fn crosswind_env(args: &[&str], env: &[(&str, &str)]) -> Output {
         .expect("crosswind runs")
 }
 
+/// `crosswind --config CONFIG forward --once`, run on a blocking-capable thread so a loopback
+/// HEC simulator on the test's runtime keeps answering (multi-thread runtime only).
+pub fn forward_once(config: &str) -> Output {
+    let args = ["--config", config, "forward", "--once"];
+    tokio::task::block_in_place(|| crosswind(&args))
+}
+
+/// How many events each sourcetype got, from HEC events as received.
+pub fn count_by_sourcetype(
+    events: &[serde_json::Value],
+) -> std::collections::BTreeMap<String, u64> {
+    let mut counts = std::collections::BTreeMap::new();
+    for e in events {
+        *counts
+            .entry(e["sourcetype"].as_str().unwrap_or("?").to_owned())
+            .or_default() += 1;
+    }
+    counts
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

@@ -2,8 +2,6 @@
 //! store them; `forward --once` delivers all of it to the loopback HEC receiver (indexer acks,
 //! gzip) and exits with the outbox empty. Re-importing queues nothing new.
 
-use std::collections::BTreeMap;
-
 use crosswind_sim::hec::{HecSim, HecSimConfig};
 use crosswind_tests::*;
 use serde_json::Value;
@@ -85,28 +83,14 @@ async fn import_then_forward_delivers_everything_once() {
     );
     assert!(stored > 100 && signals > 0 && findings > 0, "{summary}");
 
-    let out = tokio::task::spawn_blocking({
-        let cfg = cfg.clone();
-        move || {
-            run(vec![
-                "--config".into(),
-                cfg,
-                "forward".into(),
-                "--once".into(),
-            ])
-        }
-    })
-    .await
-    .unwrap();
+    let out = forward_once(&cfg);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
-    let mut by_sourcetype: BTreeMap<String, u64> = BTreeMap::new();
-    for e in hec.events() {
-        *by_sourcetype
-            .entry(e["sourcetype"].as_str().unwrap_or("?").to_string())
-            .or_default() += 1;
+    let events = hec.events();
+    for e in &events {
         assert_eq!(e["index"], "cloud");
     }
+    let by_sourcetype = count_by_sourcetype(&events);
     let raw = by_sourcetype.get("azure:aad:signin").copied().unwrap_or(0)
         + by_sourcetype.get("aws:cloudtrail").copied().unwrap_or(0);
     assert_eq!(
@@ -130,16 +114,7 @@ async fn import_then_forward_delivers_everything_once() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let before = hec.events().len();
-    let out = tokio::task::spawn_blocking(move || {
-        run(vec![
-            "--config".into(),
-            cfg,
-            "forward".into(),
-            "--once".into(),
-        ])
-    })
-    .await
-    .unwrap();
+    let out = forward_once(&cfg);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(hec.events().len(), before);
 }

@@ -294,25 +294,10 @@ async fn every_risk_detection_shape_imports_and_forwards() {
         }
     }
 
-    let out = tokio::task::spawn_blocking({
-        let cfg = cfg.clone();
-        move || {
-            run(vec![
-                "--config".into(),
-                cfg,
-                "forward".into(),
-                "--once".into(),
-            ])
-        }
-    })
-    .await
-    .unwrap();
+    let out = forward_once(&cfg);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let mut by_sourcetype: BTreeMap<String, u64> = BTreeMap::new();
-    for e in hec.events() {
-        *by_sourcetype
-            .entry(e["sourcetype"].as_str().unwrap_or("?").to_owned())
-            .or_default() += 1;
+    let events = hec.events();
+    for e in &events {
         if e["sourcetype"] == SOURCETYPE {
             let activity = e["event"]["activityDateTime"]
                 .as_str()
@@ -325,7 +310,7 @@ async fn every_risk_detection_shape_imports_and_forwards() {
         }
     }
     assert_eq!(
-        by_sourcetype,
+        count_by_sourcetype(&events),
         BTreeMap::from([(SOURCETYPE.to_owned(), 7)]),
         "every stored detection state forwarded once, raw"
     );

@@ -186,23 +186,14 @@ pub(crate) fn build(input: Input<'_>) -> Result<Event, Rejection> {
     }
 
     // --- source ---
-    let ip = match owned(get(k.ip), k.ip)? {
-        Some(ip) => Some(ip),
-        None => input.ip_fallback,
-    };
-    let (ip, domain) = ip_or_domain(ip);
-    let location = match structured(get(k.location), k.location)? {
-        Some(loc) => location_of(&loc, input.country_fallback),
-        None => input.country_fallback.map(|c| Location {
-            country: Some(c),
-            ..Location::default()
-        }),
-    };
     let src_endpoint = SrcEndpoint {
-        ip,
-        domain,
-        location,
         autonomous_system_number: small_uint(get(k.asn), k.asn)?,
+        ..source_endpoint(
+            f,
+            (k.ip, k.location),
+            input.ip_fallback,
+            input.country_fallback,
+        )?
     };
 
     // --- authentication ---
@@ -286,9 +277,37 @@ pub(crate) fn build(input: Input<'_>) -> Result<Event, Rejection> {
     })
 }
 
+/// Where an Entra record came from: its IP (`keys.0`, else `ip_fallback`; a non-IP caller is
+/// kept as the domain) and its `signInLocation` object (`keys.1`, else `country_fallback`).
+pub(crate) fn source_endpoint(
+    f: &Obj<'_>,
+    (ip_key, location_key): (&str, &str),
+    ip_fallback: Option<String>,
+    country_fallback: Option<String>,
+) -> Result<SrcEndpoint, Rejection> {
+    let ip = match owned(f.get(ip_key), ip_key)? {
+        Some(ip) => Some(ip),
+        None => ip_fallback,
+    };
+    let (ip, domain) = ip_or_domain(ip);
+    let location = match structured(f.get(location_key), location_key)? {
+        Some(loc) => location_of(&loc, country_fallback),
+        None => country_fallback.map(|c| Location {
+            country: Some(c),
+            ..Location::default()
+        }),
+    };
+    Ok(SrcEndpoint {
+        ip,
+        domain,
+        location,
+        autonomous_system_number: None,
+    })
+}
+
 /// `{city, state, countryOrRegion, geoCoordinates{latitude, longitude}}`; wrong inner types are
 /// treated as absent.
-pub(crate) fn location_of(loc: &Value, country_fallback: Option<String>) -> Option<Location> {
+fn location_of(loc: &Value, country_fallback: Option<String>) -> Option<Location> {
     let s = |key: &str| {
         loc.get(key)
             .and_then(Value::as_str)

@@ -12,16 +12,14 @@
 
 use crosswind_model::{
     Account, CLASS_DETECTION_FINDING, Cloud, CloudProvider, EntraDetail, Event, FindingInfo,
-    HttpRequest, Location, Metadata, SCHEMA_VERSION, STATUS_UNKNOWN, SourceFormat, SrcEndpoint,
-    User, risk_detection_record_prefix,
+    HttpRequest, Metadata, SCHEMA_VERSION, STATUS_UNKNOWN, SourceFormat, User,
+    risk_detection_record_prefix,
 };
 use serde_json::Value;
 
 use crate::Rejection;
-use crate::entra::location_of;
-use crate::fields::{
-    J, Obj, content_id, ip_or_domain, owned, structured, tenant_from_resource_id, text,
-};
+use crate::entra::source_endpoint;
+use crate::fields::{J, Obj, content_id, owned, structured, tenant_from_resource_id, text};
 use crate::graph::entra_time;
 
 /// The key names one shape uses for each fact.
@@ -269,24 +267,8 @@ fn build(
     let user = (user != User::default()).then_some(user);
 
     // --- where from ---
-    let ip = match owned(get(k.ip), k.ip)? {
-        Some(ip) => Some(ip),
-        None => env.ip_fallback,
-    };
-    let (ip, domain) = ip_or_domain(ip);
-    let location = match structured(get(k.location), k.location)? {
-        Some(loc) => location_of(&loc, env.country_fallback),
-        None => env.country_fallback.map(|c| Location {
-            country: Some(c),
-            ..Location::default()
-        }),
-    };
-    let src_endpoint = SrcEndpoint {
-        ip,
-        domain,
-        location,
-        autonomous_system_number: None,
-    };
+    let src_endpoint =
+        source_endpoint(f, (k.ip, k.location), env.ip_fallback, env.country_fallback)?;
     let http_request = user_agent(get(k.additional_info)).map(|ua| HttpRequest {
         user_agent: Some(ua),
     });

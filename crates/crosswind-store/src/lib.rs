@@ -276,6 +276,16 @@ pub(crate) fn event_query_sql(subset: Option<Subset>) -> String {
     }
 }
 
+/// Every row of a prepared `SELECT id, event, event_dict …`, decoded.
+pub(crate) fn collect_events(store: &Store, rows: rusqlite::Rows<'_>) -> Result<Vec<StoredEvent>> {
+    let mut out = Vec::new();
+    stream_events(store, rows, |e| {
+        out.push(e);
+        Ok::<_, StoreError>(true)
+    })?;
+    Ok(out)
+}
+
 // === impl Store ===
 
 impl Store {
@@ -433,12 +443,7 @@ impl Store {
             "SELECT id, event, event_dict FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
         )?;
         let rows = stmt.query(params![after, limit as i64])?;
-        let mut out = Vec::new();
-        stream_events(self, rows, |e| {
-            out.push(e);
-            Ok::<_, StoreError>(true)
-        })?;
-        Ok(out)
+        collect_events(self, rows)
     }
 
     /// The record exactly as received.
@@ -513,12 +518,7 @@ impl Store {
             prefix.len() as i64 + 1,
             limit
         ])?;
-        let mut out = Vec::new();
-        stream_events(self, rows, |e| {
-            out.push(e);
-            Ok::<_, StoreError>(true)
-        })?;
-        Ok(out)
+        collect_events(self, rows)
     }
 
     /// All record ids stored for `source` (tests and collectors' exactness checks).
