@@ -19,10 +19,11 @@ use openssl::pkcs12::Pkcs12;
 use openssl::pkey::{Id, PKey, Private};
 use openssl::x509::X509;
 
-/// Why a certificate file cannot be used.
-#[derive(Debug, thiserror::Error)]
+/// Why a certificate file cannot be used. `Debug` prints the same text as `Display`, which never
+/// shows a `certificate_file` value that does not look like a path.
+#[derive(thiserror::Error)]
 pub enum CertError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {}: {source}", crosswind_model::shown_path(path))]
     Read {
         path: PathBuf,
         #[source]
@@ -70,6 +71,12 @@ pub enum CertError {
     },
     #[error("{path}: cannot convert the PEM certificate and key to PKCS#12 ({reason})")]
     Convert { path: PathBuf, reason: String },
+}
+
+impl fmt::Debug for CertError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CertError({self})")
+    }
 }
 
 /// The file's format, as detected from its content (not its name).

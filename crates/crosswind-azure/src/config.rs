@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crosswind_model::SensitiveString;
+use crosswind_model::{SensitiveString, shown_env_name, shown_path};
 use serde::Deserialize;
 
 use crate::cert::ClientCertificate;
@@ -170,14 +170,14 @@ pub fn read_certificate_password(
             Ok(s) => Ok(Some(SensitiveString::new(s.trim_end_matches(['\r', '\n'])))),
             Err(e) => Err((
                 "certificate_password_file",
-                format!("cannot read {}: {e}", f.display()),
+                format!("cannot read {}: {e}", shown_path(f)),
             )),
         },
         (None, Some(var)) => match env.var(var) {
             Some(v) => Ok(Some(SensitiveString::new(v))),
             None => Err((
                 "certificate_password_env",
-                format!("environment variable {var} is not set"),
+                format!("environment variable {} is not set", shown_env_name(var)),
             )),
         },
         (None, None) => Ok(None),
@@ -244,7 +244,7 @@ fn check_readable(key: &'static str, path: &Path, problems: &mut Vec<ConfigProbl
     }) {
         problems.push(ConfigProblem {
             key,
-            message: format!("cannot read {}: {e}", path.display()),
+            message: format!("cannot read {}: {e}", shown_path(path)),
         });
     }
 }
@@ -339,7 +339,10 @@ impl AzureConfig {
                     if env.var(var).is_none_or(|v| v.trim().is_empty()) {
                         p.push(ConfigProblem {
                             key: "client_secret_env",
-                            message: format!("environment variable {var} is not set or empty"),
+                            message: format!(
+                                "environment variable {} is not set or empty",
+                                shown_env_name(var)
+                            ),
                         });
                     }
                 }
@@ -465,7 +468,7 @@ impl AzureConfig {
                 Ok(_) => {}
                 Err(e) => p.push(ConfigProblem {
                     key: "federated_token_file",
-                    message: format!("cannot read {}: {e}", path.display()),
+                    message: format!("cannot read {}: {e}", shown_path(&path)),
                 }),
             }
         }

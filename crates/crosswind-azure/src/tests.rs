@@ -32,6 +32,49 @@ fn keys(c: &AzureConfig, env: &FakeEnv) -> Vec<&'static str> {
         .collect()
 }
 
+/// A secret pasted where its file's path or variable's name belongs is not echoed by
+/// validation or by the secret reader (`validate` runs before every start, into the journal).
+#[test]
+fn a_pasted_secret_is_never_echoed() {
+    const SECRET: &str = "Xq48Q~s0me.Secret_value-Z1";
+    let env = FakeEnv(HashMap::new());
+    for key in [
+        "client_secret_file",
+        "client_secret_env",
+        "certificate_file",
+        "federated_token_file",
+    ] {
+        let mut extra = format!("{key} = \"{SECRET}\"");
+        if key == "federated_token_file" {
+            extra.push_str("\nauth = \"workload_identity\"");
+        }
+        let c = cfg(&extra);
+        let problems = c.validate_with_env(&env);
+        assert!(!problems.is_empty(), "{key}");
+        for p in &problems {
+            assert!(!p.message.contains(SECRET), "{key}: {}", p.message);
+        }
+        if key.starts_with("client_secret") {
+            let e = crate::token::read_client_secret(&c, &env).unwrap_err();
+            assert!(!format!("{e} {e:?}").contains(SECRET), "{e}");
+        }
+    }
+    let c = cfg(&format!(
+        "certificate_file = \"/nonexistent/c.pem\"\ncertificate_password_env = \"{SECRET}\""
+    ));
+    for p in c.validate_with_env(&env) {
+        assert!(!p.message.contains(SECRET), "{}", p.message);
+    }
+    let c = cfg(&format!(
+        "certificate_file = \"/nonexistent/c.pem\"\ncertificate_password_file = \"{SECRET}\""
+    ));
+    let e = crate::config::read_certificate_password(&c, &env).unwrap_err();
+    assert!(!e.1.contains(SECRET), "{}", e.1);
+    // Paths and variable names that look like ones are still shown.
+    let c = cfg("client_secret_env = \"AZ_SECRET\"");
+    assert!(c.validate_with_env(&env)[0].message.contains("AZ_SECRET"));
+}
+
 #[test]
 fn validation_names_each_bad_key() {
     let env = FakeEnv(HashMap::from([(

@@ -60,7 +60,7 @@ impl fmt::Debug for TokenSource {
 pub fn read_client_secret(cfg: &AzureConfig, env: &dyn Env) -> Result<SensitiveString, AzureError> {
     if let Some(path) = &cfg.client_secret_file {
         let s = std::fs::read_to_string(path).map_err(|source| AzureError::Secret {
-            what: format!("client_secret_file {}", path.display()),
+            what: format!("client_secret_file {}", crosswind_model::shown_path(path)),
             message: source.to_string(),
         })?;
         let s = s.trim();
@@ -76,7 +76,7 @@ pub fn read_client_secret(cfg: &AzureConfig, env: &dyn Env) -> Result<SensitiveS
         return match env.var(var) {
             Some(v) if !v.trim().is_empty() => Ok(SensitiveString::new(v.trim())),
             _ => Err(AzureError::Secret {
-                what: format!("client_secret_env {var}"),
+                what: format!("client_secret_env {}", crosswind_model::shown_env_name(var)),
                 message: "not set or empty".to_owned(),
             }),
         };

@@ -110,7 +110,7 @@ impl HecClient {
         }
         if !config.tls_verify {
             tracing::warn!(
-                url = %config.url,
+                url = %redacted_url(&config.url),
                 "TLS certificate verification is off for Splunk (splunk.tls_verify = false); \
                  anyone on the path can read the HEC token and the events."
             );
@@ -171,7 +171,7 @@ impl HecClient {
         if self.gzip {
             req = req.header(CONTENT_ENCODING, "gzip");
         }
-        let resp = req.body(wire).send().await?;
+        let resp = req.body(wire).send().await.map_err(redacted)?;
         let status = resp.status().as_u16();
         let retry_after = resp
             .headers()
@@ -179,7 +179,7 @@ impl HecClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|s| s.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let bytes = resp.bytes().await?;
+        let bytes = resp.bytes().await.map_err(redacted)?;
         let reply: HecReply = serde_json::from_slice(&bytes).unwrap_or_else(|_| HecReply {
             text: String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).into_owned(),
             ..HecReply::default()
@@ -201,9 +201,10 @@ impl HecClient {
             .post(ACK_PATH)
             .json(&Query { acks: ack_ids })
             .send()
-            .await?;
+            .await
+            .map_err(redacted)?;
         let status = resp.status().as_u16();
-        let bytes = resp.bytes().await?;
+        let bytes = resp.bytes().await.map_err(redacted)?;
         if (200..300).contains(&status)
             && let Ok(answer) = serde_json::from_slice::<Answer>(&bytes)
         {
@@ -229,9 +230,10 @@ impl HecClient {
             .http
             .get(format!("{}{HEALTH_PATH}", self.base))
             .send()
-            .await?;
+            .await
+            .map_err(redacted)?;
         let status = resp.status().as_u16();
-        let bytes = resp.bytes().await?;
+        let bytes = resp.bytes().await.map_err(redacted)?;
         let reply: HecReply = serde_json::from_slice(&bytes).unwrap_or_default();
         Ok(match status {
             200..=299 => Health::Healthy,
@@ -244,6 +246,31 @@ impl HecClient {
             },
         })
     }
+}
+
+/// `url` without the user name and password it may carry, for logs and errors.
+pub fn redacted_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_username("***");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) if url.contains('@') => "(an unparsable url, not shown)".to_string(),
+        Err(_) => url.to_string(),
+    }
+}
+
+/// A reqwest error names the URL it failed on: never with its user name and password.
+fn redacted(mut e: reqwest::Error) -> reqwest::Error {
+    if let Some(u) = e.url_mut()
+        && (!u.username().is_empty() || u.password().is_some())
+    {
+        let _ = u.set_username("***");
+        let _ = u.set_password(None);
+    }
+    e
 }
 
 /// The answer to an ack query.

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use crosswind_model::SensitiveString;
+use crosswind_model::{SensitiveString, shown_env_name, shown_path};
 use crosswind_store::outbox::OutboxKind;
 use serde::Deserialize;
 
@@ -330,23 +330,31 @@ fn valid_index_byte(b: u8) -> bool {
     b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
 }
 
-/// Why the token could not be read. Never carries the token itself.
-#[derive(Debug, thiserror::Error)]
+/// Why the token could not be read. Never carries the token itself, nor a `token_file` or
+/// `token_env` value that looks like a pasted token rather than a path or variable name
+/// (`Debug` prints the same text as `Display`).
+#[derive(thiserror::Error)]
 pub enum TokenError {
     #[error("set only one of token_file and token_env")]
     Both,
     #[error("no token_file or token_env: the HEC token is required")]
     Missing,
-    #[error("cannot read token file {path}: {source}")]
+    #[error("cannot read token file {}: {source}", shown_path(path))]
     Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("token file {path} is empty")]
+    #[error("token file {} is empty", shown_path(path))]
     EmptyFile { path: PathBuf },
-    #[error("environment variable {name} is not set")]
+    #[error("environment variable {} is not set", shown_env_name(name))]
     Unset { name: String },
-    #[error("environment variable {name} is empty")]
+    #[error("environment variable {} is empty", shown_env_name(name))]
     EmptyEnv { name: String },
+}
+
+impl std::fmt::Debug for TokenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TokenError({self})")
+    }
 }

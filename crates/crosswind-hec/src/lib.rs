@@ -31,6 +31,7 @@ use crosswind_store::{Batch, StoreError};
 
 pub use client::{
     ACK_PATH, CHANNEL_HEADER, EVENT_PATH, HEALTH_PATH, Health, HecReply, SendOutcome, classify,
+    redacted_url,
 };
 pub use config::{ConfigProblem, Env, Forward, ProcessEnv, SplunkConfig, TokenError};
 pub use forwarder::{CHANNEL_META_KEY, DrainStats, Forwarder, MAX_UNPROVEN, new_channel_guid};

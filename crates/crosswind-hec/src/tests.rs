@@ -219,6 +219,60 @@ fn token_never_in_debug_or_errors() {
     assert!(refused.needs_operator());
 }
 
+/// A token pasted where its file's path or variable's name belongs is not echoed.
+#[test]
+fn a_pasted_token_is_never_echoed() {
+    let mut c = SplunkConfig::new("https://splunk.example.com:8088");
+    c.token_file = Some(TOKEN.into());
+    let problems = c.validate(&env);
+    assert!(problems.iter().any(|p| p.key == "splunk.token_file"));
+    for p in &problems {
+        assert!(!p.message.contains(TOKEN), "{p}");
+    }
+    let e = c.token(&env).unwrap_err();
+    assert!(!format!("{e} {e:?}").contains(TOKEN), "{e:?}");
+    c.token_file = None;
+    c.token_env = Some(TOKEN.into());
+    for p in c.validate(&env) {
+        assert!(!p.message.contains(TOKEN), "{p}");
+    }
+    let e = c.token(&env).unwrap_err();
+    assert!(!e.to_string().contains(TOKEN), "{e}");
+    // A real path or name is shown.
+    c.token_env = Some("MISSING_HEC_TOKEN".into());
+    assert!(
+        c.token(&env)
+            .unwrap_err()
+            .to_string()
+            .contains("MISSING_HEC_TOKEN")
+    );
+}
+
+/// A HEC URL with a user name and password: neither reaches a log or an error.
+#[tokio::test]
+async fn urls_in_logs_and_errors_never_carry_credentials() {
+    assert_eq!(
+        redacted_url("https://admin:hunter2@splunk.example.com:8088"),
+        "https://***@splunk.example.com:8088/"
+    );
+    assert_eq!(
+        redacted_url("https://splunk.example.com:8088"),
+        "https://splunk.example.com:8088/"
+    );
+    // Nothing listens there: the connection error names the URL, without the password.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let mut c = splunk_config(&format!("http://admin:hunter2@127.0.0.1:{port}"));
+    c.tls_verify = false;
+    let fwd = Forwarder::with_env(c, Store::open_in_memory().unwrap(), &env).unwrap();
+    let err = fwd.healthcheck().await.unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(text.contains("127.0.0.1"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
 // --- rendering ---
 
 fn graph_event(raw: &serde_json::Value) -> Event {

@@ -12,7 +12,7 @@ mod signal;
 
 pub use event::*;
 pub use identity::*;
-pub use sensitive::SensitiveString;
+pub use sensitive::{SensitiveString, shown_env_name, shown_path};
 pub use signal::*;
 
 /// Version of the serialised schema (`schemas/*.json`, HEC payloads). Bump on breaking change.

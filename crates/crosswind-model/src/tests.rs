@@ -88,3 +88,44 @@ fn json_schemas_are_up_to_date() {
         "stale schemas {stale:?}: run `UPDATE_SCHEMAS=1 cargo test -p crosswind-model`"
     );
 }
+
+#[test]
+fn secret_looking_values_are_not_shown_as_paths_or_variable_names() {
+    use std::path::Path;
+    for path in [
+        "/run/credentials/crosswind.service/hec-token",
+        "./hec-token",
+        "conf/t",
+    ] {
+        assert_eq!(shown_path(Path::new(path)), path);
+    }
+    // A HEC token (GUID), an Entra client secret, a base64 secret, a bare file name.
+    for secret in [
+        "6f0d0c2e-1f7b-4c55-9a8e-7d1b2c3a4f5e",
+        "Xq48Q~s0me.Secret_value-Z1",
+        "kJ8f/2Ab+x9==",
+        "hec token with spaces/x",
+        "hec-token",
+    ] {
+        let shown = shown_path(Path::new(secret));
+        assert!(
+            !shown.contains(secret) && shown.contains("not shown"),
+            "{shown}"
+        );
+    }
+    for name in ["HEC_TOKEN", "AZURE_CLIENT_SECRET", "hec_token", "Token"] {
+        assert_eq!(shown_env_name(name), name);
+    }
+    for secret in [
+        "6f0d0c2e-1f7b-4c55-9a8e-7d1b2c3a4f5e",
+        "Xq48Q~s0me.Secret_value-Z1",
+        "3f9a0c1d2e4b5a6978",
+        "aB3dE5fG7hJ9kL1mN3",
+    ] {
+        let shown = shown_env_name(secret);
+        assert!(
+            !shown.contains(secret) && shown.contains("not shown"),
+            "{shown}"
+        );
+    }
+}

@@ -43,6 +43,12 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error("cannot open store at {path}: cannot create the file: {source}")]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("store at {path} has schema version {found}, newer than this build ({supported})")]
     TooNew {
         path: PathBuf,
@@ -286,11 +292,34 @@ pub(crate) fn collect_events(store: &Store, rows: rusqlite::Rows<'_>) -> Result<
     Ok(out)
 }
 
+/// Creates the store file empty with mode 0600 when it does not exist yet, so SQLite opens a
+/// private file instead of creating one under the process umask.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 // === impl Store ===
 
 impl Store {
     /// Opens (creating if needed) the store at `path`, enables WAL and applies migrations.
+    ///
+    /// A new store is created 0600 whatever the umask (it holds raw sign-ins and quarantined
+    /// bytes), and SQLite gives its `-wal` and `-shm` files the database file's mode.
     pub fn open(path: &Path) -> Result<Store> {
+        create_private(path).map_err(|source| StoreError::Create {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;

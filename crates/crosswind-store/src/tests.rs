@@ -65,6 +65,23 @@ fn insert(store: &mut Store, events: &[Event]) -> BatchStats {
     batch.commit().unwrap()
 }
 
+/// A new store and the WAL and shared-memory files SQLite creates beside it are private
+/// (0600), whatever the process umask would give (tests run under 022: 0644).
+#[test]
+fn a_new_store_and_its_wal_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("private.db");
+    let mut store = Store::open(&path).unwrap();
+    insert(&mut store, &[]);
+    store.checkpoint("probe").unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let file = dir.path().join(format!("private.db{suffix}"));
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
+    }
+}
+
 #[test]
 fn story_ingest_dedup_query_reopen() {
     let dir = tempfile::tempdir().unwrap();

@@ -454,6 +454,7 @@ fn run_daemon(cli: &Cli, log_format: crate::daemon::LogFormat) -> Result<(), Fai
         .iter()
         .map(ToString::to_string)
         .collect();
+    print_warnings(&config, &path);
     if !problems.is_empty() {
         for p in &problems {
             eprintln!("{}: {p}", path.display());
@@ -472,10 +473,18 @@ fn run_daemon(cli: &Cli, log_format: crate::daemon::LogFormat) -> Result<(), Fai
     Ok(())
 }
 
+/// Insecure but valid settings and file modes: printed, never fatal.
+fn print_warnings(config: &Config, path: &std::path::Path) {
+    for w in crate::config_safety::warnings(config, path) {
+        eprintln!("{}: warning: {w}", path.display());
+    }
+}
+
 fn validate(explicit: Option<PathBuf>) -> Result<(), Failure> {
     let path = explicit.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH));
     let config = Config::load(&path).map_err(|e| Failure::usage(e.into()))?;
     let problems = config.validate_in(config_dir(Some(&path)).unwrap_or(std::path::Path::new(".")));
+    print_warnings(&config, &path);
     if problems.is_empty() {
         println!("{}: ok", path.display());
         return Ok(());

@@ -110,11 +110,11 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Parses TOML text; `path` only names the file in errors.
+    /// Parses TOML text; `path` only names the file in errors, which never quote the text.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
-            message: e.to_string().trim_end().replace('\n', " "),
+            message: crate::config_safety::toml_error_message(&e, text),
         })
     }
 

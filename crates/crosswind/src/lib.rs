@@ -7,6 +7,7 @@ pub mod cli;
 pub mod collect;
 pub mod collectors;
 pub mod config;
+pub mod config_safety;
 pub mod correlation;
 pub mod daemon;
 pub mod explain;

@@ -29,6 +29,7 @@ use std::collections::BTreeMap;
 use std::fs::{File, TryLockError};
 use std::future::Future;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -90,6 +91,7 @@ pub fn lock_store(store_path: &Path) -> anyhow::Result<File> {
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
         .open(&lock_path)
         .with_context(|| format!("cannot open lock file {}", lock_path.display()))?;
     match file.try_lock() {
@@ -418,6 +420,9 @@ impl Daemon {
         }
         let base = config_dir(&self.config_path).unwrap_or(Path::new("."));
         let problems = config.validate_in(base);
+        for w in crate::config_safety::warnings(&config, &self.config_path) {
+            tracing::warn!(key = %w.key, "{}", w.message);
+        }
         if !problems.is_empty() {
             bail!(
                 "{}",
