@@ -344,32 +344,52 @@ impl Codecs {
         let Some(dict) = dict else {
             return Ok(value);
         };
-        let size = match zstd::zstd_safe::get_frame_content_size(value) {
-            Ok(Some(size)) if size <= MAX_VALUE => size as usize,
-            _ => return Err(CodecError::BadSize.into()),
-        };
         let mut readers = self.readers.borrow_mut();
         let reader = match readers.entry(dict) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
-                let bytes: Option<Vec<u8>> = conn
-                    .prepare_cached("SELECT dict FROM zstd_dicts WHERE id = ?1")?
-                    .query_row([dict], |r| r.get(0))
-                    .optional()?;
-                let bytes = bytes.ok_or(CodecError::MissingDictionary(dict))?;
-                e.insert(Decompressor::with_dictionary(&bytes).map_err(CodecError::Zstd)?)
+                e.insert(decompressor(&dictionary(conn, dict)?)?)
             }
         };
-        out.clear();
-        out.reserve(size);
-        let n = reader
-            .decompress_to_buffer(value, out)
-            .map_err(CodecError::Zstd)?;
-        if n != size {
-            return Err(CodecError::BadSize.into());
-        }
+        decompress(reader, value, out)?;
         Ok(out)
     }
+}
+
+/// The bytes of dictionary `id`.
+pub(crate) fn dictionary(conn: &rusqlite::Connection, id: i64) -> Result<Vec<u8>, UnpackError> {
+    let bytes: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT dict FROM zstd_dicts WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    Ok(bytes.ok_or(CodecError::MissingDictionary(id))?)
+}
+
+/// A decompressor for values made with dictionary `dict`.
+pub(crate) fn decompressor(dict: &[u8]) -> Result<Decompressor<'static>, CodecError> {
+    Decompressor::with_dictionary(dict).map_err(CodecError::Zstd)
+}
+
+/// Decompresses one stored frame into `out`, which then holds exactly the size the frame
+/// declares (or it is an error).
+pub(crate) fn decompress(
+    reader: &mut Decompressor<'static>,
+    value: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
+    let size = match zstd::zstd_safe::get_frame_content_size(value) {
+        Ok(Some(size)) if size <= MAX_VALUE => size as usize,
+        _ => return Err(CodecError::BadSize),
+    };
+    out.clear();
+    out.reserve(size);
+    let n = reader
+        .decompress_to_buffer(value, out)
+        .map_err(CodecError::Zstd)?;
+    if n != size {
+        return Err(CodecError::BadSize);
+    }
+    Ok(())
 }
 
 /// A failure reading a stored value: the database, or the value itself.

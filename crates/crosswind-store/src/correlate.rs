@@ -147,7 +147,7 @@ where
     let rows = stmt
         .query(params![since, until])
         .map_err(StoreError::from)?;
-    crate::stream_events(store, rows, f)
+    crate::decode::stream_events_decoding_ahead(store, rows, f)
 }
 
 fn collect<T>(

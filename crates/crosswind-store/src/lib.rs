@@ -14,6 +14,7 @@
 pub mod codec;
 pub mod correlate;
 pub mod cursor;
+mod decode;
 pub mod feed;
 pub mod marks;
 mod migrations;
@@ -217,7 +218,18 @@ pub(crate) fn event_at(
     let dict: Option<i64> = row.get(col + 1)?;
     let mut buf = Vec::new();
     let json = store.codecs.unpack(&store.conn, dict, bytes, &mut buf)?;
-    serde_json::from_slice(json).map_err(|source| StoreError::CorruptEvent { id, source })
+    parse_event(id, json)
+}
+
+/// Parses a stored event's JSON. The bytes are checked as UTF-8 once, up front, so the parser
+/// does not check every string again (a tenth of the parse).
+pub(crate) fn parse_event(id: i64, json: &[u8]) -> Result<Event> {
+    match std::str::from_utf8(json) {
+        Ok(text) => serde_json::from_str(text),
+        // Let the byte reader report where the bad byte is.
+        Err(_) => serde_json::from_slice(json),
+    }
+    .map_err(|source| StoreError::CorruptEvent { id, source })
 }
 
 /// Decodes a `SELECT id, event, event_dict …` row.
@@ -453,7 +465,7 @@ impl Store {
                 query.success_only as i64,
             ])
             .map_err(StoreError::from)?;
-        stream_events(self, rows, f)
+        decode::stream_events_decoding_ahead(self, rows, f)
     }
 
     /// Collects the events matching `query` (convenience for small results).

@@ -32,7 +32,7 @@ fn raw(i: usize) -> Vec<u8> {
     .into_bytes()
 }
 
-fn record_event(i: usize) -> Event {
+pub(crate) fn record_event(i: usize) -> Event {
     event(
         &format!("{i:08x}-5c02-4dec-aeff-eb4804fccf9e"),
         1_000 + i as i64,
