@@ -12,7 +12,7 @@ use crate::config::{Config, DEFAULT_CONFIG_PATH};
 use crate::correlation::Correlation;
 use crate::hunt::{Hunt, Range};
 use crate::import::{self, ImportOptions};
-use crate::output::OutputFormat;
+use crate::output::{OutputFormat, is_broken_pipe, note, say};
 use crate::simulate::{SimArgs, write_scenario};
 use crate::timearg::{format_time, parse_time};
 
@@ -165,6 +165,11 @@ impl Failure {
     pub fn exit_code(&self) -> u8 {
         self.code
     }
+
+    /// The reader of stdout went away (`| head`): not a failure, end quietly.
+    pub fn is_broken_pipe(&self) -> bool {
+        is_broken_pipe(&self.error)
+    }
 }
 
 impl From<anyhow::Error> for Failure {
@@ -219,11 +224,11 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             if options.summary_format != OutputFormat::Json
                 && (correlated.signals_new > 0 || !correlated.findings_new.is_empty())
             {
-                eprintln!(
+                note(format_args!(
                     "correlated: {} new signals, {} new findings (see `crosswind findings`)",
                     correlated.signals_new,
                     correlated.findings_new.len()
-                );
+                ));
             }
             summary
                 .print(options.summary_format, &mut io::stdout().lock())
@@ -355,15 +360,18 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             };
             let stats = crate::report::write_report(&store, &correlate, &options, out)?;
             for who in &stats.unknown {
-                eprintln!("crosswind: no identity or alias {who:?} in the store");
+                note(format_args!(
+                    "crosswind: no identity or alias {who:?} in the store"
+                ));
             }
-            println!(
+            say(format_args!(
                 "wrote {} ({} bytes): {} findings, {} identities drawn",
                 out.display(),
                 stats.bytes,
                 stats.findings,
                 stats.identities
-            );
+            ))
+            .context("cannot write")?;
             Ok(())
         }
         Command::Simulate {
@@ -375,12 +383,13 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 .parse()
                 .map_err(|e| Failure::usage(anyhow!("{e}")))?;
             let files = write_scenario(scenario, sim, out)?;
-            println!(
+            say(format_args!(
                 "wrote {} record files for scenario {} under {}",
                 files.len(),
                 scenario.name(),
                 out.display()
-            );
+            ))
+            .context("cannot write")?;
             Ok(())
         }
         Command::Demo { seconds } => Ok(crate::daemon::demo(seconds)?),
@@ -457,7 +466,7 @@ fn run_daemon(cli: &Cli, log_format: crate::daemon::LogFormat) -> Result<(), Fai
     print_warnings(&config, &path);
     if !problems.is_empty() {
         for p in &problems {
-            eprintln!("{}: {p}", path.display());
+            note(format_args!("{}: {p}", path.display()));
         }
         return Err(Failure::usage(anyhow!(
             "{} problem(s) in {}",
@@ -476,7 +485,7 @@ fn run_daemon(cli: &Cli, log_format: crate::daemon::LogFormat) -> Result<(), Fai
 /// Insecure but valid settings and file modes: printed, never fatal.
 fn print_warnings(config: &Config, path: &std::path::Path) {
     for w in crate::config_safety::warnings(config, path) {
-        eprintln!("{}: warning: {w}", path.display());
+        note(format_args!("{}: warning: {w}", path.display()));
     }
 }
 
@@ -486,11 +495,11 @@ fn validate(explicit: Option<PathBuf>) -> Result<(), Failure> {
     let problems = config.validate_in(config_dir(Some(&path)).unwrap_or(std::path::Path::new(".")));
     print_warnings(&config, &path);
     if problems.is_empty() {
-        println!("{}: ok", path.display());
+        say(format_args!("{}: ok", path.display())).context("cannot write")?;
         return Ok(());
     }
     for p in &problems {
-        eprintln!("{}: {p}", path.display());
+        note(format_args!("{}: {p}", path.display()));
     }
     Err(Failure::usage(anyhow!(
         "{} problem(s) in {}",
@@ -607,11 +616,11 @@ fn forward(
         let mut forwarder = crosswind_hec::Forwarder::new(splunk, store)?;
         if retry_dead {
             let n = forwarder.retry_dead()?;
-            eprintln!("re-queued {n} dead-lettered events");
+            note(format_args!("re-queued {n} dead-lettered events"));
         }
         if once {
             let stats = forwarder.drain_once().await?;
-            println!(
+            say(format_args!(
                 "delivered {} events in {} batches ({} acknowledged, {} retries, {} possible duplicates, {} dead-lettered)",
                 stats.events_delivered,
                 stats.batches,
@@ -619,7 +628,7 @@ fn forward(
                 stats.retries,
                 stats.possible_duplicates,
                 stats.dead_lettered
-            );
+            )).context("cannot write")?;
             Ok::<_, anyhow::Error>(())
         } else {
             forwarder

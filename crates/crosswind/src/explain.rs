@@ -180,7 +180,7 @@ pub fn explain(
     }
 
     let current = scored.timeline.last().map_or(0.0, |p| p.score);
-    writeln!(out, "identity  {identity}")?;
+    writeln!(out, "identity  {}", crate::output::terminal_safe(identity))?;
     writeln!(
         out,
         "score     {current:.1} (threshold {}), {} signals, {} findings",

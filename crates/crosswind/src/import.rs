@@ -169,7 +169,7 @@ pub fn import_files(
             Err(e) => file.error = Some(format!("cannot open: {e}")),
         }
         if let Some(error) = &file.error {
-            eprintln!("crosswind: {path}: {error}");
+            crate::output::note(format_args!("crosswind: {path}: {error}"));
         }
         summary.files.push(file);
     }
@@ -403,12 +403,16 @@ fn store_items(
         {
             last_progress = Instant::now();
             let rate = file.read as f64 / started.elapsed().as_secs_f64().max(1e-3);
-            eprint!("\r{origin}: {} records ({rate:.0}/s)   ", file.read);
+            let _ = write!(
+                std::io::stderr(),
+                "\r{origin}: {} records ({rate:.0}/s)   ",
+                file.read
+            );
         }
     }
     add(file, batch.commit()?);
     if progress && started.elapsed() >= Duration::from_millis(500) {
-        eprintln!();
+        crate::output::note(format_args!(""));
     }
     Ok(range)
 }

@@ -20,8 +20,10 @@ fn main() -> ExitCode {
     };
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
+        // `crosswind explain X | head -1`: the reader is gone, nothing to report.
+        Err(err) if err.is_broken_pipe() => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("crosswind: {err:#}");
+            crosswind::output::note(format_args!("crosswind: {err:#}"));
             ExitCode::from(err.exit_code())
         }
     }

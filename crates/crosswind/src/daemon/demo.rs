@@ -166,12 +166,12 @@ pub fn demo(seconds: u64) -> anyhow::Result<()> {
         let config_path = write_config(&sims, &dir, "*/2 * * * * *")?;
         let config = Config::load(&config_path)?;
         let store_path = config.store.path.clone();
-        eprintln!(
+        crate::output::note(format_args!(
             "crosswind demo: simulated tenant ({} sign-ins) and {} AWS accounts ({} CloudTrail records) on 127.0.0.1; running the daemon for {seconds} s...",
             sims.data.signins.len(),
             sims.cloudtrail.len(),
             sims.data.cloudtrail.len(),
-        );
+        ));
         let options = RunOptions {
             aws_credentials: Some(sim_credentials()),
             keep_logging: true,
