@@ -531,8 +531,22 @@ impl Forwarder {
                 stats.possible_duplicates += in_doubt;
                 match (ack_id, &self.channel) {
                     (Some(ack_id), Some(channel)) => {
-                        outbox::mark_sent(&mut self.store, rows, channel, ack_id, now)?;
-                        self.awaiting_ack += 1;
+                        let superseded =
+                            outbox::mark_sent(&mut self.store, rows, channel, ack_id, now)?;
+                        if superseded > 0 {
+                            // Its ack can no longer be told apart from this request's.
+                            Metrics::add(&self.metrics.ack_id_reuses, 1);
+                            tracing::warn!(
+                                ack_id,
+                                events = superseded,
+                                "Splunk gave an ack id again while an earlier request still \
+                                 waited for it (indexer restart, or a load balancer switching \
+                                 indexers); resending that request's events (possible duplicates)."
+                            );
+                            self.release_prepared()?;
+                        } else {
+                            self.awaiting_ack += 1;
+                        }
                     }
                     _ => {
                         let d = outbox::mark_delivered(&mut self.store, rows, false, now)?;

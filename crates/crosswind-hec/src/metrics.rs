@@ -38,6 +38,9 @@ pub struct Metrics {
     pub refusals: AtomicU64,
     /// Store operations that failed (retried with backoff).
     pub store_errors: AtomicU64,
+    /// Ack ids Splunk handed out again while an earlier request still waited for them (indexer
+    /// restart, load balancer): that request's events were resent.
+    pub ack_id_reuses: AtomicU64,
     /// The last store error, while the forwarder is retrying it (cleared by the next step that
     /// works): for `/readyz` and the status line.
     pub store_failing: Mutex<Option<String>>,
@@ -65,6 +68,7 @@ pub struct MetricsSnapshot {
     pub health_failures: u64,
     pub refusals: u64,
     pub store_errors: u64,
+    pub ack_id_reuses: u64,
     pub outbox_depth: u64,
     pub outbox_oldest_age_ms: u64,
 }
@@ -106,6 +110,7 @@ impl Metrics {
             health_failures: g(&self.health_failures),
             refusals: g(&self.refusals),
             store_errors: g(&self.store_errors),
+            ack_id_reuses: g(&self.ack_id_reuses),
             outbox_depth: g(&self.outbox_depth),
             outbox_oldest_age_ms: g(&self.outbox_oldest_age_ms),
         }
@@ -139,6 +144,7 @@ impl Metrics {
             ),
             ("crosswind_splunk_hec_refusals_total", s.refusals),
             ("crosswind_splunk_hec_store_errors_total", s.store_errors),
+            ("crosswind_splunk_hec_ack_id_reuses_total", s.ack_id_reuses),
             (
                 "crosswind_splunk_hec_store_failing",
                 u64::from(self.store_failing().is_some()),

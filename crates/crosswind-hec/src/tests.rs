@@ -526,6 +526,28 @@ async fn lost_acks_are_resent_after_the_timeout_and_counted() {
     assert_eq!(resent, report.duplicates);
 }
 
+/// Indexer restarts: three requests in a row are answered with an ack id, then lost before they
+/// are indexed, and the restarted indexer counts ack ids from 0 again, so the next request gets
+/// the same ack id. Its "true" must not confirm a lost batch: those are resent, and every event
+/// the delivery history calls delivered is at the receiver.
+#[tokio::test(start_paused = true)]
+async fn a_reused_ack_id_never_confirms_a_lost_batch() {
+    let (sim, fx, mut fwd) = faulty_setup(
+        Faults {
+            restart_after_accept: 3,
+            ..Faults::default()
+        },
+        600,
+    )
+    .await;
+    fwd.drain_once().await.unwrap();
+    let m = fwd.metrics().snapshot();
+    let report = fx.assert_exact(&sim, &m);
+    assert_eq!(report.delivered, 600);
+    assert_eq!(m.ack_id_reuses, 3, "each lost request's ack id came back");
+    assert_eq!(report.duplicates, 0, "the lost batches were never indexed");
+}
+
 #[tokio::test(start_paused = true)]
 async fn too_large_splits_the_batch_and_dead_letters_a_lone_giant() {
     let sim = HecSim::start(HecSimConfig {

@@ -103,6 +103,11 @@ pub struct Faults {
     /// The next N event requests arrive unreadable (a middlebox mangled the body): refused as a
     /// whole, 400 code 6 naming event 0, nothing indexed. `u32::MAX`: every request.
     pub refuse_requests: u32,
+    /// The next N event requests are answered `Success` with an `ackId`, then the indexer
+    /// restarts before they are indexed (HEC answers before events enter the pipeline): their
+    /// events are lost and, ack state being kept in memory, every channel's pending acks are
+    /// forgotten and ack ids count from 0 again.
+    pub restart_after_accept: u32,
     /// The next N event requests are indexed, then never answered (the client hangs).
     pub stall_after_index: u32,
 }
@@ -398,7 +403,7 @@ async fn event(shared: &Shared, req: Request<Incoming>) -> Reply {
         Ok(c) => c,
         Err(resp) => return Ok(*resp),
     };
-    let (stall, drop_after) = {
+    let (stall, drop_after, restart) = {
         let mut f = lock(&shared.faults);
         if f.drop_connections > 0 {
             f.drop_connections -= 1;
@@ -430,7 +435,11 @@ async fn event(shared: &Shared, req: Request<Incoming>) -> Reply {
         if drop_after {
             f.drop_after_index -= 1;
         }
-        (stall, drop_after)
+        let restart = f.restart_after_accept > 0;
+        if restart {
+            f.restart_after_accept -= 1;
+        }
+        (stall, drop_after, restart)
     };
     let gzip = req
         .headers()
@@ -501,6 +510,10 @@ async fn event(shared: &Shared, req: Request<Incoming>) -> Reply {
     if indexed.is_empty() && failure.is_none() {
         return Ok(hec_error(StatusCode::BAD_REQUEST, 5, "No data"));
     }
+    if restart {
+        // Received, answered, then lost with the indexer.
+        indexed.clear();
+    }
     {
         let mut st = lock(&shared.state);
         for e in indexed {
@@ -547,6 +560,9 @@ async fn event(shared: &Shared, req: Request<Incoming>) -> Reply {
                     lost,
                 },
             );
+            if restart {
+                st.channels.clear();
+            }
             serde_json::json!({ "text": "Success", "code": 0, "ackId": id }).to_string()
         }
         None => r#"{"text":"Success","code":0}"#.to_string(),

@@ -311,27 +311,41 @@ pub fn recover_inflight(store: &mut Store) -> Result<u64, StoreError> {
 }
 
 /// Splunk accepted the request and will confirm indexing under `ack_id` on `channel`.
+///
+/// An ack id names one request only while no other request holds it: Splunk keeps ack state in
+/// memory and counts ids from 0 again after an indexer restart, and indexers behind a load
+/// balancer count separately. So rows of an earlier request still waiting for the same
+/// `(channel, ack_id)` can no longer be confirmed (a "true" may be about this request): they go
+/// back to pending, in doubt, in the same transaction. Returns how many went back.
 pub fn mark_sent(
     store: &mut Store,
     rows: &[ClaimedRow],
     channel: &str,
     ack_id: u64,
     now: i64,
-) -> Result<(), StoreError> {
-    store
-        .connection()
+) -> Result<u64, StoreError> {
+    let batch = store.begin()?;
+    let tx = batch.transaction();
+    let superseded = tx
         .prepare_cached(
-            "UPDATE outbox SET state = 'sent', channel = ?1, ack_id = ?2, sent_at = ?3,
-                               attempts = attempts + 1
-             WHERE id IN (SELECT value FROM json_each(?4))",
+            "UPDATE outbox SET state = 'pending', channel = NULL, ack_id = NULL, sent_at = NULL,
+                               in_doubt = 1
+             WHERE state = 'sent' AND channel = ?1 AND ack_id = ?2",
         )?
-        .execute(params![
-            channel,
-            ack_id as i64,
-            now,
-            ids_json(rows.iter().map(|r| r.id))
-        ])?;
-    Ok(())
+        .execute(params![channel, ack_id as i64])?;
+    tx.prepare_cached(
+        "UPDATE outbox SET state = 'sent', channel = ?1, ack_id = ?2, sent_at = ?3,
+                           attempts = attempts + 1
+         WHERE id IN (SELECT value FROM json_each(?4))",
+    )?
+    .execute(params![
+        channel,
+        ack_id as i64,
+        now,
+        ids_json(rows.iter().map(|r| r.id))
+    ])?;
+    batch.commit()?;
+    Ok(superseded as u64)
 }
 
 /// Splunk accepted these rows (2xx without acks, or the events before an invalid one): they leave
