@@ -1,12 +1,14 @@
 //! `crosswind collect --once --since T` through the real binary against the loopback
-//! simulators (TLS token endpoint, Graph signIns, CloudTrail LookupEvents): one full cycle
-//! stores exactly what the clouds served, the correlator runs over it, a second cycle stores
-//! nothing new, and `status` shows each collector's checkpoint.
+//! simulators (TLS token endpoint, Graph signIns, CloudTrail LookupEvents, Splunk HEC): one full
+//! cycle stores exactly what the clouds served, the correlator runs over it, `forward --once` then
+//! delivers the raw records, risk events and findings, a second cycle stores nothing new, and
+//! `status` shows each collector's checkpoint.
 
 use std::collections::BTreeSet;
 
 use crosswind_model::RecordSource;
 use crosswind_sim::cloudtrail_api::CloudTrailSim;
+use crosswind_sim::hec::{HecSim, HecSimConfig};
 use crosswind_sim::token::TokenSimConfig;
 use crosswind_sim::{EntraSims, Scenario, SimConfig, generate};
 use crosswind_tests::*;
@@ -32,12 +34,15 @@ async fn collect_once_stores_what_the_clouds_served_and_correlates() {
     let cloudtrail = CloudTrailSim::start(&data.cloudtrail, &delays)
         .await
         .unwrap();
+    let hec = HecSim::start(HecSimConfig::default()).await.unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("ca.pem");
     ca.write_ca_file(&ca_file).unwrap();
     let secret = dir.path().join("azure-secret");
     std::fs::write(&secret, &token_cfg.client_secret).unwrap();
+    let hec_token = dir.path().join("hec-token");
+    std::fs::write(&hec_token, hec.token()).unwrap();
     std::fs::write(dir.path().join("identities.toml"), &data.identities_toml).unwrap();
     let correlate = data.correlate_toml.clone();
     // What a production config collects: console logins and the reconnaissance calls.
@@ -84,6 +89,12 @@ regions = {regions:?}
 endpoint_url = "{ct}"
 event_names = {names:?}
 max_calls_per_sec = 1000
+
+[splunk]
+url = "{hec_url}"
+token_file = "{hec_token}"
+indexer_ack = true
+ack_poll_interval_ms = 100
 "#,
             db = dir.path().join("cw.db").display(),
             tenant = token_cfg.tenant_id,
@@ -93,6 +104,8 @@ max_calls_per_sec = 1000
             auth = token.authority_host(),
             ca = ca_file.display(),
             ct = cloudtrail.url(),
+            hec_url = hec.url(),
+            hec_token = hec_token.display(),
         ),
     )
     .unwrap();
@@ -158,7 +171,52 @@ max_calls_per_sec = 1000
         found, expected,
         "the correlator ran over what was collected"
     );
+    let signals: BTreeSet<String> =
+        crosswind_store::correlate::signals_between(&store, i64::MIN, i64::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+    let finding_ids: BTreeSet<String> =
+        crosswind_store::correlate::findings_since(&store, i64::MIN)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.id)
+            .collect();
     drop(store);
+
+    // `forward --once` delivers what `collect` queued: every raw record, risk event and finding.
+    let forward = run(vec![
+        "--config".into(),
+        cfg.clone(),
+        "forward".into(),
+        "--once".into(),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(forward.status.code(), Some(0), "{}", stderr(&forward));
+    let received = hec.events();
+    let of = |sourcetype: &str, key: &str| -> BTreeSet<String> {
+        received
+            .iter()
+            .filter(|e| e["sourcetype"] == sourcetype)
+            .filter_map(|e| e["event"][key].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert!(!signals.is_empty() && !finding_ids.is_empty());
+    assert_eq!(of("crosswind:risk", "signal_id"), signals, "risk events");
+    assert_eq!(
+        of("crosswind:finding", "finding_id"),
+        finding_ids,
+        "findings"
+    );
+    assert_eq!(of("azure:aad:signin", "id"), stored_signins, "raw sign-ins");
+    assert_eq!(
+        of("aws:cloudtrail", "eventID"),
+        stored_trail,
+        "raw CloudTrail"
+    );
+    assert_eq!(hec.stats().duplicates, 0);
 
     let again = run(collect).await.unwrap();
     assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));

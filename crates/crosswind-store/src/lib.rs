@@ -882,6 +882,16 @@ impl Batch<'_> {
         Ok(())
     }
 
+    /// A checkpoint's value as this transaction sees it (under its write lock: no other process
+    /// can move it until the batch ends).
+    pub fn checkpoint_value(&self, name: &str) -> Result<Option<String>> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT value FROM checkpoints WHERE name = ?1")?
+            .query_row([name], |r| r.get(0))
+            .optional()?)
+    }
+
     /// The open transaction, for sibling modules writing their own tables in the same batch.
     pub fn transaction(&self) -> &rusqlite::Transaction<'_> {
         &self.tx

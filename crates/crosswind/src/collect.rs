@@ -1,5 +1,7 @@
 //! `crosswind collect`: the configured collectors outside the daemon — one full poll cycle each
-//! (`--once`, or `--since T` to backfill), then the correlator over what they stored. Without
+//! (`--once`, or `--since T` to backfill), then, as the daemon does after a poll, the outbox
+//! feeder and the correlator over what they stored: with `[splunk]` configured the raw records,
+//! risk events and findings are queued for `crosswind forward` (or the daemon's sink). Without
 //! `--once` it keeps polling on each collector's schedule until Ctrl-C.
 
 use anyhow::{Context, anyhow};
@@ -53,6 +55,11 @@ pub fn collect(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    // Queue for Splunk what the daemon would: raw records, risk events, findings.
+    let splunk = config
+        .splunk
+        .as_ref()
+        .map(|s| (crosswind_hec::Renderer::new(s), s.max_outbox_rows));
     runtime.block_on(async {
         let mut collectors = build(config, only).await?;
         let mut since = since.and_then(DateTime::<Utc>::from_timestamp_millis);
@@ -68,7 +75,19 @@ pub fn collect(
                 }
             }
             since = None;
-            let correlated = correlation.run_pending(store, None)?;
+            if let Some((renderer, max_outbox_rows)) = &splunk {
+                let fed = crate::feeder::feed(store, renderer, *max_outbox_rows, || true)?;
+                if fed.records > 0 {
+                    println!("queued for Splunk: {} records", fed.records);
+                }
+                if fed.full {
+                    eprintln!(
+                        "crosswind: the Splunk outbox is full ([splunk] max_outbox_rows = \
+                         {max_outbox_rows}); the rest is queued once `crosswind forward` drains it"
+                    );
+                }
+            }
+            let correlated = correlation.run_pending(store, splunk.as_ref().map(|(r, _)| r))?;
             if correlated.signals_new > 0 || !correlated.findings_new.is_empty() {
                 println!(
                     "correlated: {} new signals, {} new findings",

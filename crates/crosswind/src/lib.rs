@@ -11,6 +11,7 @@ pub mod config_safety;
 pub mod correlation;
 pub mod daemon;
 pub mod explain;
+pub mod feeder;
 pub mod hunt;
 pub mod import;
 pub mod output;

@@ -1,14 +1,11 @@
 //! The store followers, on one store connection, run on the blocking pool one job at a time:
-//! - the **outbox feeder** follows the `events` table by row id and enqueues the raw records the
-//!   collectors stored (and normalised events, when forwarded), advancing its cursor checkpoint in
-//!   the same transaction as the enqueue: a crash re-reads from the cursor, nothing is lost and
-//!   nothing doubled. Records brought by `crosswind import` (origin not `crosswind:<collector>`)
-//!   were queued by the import itself and are skipped;
+//! - the **outbox feeder** ([`crate::feeder`]) after each committed poll;
 //! - the **correlator** (`Correlation::run_pending`) after each committed poll and on a timer;
 //! - **retention** once an hour.
 //!
 //! When the outbox is full both stop and collection pauses ([`Shared::set_paused`]); nothing is
-//! dropped. Memory stays bounded whatever Splunk does: batches of [`FEED_BATCH`] rows.
+//! dropped. Memory stays bounded whatever Splunk does: batches of
+//! [`FEED_BATCH`](crate::feeder::FEED_BATCH) rows.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,20 +13,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use crosswind_hec::Renderer;
-use crosswind_store::outbox::{self, OutboxError, Quota};
+use crosswind_store::outbox::{self, OutboxError};
 use crosswind_store::{Store, cursor, feed, retention};
 use tokio::sync::{Notify, watch};
 
 use super::state::{Shared, StoreSample, add, lock};
 use crate::correlation::Correlation;
 
-/// The feeder's cursor: the highest `events` row id it has read. (The store's migration 0006 names
-/// it too: never rename it.)
-pub const FEEDER_CHECKPOINT: &str = "daemon:outbox_feeder";
-/// Rows read and enqueued per transaction.
-pub const FEED_BATCH: usize = 500;
-/// Origin prefix of records brought by the daemon's collectors.
-const COLLECTOR_ORIGIN: &str = "crosswind:";
+pub use crate::feeder::FEEDER_CHECKPOINT;
 
 /// What the followers need; reloaded correlation settings arrive on `correlation`.
 pub(crate) struct Pipeline {
@@ -83,63 +74,18 @@ impl Job {
             return Ok(());
         };
         let started = Instant::now();
-        loop {
-            if self.stopping.load(Ordering::Relaxed) || started.elapsed() > Duration::from_secs(5) {
-                return Ok(());
-            }
-            let after = follower_cursor(&mut self.store, &self.shared, FEEDER_CHECKPOINT)?;
-            let room = {
-                let batch = self.store.begin()?;
-                match Quota::check(&batch, self.max_outbox_rows) {
-                    Ok(q) => q.remaining(),
-                    Err(e) if e.is_full() => {
-                        self.shared.set_paused(true, self.max_outbox_rows);
-                        return Ok(());
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            };
-            // Two outbox rows per record at most (raw + normalised event).
-            let limit = FEED_BATCH.min((room / 2).max(1) as usize);
-            let (records, last) = feed::records_after(&self.store, after, COLLECTOR_ORIGIN, limit)?;
-            if last == after {
-                return Ok(());
-            }
-            let batch = self.store.begin()?;
-            let mut quota = Quota::check(&batch, self.max_outbox_rows)?;
-            let mut queued = 0u64;
-            for r in &records {
-                let name = r.origin.strip_prefix(COLLECTOR_ORIGIN).unwrap_or(&r.origin);
-                let rendered = [
-                    renderer.raw(r.format, &r.raw, &r.event, name),
-                    renderer.event(&r.event, name),
-                ];
-                for x in rendered.iter().flatten() {
-                    match crosswind_hec::enqueue(&batch, &mut quota, x) {
-                        Ok(_) => {}
-                        Err(e) if e.is_full() => {
-                            // Rolled back with the batch: the cursor stays, nothing is lost.
-                            drop(batch);
-                            self.shared.set_paused(true, self.max_outbox_rows);
-                            return Ok(());
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-                queued += 1;
-            }
-            let mut batch = batch;
-            batch.set_checkpoint(FEEDER_CHECKPOINT, &last.to_string())?;
-            batch.commit()?;
-            add(&self.shared.fed_records, queued);
-            if queued > 0 {
-                tracing::debug!(
-                    records = queued,
-                    cursor = last,
-                    "Queued collected records for Splunk."
-                );
-            }
+        let stopping = &self.stopping;
+        let fed = crate::feeder::feed(&mut self.store, renderer, self.max_outbox_rows, || {
+            !stopping.load(Ordering::Relaxed) && started.elapsed() <= Duration::from_secs(5)
+        })?;
+        add(&self.shared.fed_records, fed.records);
+        if fed.rebased {
+            add(&self.shared.cursor_rebases, 1);
         }
+        if fed.full {
+            self.shared.set_paused(true, self.max_outbox_rows);
+        }
+        Ok(())
     }
 
     fn correlate(&mut self, correlation: &Correlation) {
