@@ -847,6 +847,9 @@ fn validate_reports_certificate_file_problems() {
     for (name, bytes, expected) in cases {
         let file = dir.path().join(name);
         std::fs::write(&file, bytes).expect("write");
+        // Private, as an operator keeps a key file: this test is about content, not exposure.
+        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .expect("chmod");
         let config = dir.path().join(format!("{name}.toml"));
         std::fs::write(
             &config,
