@@ -17,7 +17,7 @@ pub enum SignalKind {
     CrossCloudImpossibleTravel,
 }
 
-/// Defaults of one signal (DETECTIONS.md).
+/// Defaults of one signal (docs/detections.md).
 #[derive(Clone, Copy, Debug)]
 pub struct SignalSpec {
     pub kind: SignalKind,
@@ -30,9 +30,113 @@ pub struct SignalSpec {
     pub threshold: Option<u32>,
     /// Look-back beyond the window (spray → success follow-up; "new source IP" history).
     pub lookback_secs: Option<u64>,
+    /// An observation that can grow after it was reported (a recon burst whose later calls are
+    /// denied): a repeat scoring more than what was reported fires the difference
+    /// (`Signal::extends`) instead of being suppressed.
+    pub escalates: bool,
 }
 
 const DAY: u64 = 86_400;
+
+/// A spec with no window, threshold or look-back.
+const fn plain(kind: SignalKind, name: &'static str, score: f64) -> SignalSpec {
+    SignalSpec {
+        kind,
+        name,
+        score,
+        techniques: &["T1078.004"],
+        window_secs: None,
+        threshold: None,
+        lookback_secs: None,
+        escalates: false,
+    }
+}
+
+/// The catalogue, in [`SignalKind`] order.
+const SPECS: [SignalSpec; 11] = [
+    plain(
+        SignalKind::AzureHighRiskSignin,
+        "azure_high_risk_signin",
+        56.0,
+    ),
+    plain(SignalKind::AzureRiskyEvent, "azure_risky_event", 48.0),
+    plain(
+        SignalKind::AzureCrossTenantSfa,
+        "azure_cross_tenant_sfa",
+        40.0,
+    ),
+    SignalSpec {
+        kind: SignalKind::AzurePasswordSpray,
+        name: "azure_password_spray",
+        score: 100.0,
+        techniques: &["T1110.003"],
+        // The spray window and its distinct users.
+        window_secs: Some(600),
+        threshold: Some(10),
+        // How long after the spray a successful sign-in from the source is attributed to it.
+        lookback_secs: Some(DAY),
+        escalates: false,
+    },
+    SignalSpec {
+        // The "source IP not seen for this identity" history.
+        lookback_secs: Some(14 * DAY),
+        ..plain(
+            SignalKind::AwsConsoleLoginNoMfa,
+            "aws_console_login_no_mfa",
+            64.0,
+        )
+    },
+    plain(
+        SignalKind::AwsRootConsoleLogin,
+        "aws_root_console_login",
+        50.0,
+    ),
+    SignalSpec {
+        techniques: &["T1110"],
+        window_secs: Some(600),
+        threshold: Some(5),
+        ..plain(
+            SignalKind::AwsConsoleLoginFailures,
+            "aws_console_login_failures",
+            40.0,
+        )
+    },
+    SignalSpec {
+        techniques: &["T1087.004", "T1580", "T1069.003"],
+        window_secs: Some(120),
+        threshold: Some(4),
+        lookback_secs: Some(14 * DAY),
+        escalates: true,
+        ..plain(SignalKind::AwsReconBurst, "aws_recon_burst", 56.0)
+    },
+    SignalSpec {
+        techniques: &["T1110.003", "T1078.004"],
+        window_secs: Some(DAY),
+        ..plain(
+            SignalKind::CrossCloudSprayThenAwsLogin,
+            "cross_cloud_spray_then_aws_login",
+            100.0,
+        )
+    },
+    SignalSpec {
+        window_secs: Some(8 * 3600),
+        ..plain(
+            SignalKind::CrossCloudRiskyThenAws,
+            "cross_cloud_risky_then_aws",
+            80.0,
+        )
+    },
+    SignalSpec {
+        // How far apart two sign-ins may be to be compared, and the speed limit in km/h.
+        window_secs: Some(DAY),
+        threshold: Some(1000),
+        ..plain(
+            SignalKind::CrossCloudImpossibleTravel,
+            "cross_cloud_impossible_travel",
+            60.0,
+        )
+    },
+];
 
 impl SignalKind {
     pub const ALL: [SignalKind; 11] = [
@@ -50,103 +154,7 @@ impl SignalKind {
     ];
 
     pub fn spec(self) -> SignalSpec {
-        use SignalKind::*;
-        let s = |name, score, techniques, window_secs, threshold, lookback_secs| SignalSpec {
-            kind: self,
-            name,
-            score,
-            techniques,
-            window_secs,
-            threshold,
-            lookback_secs,
-        };
-        match self {
-            AzureHighRiskSignin => s(
-                "azure_high_risk_signin",
-                56.0,
-                &["T1078.004"],
-                None,
-                None,
-                None,
-            ),
-            AzureRiskyEvent => s("azure_risky_event", 48.0, &["T1078.004"], None, None, None),
-            AzureCrossTenantSfa => s(
-                "azure_cross_tenant_sfa",
-                40.0,
-                &["T1078.004"],
-                None,
-                None,
-                None,
-            ),
-            // window: the spray window; threshold: distinct users; lookback: how long after the
-            // spray a successful sign-in from the source is attributed to it.
-            AzurePasswordSpray => s(
-                "azure_password_spray",
-                100.0,
-                &["T1110.003"],
-                Some(600),
-                Some(10),
-                Some(DAY),
-            ),
-            // lookback: the "source IP not seen for this identity" history.
-            AwsConsoleLoginNoMfa => s(
-                "aws_console_login_no_mfa",
-                64.0,
-                &["T1078.004"],
-                None,
-                None,
-                Some(14 * DAY),
-            ),
-            AwsRootConsoleLogin => s(
-                "aws_root_console_login",
-                50.0,
-                &["T1078.004"],
-                None,
-                None,
-                None,
-            ),
-            AwsConsoleLoginFailures => s(
-                "aws_console_login_failures",
-                40.0,
-                &["T1110"],
-                Some(600),
-                Some(5),
-                None,
-            ),
-            AwsReconBurst => s(
-                "aws_recon_burst",
-                56.0,
-                &["T1087.004", "T1580", "T1069.003"],
-                Some(120),
-                Some(4),
-                Some(14 * DAY),
-            ),
-            CrossCloudSprayThenAwsLogin => s(
-                "cross_cloud_spray_then_aws_login",
-                100.0,
-                &["T1110.003", "T1078.004"],
-                Some(DAY),
-                None,
-                None,
-            ),
-            CrossCloudRiskyThenAws => s(
-                "cross_cloud_risky_then_aws",
-                80.0,
-                &["T1078.004"],
-                Some(8 * 3600),
-                None,
-                None,
-            ),
-            // window: how far apart two sign-ins may be to be compared; threshold: km/h.
-            CrossCloudImpossibleTravel => s(
-                "cross_cloud_impossible_travel",
-                60.0,
-                &["T1078.004"],
-                Some(DAY),
-                Some(1000),
-                None,
-            ),
-        }
+        SPECS[self.index()]
     }
 
     pub fn name(self) -> &'static str {
@@ -262,6 +270,8 @@ pub const TRAVEL_RISK_TYPES: &[&str] =
 pub const NEW_IP_FACTOR: f64 = 1.5;
 /// Score bonus: some calls of a recon burst were denied.
 pub const DENIED_BONUS: f64 = 20.0;
+/// Score multiplier for a habitual pattern (docs/detections.md, "Repeats").
+pub const HABITUAL_FACTOR: f64 = 0.25;
 /// Score multiplier for `service_accounts`.
 pub const SERVICE_ACCOUNT_FACTOR: f64 = 0.25;
 /// Score multiplier for low-risk, travel-only Entra risk.

@@ -272,19 +272,4 @@ impl CorrelateConfig {
     pub fn is_partner_tenant(&self, tenant: &str) -> bool {
         self.partner_tenants.contains(&tenant.trim().to_lowercase())
     }
-
-    /// How far before the earliest new event a re-run must start (warm-up) so that it
-    /// reproduces exactly the signals of an uninterrupted run: the longest window, look-back
-    /// and repeat-suppression span of any enabled signal.
-    pub fn max_lookback_ms(&self) -> i64 {
-        self.signals
-            .iter()
-            .map(|s| {
-                let follow = s.window_ms.saturating_add(s.lookback_ms);
-                follow.max(crate::engine::suppress_span_ms(s.suppress_ms))
-            })
-            .max()
-            .unwrap_or(0)
-            .max(crate::engine::GEO_TTL_MS)
-    }
 }

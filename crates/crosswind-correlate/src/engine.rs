@@ -7,30 +7,28 @@
 //! - Deterministic: the same events in the same order ([`event_order`]: time, then event id)
 //!   give the same signals with the same ids. State is only ever read through time filters, so
 //!   when the periodic sweep frees memory does not change any result.
-//! - No state depends on whether a signal was emitted: detection state (spray sources, risky
-//!   sign-ins, windows) comes from events alone. That is what makes a re-run exact: replay
-//!   `[start − max_lookback, start)` through `warm_up`, then `process` from `start`.
-//! - Repeat suppression: the same signal for the same risk object and the same threat object
-//!   fires at most once per `suppress_secs` (default 24 h, per signal). Suppression slides:
-//!   a repeat within `suppress_secs × 1.25` of the previous *occurrence* (fired or suppressed)
-//!   is suppressed too, so a daily automation job, which recurs every ~24 h with some jitter,
-//!   raises its signal once and never becomes a finding.
+//! - Detection state (spray sources, risky sign-ins, windows) comes from events alone; what
+//!   fired comes from the stored signals plus what this engine emits (`emit.rs`). A re-run
+//!   replays `[start − max_lookback, start)` through `warm_up`, seeds the stored signals
+//!   through `seed_signals`, then `process`es from `start`.
+//! - Repeats, growth and habits are judged once, in the emission path (`emit.rs`).
 
 use std::cmp::Ordering;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
-use crosswind_model::{CloudProvider, Event, SCHEMA_VERSION, STATUS_FAILURE, Signal};
+use crosswind_model::{CloudProvider, Event, STATUS_FAILURE, Signal};
 use sha2::{Digest, Sha256};
 
 use crate::catalog::*;
 use crate::config::CorrelateConfig;
+use crate::emit::{Draft, Emitter, HABIT_WINDOW_DAYS};
 use crate::identity::{IdentityLinks, PrincipalKind, Resolved, resolve};
 use crate::net::{canonical, fmt_duration, fmt_time, haversine_km, source_of, valid_coords};
 
 const MIN_MS: i64 = 60_000;
 const HOUR_MS: i64 = 3_600_000;
-const DAY_MS: i64 = 86_400_000;
+pub(crate) const DAY_MS: i64 = 86_400_000;
 /// How long a location learnt from Entra for an IP is used to place AWS calls from that IP.
 pub const GEO_TTL_MS: i64 = 7 * DAY_MS;
 const SWEEP_EVERY_MS: i64 = 5 * MIN_MS;
@@ -44,19 +42,12 @@ const MAX_RECON_CALLS_PER_KEY: usize = 256;
 const MAX_IPS_PER_IDENTITY: usize = 64;
 const MAX_EVENT_IDS: usize = 100;
 const MAX_GEO_IPS: usize = 2_000_000;
-const MAX_OCCURRENCES: usize = 4_000_000;
 const MAX_IDENTITIES: usize = 2_000_000;
 
 const AZURE: &[CloudProvider] = &[CloudProvider::Azure];
 const AWS: &[CloudProvider] = &[CloudProvider::Aws];
 const BOTH: &[CloudProvider] = &[CloudProvider::Azure, CloudProvider::Aws];
 
-/// The time span over which a repeat counts as the same occurrence (see module docs).
-pub(crate) fn suppress_span_ms(suppress_ms: i64) -> i64 {
-    suppress_ms.saturating_add(suppress_ms / 4)
-}
-
-/// The order the driver must feed events in: event time, ties by event id.
 /// The user agent with what changes per call removed, so one client's calls share a key:
 /// aws-cli v2 appends the command (`command/sts.get-caller-identity`, newer builds
 /// `md/command#sts.get-caller-identity`) to every call, and CloudTrail sometimes wraps SDK
@@ -73,6 +64,7 @@ pub fn user_agent_family(ua: &str) -> String {
         .join(" ")
 }
 
+/// The order the driver must feed events in: event time, ties by event id.
 pub fn event_order(a: &Event, b: &Event) -> Ordering {
     a.time
         .cmp(&b.time)
@@ -247,8 +239,7 @@ pub struct Engine {
     next_sweep: i64,
     next_long_sweep: i64,
     stats: EngineStats,
-    /// Last occurrence of (signal, risk object, threat object).
-    occurrences: HashMap<String, i64>,
+    emitter: Emitter,
     spray: HashMap<String, SprayWindow>,
     sprayed: HashMap<String, Sprayed>,
     console_fail: HashMap<String, VecDeque<ConsoleFail>>,
@@ -257,16 +248,6 @@ pub struct Engine {
     geo: HashMap<String, GeoFix>,
     last_fix: HashMap<String, [Option<Fix>; 2]>,
     risky: HashMap<String, Risky>,
-}
-
-/// What one signal would say, before suppression and tuning.
-struct Draft<'a> {
-    kind: SignalKind,
-    risk_object: &'a str,
-    is_service: bool,
-    score: f64,
-    threat: Option<&'a str>,
-    clouds: &'static [CloudProvider],
 }
 
 /// Everything about an event the handlers need, computed once.
@@ -289,7 +270,7 @@ impl Engine {
             next_sweep: i64::MIN,
             next_long_sweep: i64::MIN,
             stats: EngineStats::default(),
-            occurrences: HashMap::new(),
+            emitter: Emitter::default(),
             spray: HashMap::new(),
             sprayed: HashMap::new(),
             console_fail: HashMap::new(),
@@ -310,12 +291,53 @@ impl Engine {
     }
 
     pub fn stats(&self) -> EngineStats {
-        self.stats
+        EngineStats {
+            signals: self.emitter.stats.signals,
+            suppressed: self.emitter.stats.suppressed,
+            ..self.stats
+        }
     }
 
-    /// How far before the earliest new event a re-run must warm up (ms).
+    /// How far before the earliest new event a re-run must warm up (ms) so that it reproduces
+    /// exactly what an uninterrupted run emits:
+    /// - the state a detection reads at a time `t` reaches back the longest window plus
+    ///   follow-up of any signal, and [`GEO_TTL_MS`] (AWS calls placed by an Entra location);
+    /// - the new-IP history behind a score reaches back its look-back;
+    /// - the habit check reads the observations of the previous days, each of which needs the
+    ///   detection state before it.
+    ///
+    /// Stored signals are seeded over [`Engine::seed_lookback_ms`] (what fired last).
     pub fn max_lookback_ms(&self) -> i64 {
-        self.cfg.max_lookback_ms()
+        let score_history = [SignalKind::AwsConsoleLoginNoMfa, SignalKind::AwsReconBurst];
+        let detection = SignalKind::ALL
+            .iter()
+            .map(|k| {
+                let s = self.cfg.signal(*k);
+                let follow = if score_history.contains(k) {
+                    0
+                } else {
+                    s.lookback_ms
+                };
+                s.window_ms.saturating_add(follow)
+            })
+            .max()
+            .unwrap_or(0)
+            .max(GEO_TTL_MS);
+        let history = score_history
+            .iter()
+            .map(|k| self.cfg.signal(*k).lookback_ms)
+            .max()
+            .unwrap_or(0);
+        let habits = (HABIT_WINDOW_DAYS + 1)
+            .saturating_mul(DAY_MS)
+            .saturating_add(detection);
+        detection.max(history).max(habits)
+    }
+
+    /// How far before a re-run's start stored signals must be passed to
+    /// [`Engine::seed_signals`] (later ones are passed too).
+    pub fn seed_lookback_ms(&self) -> i64 {
+        Emitter::seed_lookback_ms(&self.cfg)
     }
 
     /// The canonical identity of an event under this engine's links and service accounts.
@@ -323,22 +345,11 @@ impl Engine {
         resolve(ev, &self.links, &self.cfg.service_accounts)
     }
 
-    /// Restore repeat-suppression state from signals already stored. Only signals strictly
-    /// before `before_ms` (the start of the range about to be processed) are used: a signal at
-    /// or after it is one the re-run will reproduce.
-    pub fn seed_prior_signals<'a>(
-        &mut self,
-        signals: impl IntoIterator<Item = &'a Signal>,
-        before_ms: i64,
-    ) {
-        for s in signals {
-            if s.time >= before_ms {
-                continue;
-            }
-            let key = occurrence_key(&s.signal, &s.risk_object, s.threat_object.as_deref());
-            let e = self.occurrences.entry(key).or_insert(s.time);
-            *e = (*e).max(s.time);
-        }
+    /// Signals already stored count as fired from their own time on, for the repeat rule:
+    /// pass every stored signal from `start − seed_lookback_ms()` on, including those at or
+    /// after `start` (a re-run reproduces those with the same ids; see `emit.rs`).
+    pub fn seed_signals<'a>(&mut self, signals: impl IntoIterator<Item = &'a Signal>) {
+        self.emitter.seed(signals);
     }
 
     /// Feed one historical event: updates all state exactly as [`Engine::process`] would, but
@@ -377,7 +388,7 @@ impl Engine {
             located_ips: self.geo.len(),
             identities_with_location: self.last_fix.len(),
             risky_identities: self.risky.len(),
-            occurrences: self.occurrences.len(),
+            occurrences: self.emitter.patterns(),
         }
     }
 
@@ -1292,7 +1303,6 @@ impl Engine {
         self.fire_scored(t, d, out, build);
     }
 
-    /// Record the occurrence; emit unless disabled, suppressed or warming up.
     fn fire_scored(
         &mut self,
         t: i64,
@@ -1300,70 +1310,8 @@ impl Engine {
         out: &mut Vec<Signal>,
         build: impl FnOnce() -> (String, Vec<String>),
     ) {
-        let set = self.cfg.signal(d.kind);
-        let name = d.kind.name();
-        let key = occurrence_key(name, d.risk_object, d.threat);
-        let span = suppress_span_ms(set.suppress_ms);
-        let suppressed = match self.occurrences.get_mut(&key) {
-            Some(prev) => {
-                let s = t < *prev || age(t, *prev) <= span;
-                *prev = (*prev).max(t);
-                s
-            }
-            None => {
-                self.occurrences.insert(key, t);
-                false
-            }
-        };
-        if !set.enabled || !self.emitting {
-            return;
-        }
-        if suppressed {
-            self.stats.suppressed += 1;
-            return;
-        }
-        let score = {
-            let s = d.score
-                * if d.is_service {
-                    SERVICE_ACCOUNT_FACTOR
-                } else {
-                    1.0
-                };
-            if s.is_finite() && s > 0.0 { s } else { 0.0 }
-        };
-        let (message, event_ids) = build();
-        let threat = d.threat.unwrap_or_default();
-        let mut parts: Vec<&str> = vec![name, d.risk_object, threat];
-        parts.extend(event_ids.iter().map(String::as_str));
-        let spec = d.kind.spec();
-        let service_note = if d.is_service {
-            " [service account: score ×0.25]"
-        } else {
-            ""
-        };
-        out.push(Signal {
-            schema_version: SCHEMA_VERSION,
-            id: stable_id(&parts),
-            signal: name.to_owned(),
-            time: t,
-            risk_object: d.risk_object.to_owned(),
-            risk_object_type: if d.risk_object.is_empty() {
-                "system"
-            } else {
-                "user"
-            }
-            .to_owned(),
-            risk_score: score,
-            risk_message: format!("{message}{service_note}"),
-            threat_object: d.threat.map(str::to_owned),
-            threat_object_type: d.threat.map(|_| "ip".to_owned()),
-            mitre_technique_id: spec.techniques.iter().map(|s| (*s).to_owned()).collect(),
-            cloud: d.clouds.to_vec(),
-            event_ids,
-            habitual: false,
-            extends: None,
-        });
-        self.stats.signals += 1;
+        self.emitter
+            .emit(&self.cfg, t, d, self.emitting, out, build);
     }
 
     // === impl sweep ===
@@ -1415,13 +1363,7 @@ impl Engine {
         });
         let risky = sig(SignalKind::CrossCloudRiskyThenAws).window_ms;
         self.risky.retain(|_, r| r.t >= cut(risky));
-        let max_span = SignalKind::ALL
-            .iter()
-            .map(|k| suppress_span_ms(self.cfg.signal(*k).suppress_ms))
-            .max()
-            .unwrap_or(0);
-        self.occurrences.retain(|_, t| *t >= cut(max_span));
-        trim_oldest(&mut self.occurrences, MAX_OCCURRENCES, |t| *t);
+        self.emitter.sweep(&self.cfg, now);
     }
 }
 
@@ -1429,12 +1371,8 @@ fn or_none(s: &str) -> &str {
     if s.is_empty() { "none" } else { s }
 }
 
-fn occurrence_key(signal: &str, risk: &str, threat: Option<&str>) -> String {
-    format!("{signal}\u{1f}{risk}\u{1f}{}", threat.unwrap_or_default())
-}
-
 /// Deterministically drop the oldest entries (by time, then key) above `cap`.
-fn trim_oldest<T>(map: &mut HashMap<String, T>, cap: usize, time: impl Fn(&T) -> i64) {
+pub(crate) fn trim_oldest<T>(map: &mut HashMap<String, T>, cap: usize, time: impl Fn(&T) -> i64) {
     if map.len() <= cap {
         return;
     }

@@ -6,8 +6,9 @@
 //! the same signal and finding ids. The driver:
 //! 1. reads events from the store sorted by [`event_order`] (time, then event id);
 //! 2. for a range starting at `start`, feeds `[start − Engine::max_lookback_ms(), start)`
-//!    through [`Engine::warm_up`] and the stored signals before `start` through
-//!    [`Engine::seed_prior_signals`], then [`Engine::process`]es from `start`;
+//!    through [`Engine::warm_up`] and the stored signals from
+//!    `start − Engine::seed_lookback_ms()` on through [`Engine::seed_signals`], then
+//!    [`Engine::process`]es from `start`;
 //! 3. stores signals with `INSERT OR IGNORE` on the id;
 //! 4. re-scores each touched identity with [`score_identity`] over its stored signals and
 //!    findings, storing new findings with `INSERT OR IGNORE`.
@@ -16,6 +17,7 @@
 
 mod catalog;
 mod config;
+mod emit;
 mod engine;
 mod identity;
 mod net;

@@ -6,7 +6,7 @@
 //! weighs ≥ 1/16). Evaluated at each signal's time — event time, not wall-clock — so a
 //! historical import raises the same findings as live collection. A finding is raised when the
 //! risk reaches `finding_threshold`: once per identity per 24 h, and again within those 24 h
-//! when the risk has grown by half over the last finding's.
+//! when the risk has grown by half over the last finding's; never by habitual signals alone.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -91,7 +91,12 @@ pub fn score_identity(
     let mut sum_t = i64::MIN;
     let mut last_cloud: [Option<i64>; 2] = [None, None];
     let mut active: VecDeque<&Signal> = VecDeque::new();
+    // Whether the signals of the current instant include one that is not habitual.
+    let mut fresh_at_instant = false;
     for (i, &s) in mine.iter().enumerate() {
+        let first_at_instant = i == 0 || mine[i - 1].time != s.time;
+        fresh_at_instant =
+            (fresh_at_instant && !first_at_instant) || (!s.habitual && weight(s.risk_score) > 0.0);
         let w = weight(s.risk_score);
         sum = if sum_t == i64::MIN {
             w
@@ -126,7 +131,10 @@ pub fn score_identity(
         // Signals of one instant (one event can complete several) are judged together: a
         // finding is raised on the score after all of them, never twice in the same ms.
         let more_at_this_instant = mine.get(i + 1).is_some_and(|n| n.time == s.time);
-        if score < threshold || s.time <= raised_until || more_at_this_instant {
+        // A habitual pattern is never a finding on its own: it adds to the risk, but only a
+        // signal that is not habitual raises the finding (docs/detections.md, "Repeats").
+        if score < threshold || s.time <= raised_until || more_at_this_instant || !fresh_at_instant
+        {
             continue;
         }
         let due = match last {

@@ -1260,6 +1260,102 @@ fn recon_burst_denied_and_known_ip() {
         .assert_eq(&s[0].risk_message);
 }
 
+/// 8 recon calls in 35 s, the `denied`-th (0-based) denied.
+fn burst_with_denied(denied: usize) -> Vec<Event> {
+    let mut ev = recon_burst(
+        iam_user("eve"),
+        &[
+            "GetCallerIdentity",
+            "ListBuckets",
+            "ListUsers",
+            "ListRoles",
+            "ListAttachedUserPolicies",
+            "ListGroupsForUser",
+            "GetAccountSummary",
+            "ListAccessKeys",
+        ],
+        0,
+        5,
+        "203.0.113.4",
+    );
+    ev[denied].status_id = STATUS_FAILURE;
+    ev[denied].status_code = Some("AccessDenied".into());
+    ev
+}
+
+#[test]
+fn recon_burst_counts_every_call_of_the_window_wherever_the_denied_one_falls() {
+    let c = cfg();
+    let eve = "arn:aws:iam::111122223333:user/eve";
+    for denied in 0..8 {
+        let s = run(&c, burst_with_denied(denied));
+        let total: f64 = s.iter().map(|s| s.risk_score).sum();
+        assert_eq!(total, 104.0, "denied call {denied}: {s:#?}"); // 56 × 1.5 (new IP) + 20
+        let found = score_identity(eve, &s, &[], &c).findings;
+        assert_eq!(found.len(), 1, "denied call {denied}");
+        if denied < 4 {
+            assert_eq!(s.len(), 1);
+            continue;
+        }
+        // Reported at the 4th call (84); the denied call grows it by the difference.
+        assert_eq!(s.len(), 2, "{s:#?}");
+        assert_eq!((s[0].risk_score, s[1].risk_score), (84.0, 20.0));
+        assert_eq!(s[1].extends.as_deref(), Some(s[0].id.as_str()));
+        assert_eq!(s[1].time, at(5 * denied as i64));
+        assert!(
+            s[1].risk_message.contains(&format!(
+                "made {} distinct reconnaissance calls",
+                denied + 1
+            )) && s[1].risk_message.contains("; 1 denied (+20)")
+                && s[1].risk_message.contains("+20 over the 84 of signal"),
+            "{}",
+            s[1].risk_message
+        );
+    }
+    // Later calls that add nothing to the score add no signal.
+    let mut ev = burst_with_denied(7);
+    ev.extend(recon_burst(
+        iam_user("eve"),
+        &["ListUsers", "ListRoles"],
+        36,
+        1,
+        "203.0.113.4",
+    ));
+    assert_eq!(run(&c, ev).len(), 2);
+}
+
+#[test]
+fn recon_burst_growth_is_replayed_exactly() {
+    let c = cfg();
+    let mut all = burst_with_denied(7);
+    sort_events(&mut all);
+    let full = Engine::new(c.clone(), IdentityLinks::default()).process_all(all.iter());
+    assert_eq!(full.len(), 2);
+    // Any file order: the same signals.
+    let mut reversed = burst_with_denied(7);
+    reversed.reverse();
+    assert_eq!(run(&c, reversed), full);
+    // A re-run starting between the report and its growth: stored signals seeded, the burst
+    // warmed up.
+    for cut in [at(16), at(34)] {
+        let mut engine = Engine::new(c.clone(), IdentityLinks::default());
+        for e in all.iter().filter(|e| e.time < cut) {
+            engine.warm_up(e);
+        }
+        engine.seed_signals(full.iter().filter(|s| s.time < cut));
+        let rest = engine.process_all(all.iter().filter(|e| e.time >= cut));
+        assert_eq!(rest, full[1..], "cut at {cut}");
+        // Seeding what is already stored after the cut too changes nothing.
+        let mut engine = Engine::new(c.clone(), IdentityLinks::default());
+        for e in all.iter().filter(|e| e.time < cut) {
+            engine.warm_up(e);
+        }
+        engine.seed_signals(full.iter());
+        let rest = engine.process_all(all.iter().filter(|e| e.time >= cut));
+        assert_eq!(rest, full[1..], "cut at {cut}, all seeded");
+    }
+}
+
 #[test]
 fn service_accounts_score_a_quarter() {
     let c = CorrelateConfig::from_toml(&format!(
@@ -1405,12 +1501,21 @@ fn impossible_travel_across_clouds() {
 // === suppression, restarts ===
 
 #[test]
-fn daily_automation_job_is_suppressed_and_never_a_finding() {
+fn daily_job_scores_full_full_then_a_quarter_and_is_never_a_finding() {
     let c = cfg();
     let u = iam_user("nightly");
-    let mut ev = Vec::new();
+    // The person below works from a known IP.
+    let mut ev = vec![call(
+        "seen",
+        -3600,
+        iam_user("ops"),
+        "PutObject",
+        "203.0.113.4",
+        None,
+    )];
     for day in 0..14 {
-        // 02:00 every day with a few minutes of jitter.
+        // 02:00 every day with a few minutes of jitter: a run 23 h 52 min after the previous
+        // one is a repeat; the next day's fires again.
         let start = day * 86_400 + (day % 3) * 240 - 120;
         ev.extend(recon_burst(
             u.clone(),
@@ -1436,8 +1541,28 @@ fn daily_automation_job_is_suppressed_and_never_a_finding() {
         ));
     }
     let s = run(&c, ev);
-    assert_eq!(named(&s, "aws_recon_burst").len(), 1);
-    assert_eq!(named(&s, "aws_console_login_no_mfa").len(), 1);
+    let scores = |name| {
+        named(&s, name)
+            .iter()
+            .map(|s| (s.risk_score, s.habitual))
+            .collect::<Vec<_>>()
+    };
+    // First: new IP ×1.5; second: known IP; then habitual, a quarter.
+    let recon = scores("aws_recon_burst");
+    assert_eq!(recon[..3], [(84.0, false), (56.0, false), (14.0, true)]);
+    assert!(recon[3..].iter().all(|r| *r == (14.0, true)), "{recon:?}");
+    assert_eq!(recon.len(), 10, "{recon:?}");
+    let login = scores("aws_console_login_no_mfa");
+    assert_eq!(login[..3], [(64.0, false), (64.0, false), (16.0, true)]);
+    assert!(login[3..].iter().all(|r| *r == (16.0, true)), "{login:?}");
+    let habitual = named(&s, "aws_recon_burst")[2];
+    assert!(
+        habitual
+            .risk_message
+            .contains("[habitual: seen on 2 earlier days of the last 7: score ×0.25]"),
+        "{}",
+        habitual.risk_message
+    );
     for who in ["nightly", "ops"] {
         let score = score_identity(
             &format!("arn:aws:iam::111122223333:user/{who}"),
@@ -1450,19 +1575,83 @@ fn daily_automation_job_is_suppressed_and_never_a_finding() {
 }
 
 #[test]
-fn repeat_after_a_quiet_period_fires_again() {
+fn a_habit_fades_after_a_week_without_it() {
     let c = cfg();
+    let login = |day: i64| {
+        console(
+            &format!("l{day}"),
+            day * 86_400 + 3600,
+            root_user(),
+            "203.0.113.9",
+            true,
+            Some("No"),
+        )
+    };
+    // Days 0, 1, 2 (habitual on day 2), then nothing until day 10: days 0–2 are more than
+    // 7 days back, so day 10 scores full again.
+    let s = run(&c, vec![login(0), login(1), login(2), login(10)]);
+    let habitual: Vec<bool> = named(&s, "aws_root_console_login")
+        .iter()
+        .map(|s| s.habitual)
+        .collect();
+    assert_eq!(habitual, [false, false, true, false]);
+}
+
+#[test]
+fn habitual_signals_alone_never_raise_a_finding() {
+    let c = cfg();
+    let mut habit = sig("h", "eve", 0, 120.0, AW);
+    habit.habitual = true;
+    assert!(
+        score_identity("eve", &[habit.clone()], &[], &c)
+            .findings
+            .is_empty()
+    );
+    // A fresh signal on top of it does.
+    let fresh = sig("f", "eve", 60, 10.0, AW);
+    let found = score_identity("eve", &[habit, fresh], &[], &c).findings;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].raised_at, at(60));
+}
+
+#[test]
+fn repeats_count_from_the_last_signal_that_fired() {
+    let c = cfg();
+    // Root logs in without MFA at 0 h, 20 h and 34 h: 20 h is a repeat (suppressed); 34 h is
+    // 34 h after the last signal that fired, so it fires although the last login was 14 h
+    // before it.
+    let logins: Vec<Event> = [0, 20, 34]
+        .iter()
+        .map(|h| {
+            console(
+                &format!("root{h}"),
+                h * 3600,
+                root_user(),
+                "203.0.113.7",
+                true,
+                Some("No"),
+            )
+        })
+        .collect();
+    let s = run(&c, logins);
+    let times: Vec<i64> = named(&s, "aws_console_login_no_mfa")
+        .iter()
+        .map(|s| s.time)
+        .collect();
+    assert_eq!(times, [at(0), at(34 * 3600)]);
+    assert_eq!(named(&s, "aws_root_console_login").len(), 2);
+
     let u = iam_user("eve");
     let ops = ["GetCallerIdentity", "ListBuckets", "ListUsers", "ListRoles"];
     let mut ev = recon_burst(u.clone(), &ops, 0, 1, "203.0.113.4");
-    ev.extend(recon_burst(u.clone(), &ops, 29 * 3600, 1, "203.0.113.4")); // within 30 h: suppressed
+    ev.extend(recon_burst(u.clone(), &ops, 20 * 3600, 1, "203.0.113.4")); // a repeat
     ev.extend(recon_burst(
         u.clone(),
         &ops,
-        29 * 3600 + 31 * 3600,
+        24 * 3600 + 10,
         1,
         "203.0.113.4",
-    )); // 31 h quiet
+    ));
     let s = run(&c, ev);
     assert_eq!(named(&s, "aws_recon_burst").len(), 2);
     // suppress_secs = 0 turns suppression off.
@@ -1575,7 +1764,7 @@ fn restart_reproduces_the_same_signals() {
         for e in all.iter().filter(|e| e.time >= from && e.time < cut) {
             engine.warm_up(e);
         }
-        engine.seed_prior_signals(&prior, cut);
+        engine.seed_signals(&prior);
         let rest = engine.process_all(all.iter().filter(|e| e.time >= cut));
         let expected: Vec<&Signal> = full.iter().filter(|s| s.time >= cut).collect();
         assert_eq!(rest.iter().collect::<Vec<_>>(), expected, "cut at {cut}");

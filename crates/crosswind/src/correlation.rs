@@ -128,13 +128,21 @@ impl Correlation {
             .filter(|s| s.at <= start);
         let from_snapshot = saved.is_some();
         let (mut engine, replay_from) = match saved {
-            Some(s) => (s.engine, s.at),
+            Some(mut s) => {
+                // The snapshot knows what fired before it; signals stored since (by the runs
+                // after it) count from their own times, as for a fresh engine.
+                let stored = db::signals_between(store, s.at, i64::MAX)?;
+                s.engine.seed_signals(stored.iter());
+                (s.engine, s.at)
+            }
             None => {
                 let mut engine = Engine::new(self.config.clone(), self.links.clone());
                 let warm_from = start.saturating_sub(engine.max_lookback_ms());
-                // Repeat suppression and windows as they stood just before `start`.
-                let prior = db::signals_between(store, warm_from, start)?;
-                engine.seed_prior_signals(prior.iter(), start);
+                // What already fired, for the repeat rule: every stored signal from the seed
+                // look-back on (later ones too; the engine knows its own by id).
+                let seed_from = start.saturating_sub(engine.seed_lookback_ms());
+                let stored = db::signals_between(store, seed_from, i64::MAX)?;
+                engine.seed_signals(stored.iter());
                 db::for_each_event_ordered(store, warm_from, start, |e| {
                     engine.warm_up(&e.event);
                     Ok::<_, StoreError>(true)

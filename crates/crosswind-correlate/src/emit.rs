@@ -1,0 +1,311 @@
+//! The emission path, shared by every detector: a detector describes what it observed as a
+//! [`Draft`]; this module decides whether and how it becomes a [`Signal`] (docs/detections.md,
+//! "Repeats"):
+//! - **Repeats.** The same signal for the same risk object and threat object fires at most once
+//!   per `suppress_secs` (default 24 h), counted from the last time it *fired*: a suppressed
+//!   repeat does not extend the silence.
+//! - **Growth.** For signals whose spec says so (`escalates`: the recon burst), a repeat inside
+//!   that silence that scores more than what was already reported fires an escalation carrying
+//!   only the difference, with `extends` naming the signal it grows. The identity's risk then
+//!   holds the whole observation, and Splunk sees the growth as its own risk event.
+//! - **Habitual.** A pattern observed on at least [`HABIT_MIN_DAYS`] earlier UTC days within the
+//!   previous [`HABIT_WINDOW_DAYS`] fires at a quarter of its score, flagged `habitual`.
+//!
+//! State and replay: observation days come from events alone (warm-up rebuilds them). What
+//! fired is not a function of a bounded event window (each firing depends on the previous
+//! one), so it is seeded from the stored signals ([`Emitter::seed`]): stored signals at any time,
+//! each counting as fired from its own time on. A re-run and a snapshot replay thus judge a
+//! repeat against the same fired set — the stored signals plus what they emit — and a signal
+//! the re-run reproduces is never suppressed by its own stored copy (same id).
+
+use std::collections::HashMap;
+
+use crosswind_model::{CloudProvider, SCHEMA_VERSION, Signal};
+
+use crate::catalog::{HABITUAL_FACTOR, SERVICE_ACCOUNT_FACTOR, SignalKind};
+use crate::config::CorrelateConfig;
+use crate::engine::{DAY_MS, stable_id, trim_oldest};
+
+/// A pattern is habitual when observed on at least this many earlier days...
+pub const HABIT_MIN_DAYS: usize = 2;
+/// ...within this many days before the current one.
+pub const HABIT_WINDOW_DAYS: i64 = 7;
+const MAX_PATTERNS: usize = 4_000_000;
+/// Scores closer than this are the same (escalation never fires on rounding noise).
+const SCORE_EPSILON: f64 = 1e-6;
+
+/// What one detector observed, before repeats, habits and tuning.
+pub(crate) struct Draft<'a> {
+    pub kind: SignalKind,
+    pub risk_object: &'a str,
+    pub is_service: bool,
+    /// Before the service-account and habitual factors.
+    pub score: f64,
+    pub threat: Option<&'a str>,
+    pub clouds: &'static [CloudProvider],
+}
+
+#[derive(Clone)]
+struct Fired {
+    t: i64,
+    id: String,
+    score: f64,
+    /// Its escalations: time, id, score.
+    escalations: Vec<(i64, String, f64)>,
+}
+
+impl Fired {
+    /// The score reported by time `t`, leaving out the escalation `except` (a re-run meets its
+    /// own stored copy among the seeds).
+    fn reported(&self, t: i64, except: &str) -> f64 {
+        self.score
+            + self
+                .escalations
+                .iter()
+                .filter(|(at, id, _)| *at <= t && id != except)
+                .map(|e| e.2)
+                .sum::<f64>()
+    }
+}
+
+/// One (signal, risk object, threat object).
+#[derive(Clone, Default)]
+struct Pattern {
+    /// Distinct UTC day numbers it was observed on, ascending, within the habit window.
+    days: Vec<i64>,
+    /// Fired signals (emitted or seeded), ascending by time, within the suppression span.
+    fired: Vec<Fired>,
+}
+
+/// Counters, for metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct EmitStats {
+    pub signals: u64,
+    pub suppressed: u64,
+}
+
+#[derive(Clone, Default)]
+pub(crate) struct Emitter {
+    patterns: HashMap<String, Pattern>,
+    pub stats: EmitStats,
+}
+
+fn occurrence_key(signal: &str, risk: &str, threat: Option<&str>) -> String {
+    format!("{signal}\u{1f}{risk}\u{1f}{}", threat.unwrap_or_default())
+}
+
+fn sane(score: f64) -> f64 {
+    if score.is_finite() && score > 0.0 {
+        score
+    } else {
+        0.0
+    }
+}
+
+impl Emitter {
+    pub fn patterns(&self) -> usize {
+        self.patterns.len()
+    }
+
+    /// Stored signals count as fired from their own time on (see the module docs).
+    pub fn seed<'a>(&mut self, signals: impl IntoIterator<Item = &'a Signal>) {
+        let mut grown = Vec::new();
+        for s in signals {
+            if s.extends.is_some() {
+                grown.push(s);
+                continue;
+            }
+            let key = occurrence_key(&s.signal, &s.risk_object, s.threat_object.as_deref());
+            let p = self.patterns.entry(key).or_default();
+            if p.fired.iter().any(|f| f.id == s.id) {
+                continue;
+            }
+            let at = p.fired.partition_point(|f| (f.t, &f.id) < (s.time, &s.id));
+            p.fired.insert(
+                at,
+                Fired {
+                    t: s.time,
+                    id: s.id.clone(),
+                    score: sane(s.risk_score),
+                    escalations: Vec::new(),
+                },
+            );
+        }
+        for s in grown {
+            let key = occurrence_key(&s.signal, &s.risk_object, s.threat_object.as_deref());
+            if let Some(f) = self.patterns.get_mut(&key).and_then(|p| {
+                p.fired
+                    .iter_mut()
+                    .find(|f| Some(&f.id) == s.extends.as_ref())
+            }) && !f.escalations.iter().any(|e| e.1 == s.id)
+            {
+                f.escalations
+                    .push((s.time, s.id.clone(), sane(s.risk_score)));
+            }
+        }
+    }
+
+    /// Record the observation; unless `emitting` is off (warm-up) or the signal is disabled,
+    /// push the signal, its escalation, or nothing (a repeat).
+    pub fn emit(
+        &mut self,
+        cfg: &CorrelateConfig,
+        t: i64,
+        d: Draft<'_>,
+        emitting: bool,
+        out: &mut Vec<Signal>,
+        build: impl FnOnce() -> (String, Vec<String>),
+    ) {
+        let set = cfg.signal(d.kind);
+        if !set.enabled {
+            return;
+        }
+        let spec = d.kind.spec();
+        let key = occurrence_key(spec.name, d.risk_object, d.threat);
+        let p = match self.patterns.get_mut(&key) {
+            Some(p) => p,
+            None => self.patterns.entry(key).or_default(),
+        };
+        let today = t.div_euclid(DAY_MS);
+        let earlier_days = p
+            .days
+            .iter()
+            .filter(|d| **d < today && **d >= today - HABIT_WINDOW_DAYS)
+            .count();
+        if let Err(at) = p.days.binary_search(&today) {
+            p.days.insert(at, today);
+        }
+        let habitual = earlier_days >= HABIT_MIN_DAYS;
+        if !emitting {
+            return;
+        }
+        // The common case, a plain repeat, is decided before the message is built.
+        if !spec.escalates
+            && let Some(f) = p.fired.iter().rev().find(|f| f.t <= t)
+            && f.t < t
+            && t.saturating_sub(f.t) < set.suppress_ms
+        {
+            self.stats.suppressed += 1;
+            return;
+        }
+        let factor = if d.is_service {
+            SERVICE_ACCOUNT_FACTOR
+        } else {
+            1.0
+        } * if habitual { HABITUAL_FACTOR } else { 1.0 };
+        let score = sane(d.score * factor);
+        let (message, event_ids) = build();
+        let threat = d.threat.unwrap_or_default();
+        let mut parts: Vec<&str> = vec![spec.name, d.risk_object, threat];
+        parts.extend(event_ids.iter().map(String::as_str));
+        let id = stable_id(&parts);
+        let mut notes = String::new();
+        if d.is_service {
+            notes.push_str(" [service account: score ×0.25]");
+        }
+        if habitual {
+            notes.push_str(&format!(
+                " [habitual: seen on {earlier_days} earlier days of the last {HABIT_WINDOW_DAYS}: score ×0.25]"
+            ));
+        }
+        // The last firing at or before `t` other than this very signal (a re-run meets its
+        // own stored copy among the seeds).
+        let prev = p.fired.iter().rposition(|f| f.t <= t && f.id != id);
+        let mut extends = None;
+        let (id, score) = match prev {
+            Some(i) if t.saturating_sub(p.fired[i].t) < set.suppress_ms => {
+                let f = &mut p.fired[i];
+                if !spec.escalates {
+                    self.stats.suppressed += 1;
+                    return;
+                }
+                parts.push("extends");
+                parts.push(&f.id);
+                let grown = stable_id(&parts);
+                let reported = f.reported(t, &grown);
+                if score <= reported + SCORE_EPSILON {
+                    self.stats.suppressed += 1;
+                    return;
+                }
+                let diff = score - reported;
+                notes.push_str(&format!(
+                    " [grew after it was reported: +{diff:.0} over the {reported:.0} of signal {}]",
+                    f.id
+                ));
+                if !f.escalations.iter().any(|e| e.1 == grown) {
+                    f.escalations.push((t, grown.clone(), diff));
+                }
+                extends = Some(f.id.clone());
+                (grown, diff)
+            }
+            _ => {
+                if !p.fired.iter().any(|f| f.id == id) {
+                    let at = p.fired.partition_point(|f| (f.t, &f.id) < (t, &id));
+                    p.fired.insert(
+                        at,
+                        Fired {
+                            t,
+                            id: id.clone(),
+                            score,
+                            escalations: Vec::new(),
+                        },
+                    );
+                }
+                (id, score)
+            }
+        };
+        out.push(Signal {
+            schema_version: SCHEMA_VERSION,
+            id,
+            signal: spec.name.to_owned(),
+            time: t,
+            risk_object: d.risk_object.to_owned(),
+            risk_object_type: if d.risk_object.is_empty() {
+                "system"
+            } else {
+                "user"
+            }
+            .to_owned(),
+            risk_score: score,
+            risk_message: format!("{message}{notes}"),
+            threat_object: d.threat.map(str::to_owned),
+            threat_object_type: d.threat.map(|_| "ip".to_owned()),
+            mitre_technique_id: spec.techniques.iter().map(|s| (*s).to_owned()).collect(),
+            cloud: d.clouds.to_vec(),
+            event_ids,
+            habitual,
+            extends,
+        });
+        self.stats.signals += 1;
+    }
+
+    /// Forget what no repeat or habit check at or after `now` can read.
+    pub fn sweep(&mut self, cfg: &CorrelateConfig, now: i64) {
+        let suppress = SignalKind::ALL
+            .iter()
+            .map(|k| cfg.signal(*k).suppress_ms)
+            .max()
+            .unwrap_or(0);
+        let fired_cut = now.saturating_sub(suppress);
+        let day_cut = now.div_euclid(DAY_MS) - HABIT_WINDOW_DAYS;
+        self.patterns.retain(|_, p| {
+            p.fired.retain(|f| f.t >= fired_cut);
+            p.days.retain(|d| *d >= day_cut);
+            !p.fired.is_empty() || !p.days.is_empty()
+        });
+        trim_oldest(&mut self.patterns, MAX_PATTERNS, |p| {
+            let fired = p.fired.last().map_or(i64::MIN, |f| f.t);
+            let seen = p.days.last().map_or(i64::MIN, |d| d.saturating_mul(DAY_MS));
+            fired.max(seen)
+        });
+    }
+
+    /// How far before a re-run's start stored signals must be seeded.
+    pub fn seed_lookback_ms(cfg: &CorrelateConfig) -> i64 {
+        SignalKind::ALL
+            .iter()
+            .map(|k| cfg.signal(*k).suppress_ms)
+            .max()
+            .unwrap_or(0)
+    }
+}
