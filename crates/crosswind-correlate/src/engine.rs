@@ -64,6 +64,49 @@ pub fn user_agent_family(ua: &str) -> String {
         .join(" ")
 }
 
+/// The event name without the API version some services append (`ListFunctions20150331`,
+/// `GetFunction20150331v2`): an 8-digit date, optionally followed by `v` and a number.
+pub fn plain_event_name(op: &str) -> &str {
+    let trimmed = match op.rfind('v') {
+        Some(i) if i + 1 < op.len() && op[i + 1..].bytes().all(|b| b.is_ascii_digit()) => &op[..i],
+        _ => op,
+    };
+    let bytes = trimmed.as_bytes();
+    if bytes.len() > 8 && bytes[bytes.len() - 8..].iter().all(u8::is_ascii_digit) {
+        &trimmed[..trimmed.len() - 8]
+    } else {
+        op
+    }
+}
+
+/// A call the AWS console made on a signed-in user's behalf (browsing, not recon):
+/// `sessionCredentialFromConsole`, or a console / AWS-internal user agent — `AWS Internal`,
+/// `console.ec2.amazonaws.com`, `s3.console.aws.amazonaws.com`, `[S3Console/0.4, aws-internal/3
+/// aws-sdk-java/…]`.
+pub fn made_by_console(ev: &Event) -> bool {
+    if ev
+        .aws
+        .as_ref()
+        .and_then(|a| a.session_credential_from_console)
+        == Some(true)
+    {
+        return true;
+    }
+    let Some(ua) = ev
+        .http_request
+        .as_ref()
+        .and_then(|h| h.user_agent.as_deref())
+    else {
+        return false;
+    };
+    let ua = ua.trim().trim_start_matches('[').to_ascii_lowercase();
+    ua.starts_with("aws internal")
+        || ua.contains("aws-internal/")
+        || (!ua.contains(char::is_whitespace)
+            && ua.ends_with(".amazonaws.com")
+            && ua.split('.').any(|label| label == "console"))
+}
+
 /// The order the driver must feed events in: event time, ties by event id.
 pub fn event_order(a: &Event, b: &Event) -> Ordering {
     a.time
@@ -848,7 +891,9 @@ impl Engine {
             return;
         }
         let Some(who) = c.who.clone() else { return };
-        if let Some(idx) = recon_index(op) {
+        if let Some(idx) = recon_index(plain_event_name(op))
+            && !made_by_console(ev)
+        {
             self.on_recon(c, &who, idx, out);
         }
         if ev.is_success() {

@@ -29,7 +29,8 @@ pub use config::{
     SignalSettings,
 };
 pub use engine::{
-    Engine, EngineStats, GEO_TTL_MS, StateSizes, event_order, sort_events, stable_id,
+    Engine, EngineStats, GEO_TTL_MS, StateSizes, event_order, made_by_console, plain_event_name,
+    sort_events, stable_id,
 };
 pub use identity::{
     IdentityFileError, IdentityLinks, PrincipalKind, Resolved, aliases_of, identity_of, resolve,

@@ -1357,6 +1357,77 @@ fn recon_burst_growth_is_replayed_exactly() {
 }
 
 #[test]
+fn console_browsing_is_not_recon() {
+    let c = cfg();
+    let ops = [
+        "DescribeInstances",
+        "DescribeVpcs",
+        "DescribeSecurityGroups",
+        "DescribeRegions",
+        "ListBuckets",
+    ];
+    let browse = |ua: &str, from_console: Option<bool>| {
+        let mut ev = recon_burst(root_user(), &ops, 0, 2, "203.0.113.4");
+        for e in &mut ev {
+            e.http_request = Some(HttpRequest {
+                user_agent: Some(ua.to_owned()),
+            });
+            e.aws.as_mut().unwrap().session_credential_from_console = from_console;
+        }
+        named(&run(&c, ev), "aws_recon_burst").len()
+    };
+    assert_eq!(browse("console.ec2.amazonaws.com", None), 0);
+    assert_eq!(browse("s3.console.aws.amazonaws.com", None), 0);
+    assert_eq!(browse("AWS Internal", None), 0);
+    assert_eq!(
+        browse(
+            "[S3Console/0.4, aws-internal/3 aws-sdk-java/1.12.488 Linux/5.10]",
+            None
+        ),
+        0
+    );
+    // A browser user agent: the console's session flag tells.
+    let browser = "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0";
+    assert_eq!(browse(browser, Some(true)), 0);
+    assert_eq!(browse(browser, Some(false)), 1);
+    // The same calls from a script count.
+    assert_eq!(browse("aws-cli/2.15.0 Python/3.11", None), 1);
+    assert_eq!(browse("ec2.amazonaws.com.evil.example", None), 1);
+}
+
+#[test]
+fn versioned_event_names_count_as_the_plain_name() {
+    assert_eq!(plain_event_name("ListFunctions20150331"), "ListFunctions");
+    assert_eq!(plain_event_name("GetFunction20150331v2"), "GetFunction");
+    assert_eq!(plain_event_name("ListBuckets"), "ListBuckets");
+    assert_eq!(plain_event_name("DescribeVpcs"), "DescribeVpcs");
+    assert_eq!(plain_event_name("Foov2"), "Foov2");
+    assert_eq!(plain_event_name("20150331"), "20150331");
+    let s = run(
+        &cfg(),
+        recon_burst(
+            iam_user("eve"),
+            &[
+                "GetCallerIdentity",
+                "ListBuckets",
+                "ListUsers",
+                "ListFunctions20150331",
+            ],
+            0,
+            5,
+            "203.0.113.4",
+        ),
+    );
+    assert_eq!(named(&s, "aws_recon_burst").len(), 1, "{s:#?}");
+    assert!(
+        s[0].risk_message
+            .contains(": GetCallerIdentity, ListBuckets, ListUsers, ListFunctions;"),
+        "{}",
+        s[0].risk_message
+    );
+}
+
+#[test]
 fn service_accounts_score_a_quarter() {
     let c = CorrelateConfig::from_toml(&format!(
         "service_accounts = [\"arn:aws:iam::{ACCT}:user/Deploy\"]"
