@@ -245,6 +245,193 @@ async fn lookup_events_figures() {
     );
 }
 
+/// A LookupEvents collector over generated records, unpaced by the simulator: (sim, collector
+/// config with `regions` and the five commonest event names, the records, window start and end).
+async fn lookup_env(
+    regions: &[&str],
+    edit: impl Fn(usize, &mut Value),
+) -> (CloudTrailSim, AwsConfig, i64, i64) {
+    let sim_cfg = SimConfig {
+        hours: 6,
+        users: 60,
+        ..SimConfig::default()
+    };
+    let mut data = generate(&sim_cfg, &[Scenario::Mixed]);
+    for (i, r) in data.cloudtrail.iter_mut().enumerate() {
+        edit(i, r);
+    }
+    let sim = CloudTrailSim::start(&data.cloudtrail, &[])
+        .await
+        .expect("cloudtrail sim");
+    sim.set_rate_limit(None);
+    let mut names: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &data.cloudtrail {
+        *names.entry(str_at(r, "eventName").to_owned()).or_default() += 1;
+    }
+    let mut event_names: Vec<String> = names.keys().cloned().collect();
+    event_names.sort_by_key(|n| std::cmp::Reverse(names[n]));
+    event_names.truncate(5);
+    let toml = format!(
+        r#"
+name = "prod"
+regions = {regions:?}
+endpoint_url = "{url}"
+event_names = {event_names:?}
+lookback_secs = 1800
+initial_backfill_secs = 3600
+max_calls_per_sec = 1000
+max_retries = 3
+request_timeout_secs = 10
+"#,
+        url = sim.url()
+    );
+    let cfg: AwsConfig = toml::from_str(&toml).expect("aws config");
+    assert_eq!(cfg.validate(), vec![]);
+    let start = sim_cfg.start;
+    (sim, cfg, start, start + i64::from(sim_cfg.hours) * HOUR)
+}
+
+async fn lookup_collector(cfg: &AwsConfig) -> AwsCollector {
+    let mut c = AwsCollector::with_credentials(cfg.clone(), CredentialSource::Static(creds()))
+        .await
+        .expect("collector");
+    c.set_retry_tuning(fast_tuning());
+    c
+}
+
+/// Issue 16, clock: the host clock ran two hours fast for one poll (its checkpoints are two hours
+/// in the future), then was set back. Polls go on at the true time while records keep arriving:
+/// every record is collected, the stretch after the fast poll included, and each region's
+/// checkpoint was re-based once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookup_events_checkpoint_ahead_of_the_clock_skips_nothing() {
+    let regions = ["us-east-1", "eu-west-1"];
+    let (sim, cfg, start, end) = lookup_env(&regions, |_, _| {}).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = Store::open(&dir.path().join("crosswind.db")).expect("store");
+    let mut c = lookup_collector(&cfg).await;
+    let mut now = start + HOUR;
+    let mut polls = 0;
+    while now <= end + HOUR {
+        sim.set_now(now);
+        // The second poll runs on a clock two hours fast; the sources' clocks are right.
+        let clock = if polls == 1 { now + 2 * HOUR } else { now };
+        c.poll_once(&mut store, ts(clock)).await.expect("poll");
+        if polls == 1 {
+            let st = c.status(&store, ts(now)).expect("status");
+            assert!(
+                st.checkpoints
+                    .iter()
+                    .all(|cp| cp.checkpoint.timestamp_millis() > now + HOUR),
+                "the fast poll should have left checkpoints in the future: {st:?}"
+            );
+        }
+        polls += 1;
+        now += 20 * MIN;
+    }
+    let name_refs: Vec<&str> = cfg.event_names.iter().map(String::as_str).collect();
+    let expected = sim.visible_ids(i64::MAX, start, end, &name_refs, &regions);
+    assert!(!expected.is_empty());
+    assert_exact(&stored_ids(&dir.path().join("crosswind.db")), &expected);
+    let st = c.status(&store, ts(now)).expect("status");
+    // Read by the polls' own windows, not picked up late by the sweep behind them.
+    assert_eq!(st.too_late, 0);
+    assert!(
+        st.checkpoints
+            .iter()
+            .all(|cp| cp.checkpoint.timestamp_millis() <= now),
+        "checkpoints still ahead of the clock: {st:?}"
+    );
+    assert_eq!(
+        c.metrics().snapshot().checkpoint_rebases,
+        regions.len() as u64,
+        "each region's checkpoint is re-based once, in the first poll after the clock was set back"
+    );
+}
+
+/// Issue 16, regions: the middle one of three regions refuses the credentials (an opt-in region
+/// not enabled answers `UnrecognizedClientException`). The regions after it are still read and
+/// checkpointed; the poll reports the failing region by name, `status` and the region metrics
+/// show it failing while the others are fine; once it is enabled its records from the whole
+/// window are collected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookup_events_failing_middle_region_does_not_starve_the_others() {
+    let regions = ["eu-west-1", "ap-southeast-3", "us-east-1"];
+    // Some of the regional calls happen in ap-southeast-3.
+    let (sim, cfg, start, end) = lookup_env(&regions, |i, r| {
+        if i % 3 == 0 && str_at(r, "awsRegion") == "eu-west-1" {
+            r["awsRegion"] = Value::from("ap-southeast-3");
+        }
+    })
+    .await;
+    sim.set_region_refused("ap-southeast-3", true);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store_path = dir.path().join("crosswind.db");
+    let mut store = Store::open(&store_path).expect("store");
+    let mut c = lookup_collector(&cfg).await;
+    let name_refs: Vec<&str> = cfg.event_names.iter().map(String::as_str).collect();
+    let mut now = start + HOUR;
+    let mut failed_polls = 0;
+    while now <= end {
+        sim.set_now(now);
+        failed_polls += 1;
+        let err = c
+            .poll_once(&mut store, ts(now))
+            .await
+            .expect_err("a region fails");
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("1 of 3 regions failed: ap-southeast-3: ")
+                && msg.contains("UnrecognizedClientException"),
+            "{msg}"
+        );
+        now += 30 * MIN;
+    }
+    let healthy = sim.visible_ids(
+        i64::MAX,
+        start,
+        end,
+        &name_refs,
+        &["eu-west-1", "us-east-1"],
+    );
+    let middle = sim.visible_ids(i64::MAX, start, end, &name_refs, &["ap-southeast-3"]);
+    assert!(!healthy.is_empty() && !middle.is_empty());
+    assert_exact(&stored_ids(&store_path), &healthy);
+    let st = c.status(&store, ts(now)).expect("status");
+    let scopes: Vec<&str> = st.checkpoints.iter().map(|c| c.scope.as_str()).collect();
+    assert_eq!(scopes, ["eu-west-1", "us-east-1"]);
+    assert_eq!(st.region_errors.len(), 1);
+    assert_eq!(st.region_errors[0].0, "ap-southeast-3");
+    assert!(st.last_error.is_some());
+    let m = c.metrics().regions();
+    let by: BTreeMap<&str, &crosswind_aws::RegionMetrics> =
+        m.iter().map(|(r, m)| (r.as_str(), m)).collect();
+    assert_eq!(by["ap-southeast-3"].up, Some(false));
+    assert_eq!(by["ap-southeast-3"].errors, failed_polls);
+    assert_eq!(by["ap-southeast-3"].lag_secs, None);
+    assert_eq!(by["us-east-1"].up, Some(true));
+    assert_eq!(by["us-east-1"].errors, 0);
+    assert_eq!(by["eu-west-1"].lag_secs, Some(0));
+
+    // Enabled: its first poll reads from now - initial_backfill, as any first poll does.
+    sim.set_region_refused("ap-southeast-3", false);
+    let first_ok = now;
+    while now <= end + HOUR {
+        sim.set_now(now);
+        c.poll_once(&mut store, ts(now)).await.expect("poll");
+        now += 30 * MIN;
+    }
+    let st = c.status(&store, ts(now)).expect("status");
+    assert_eq!(st.region_errors, vec![]);
+    assert_eq!(st.last_error, None);
+    assert_eq!(st.checkpoints.len(), 3);
+    drop(store);
+    let late_start = first_ok - HOUR;
+    let mut expected = healthy;
+    expected.extend(sim.visible_ids(i64::MAX, late_start, end, &name_refs, &["ap-southeast-3"]));
+    assert_exact(&stored_ids(&store_path), &expected);
+}
+
 // === s3 (moto) ===
 
 struct Moto {
@@ -586,4 +773,241 @@ fn attrs_sum(
 ) -> u64 {
     a.map(|m| m.values().filter_map(|v| v.parse::<u64>().ok()).sum())
         .unwrap_or(0)
+}
+
+/// Issue 16, S3 mode:
+/// - one trail file that cannot be read (archived to Glacier: `GetObject` answers
+///   `InvalidObjectState`, as a KMS key the role may not use answers `AccessDenied`) no longer
+///   stops every key after it: the others are collected, the poll fails naming it, `status`
+///   counts it, it is quarantined once and read as soon as it is readable again;
+/// - notifications in CloudTrail's own SNS shape (`s3Bucket`, `s3ObjectKey[]`, wrapped in the SNS
+///   envelope or raw) and EventBridge `Object Created` events are read and deleted, not left on
+///   the queue for ever; the notification of an unreadable file stays on the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_mode_unreadable_file_and_notification_shapes_against_moto() {
+    let Some(moto) = moto() else { return };
+    let sim_cfg = SimConfig {
+        hours: 6,
+        users: 60,
+        ..SimConfig::default()
+    };
+    let data = generate(&sim_cfg, &[Scenario::Mixed]);
+    let wanted: Vec<String> = crosswind_aws::DEFAULT_EVENT_NAMES
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    // One trail file per (account, region, hour) that holds a wanted record.
+    let mut groups: BTreeMap<(String, String, i64), Vec<&Value>> = BTreeMap::new();
+    for r in &data.cloudtrail {
+        let t = DateTime::parse_from_rfc3339(str_at(r, "eventTime"))
+            .map(|t| t.timestamp_millis())
+            .unwrap_or_default();
+        let acct = r
+            .get("recipientAccountId")
+            .and_then(Value::as_str)
+            .unwrap_or("123456789012")
+            .to_owned();
+        groups
+            .entry((
+                acct,
+                str_at(r, "awsRegion").to_owned(),
+                t - t.rem_euclid(HOUR),
+            ))
+            .or_default()
+            .push(r);
+    }
+    let prefix = "AWSLogs/";
+    let files: Vec<(String, Vec<u8>, BTreeSet<String>)> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, ((acct, region, slot), recs))| {
+            let ids = recs
+                .iter()
+                .filter(|r| wanted.iter().any(|w| w == str_at(r, "eventName")))
+                .map(|r| str_at(r, "eventID").to_owned())
+                .collect();
+            (
+                trail_key(prefix, acct, region, *slot, i),
+                gz_trail_file(recs),
+                ids,
+            )
+        })
+        .filter(|(_, _, ids): &(String, Vec<u8>, BTreeSet<String>)| !ids.is_empty())
+        .collect();
+    assert!(files.len() >= 7, "{} trail files", files.len());
+    let suffix = format!("{:x}", std::process::id() ^ 0x5eed);
+    let bucket = format!("crosswind-unread-{suffix}");
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(&moto.url)
+        .credentials_provider(creds())
+        .load()
+        .await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&conf)
+            .force_path_style(true)
+            .build(),
+    );
+    let sqs = aws_sdk_sqs::Client::new(&conf);
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create bucket");
+    let put = |i: usize, class: aws_sdk_s3::types::StorageClass| {
+        let (s3, bucket) = (s3.clone(), bucket.clone());
+        let (key, body) = (files[i].0.clone(), files[i].1.clone());
+        async move {
+            s3.put_object()
+                .bucket(&bucket)
+                .key(&key)
+                .storage_class(class)
+                .body(body.into())
+                .send()
+                .await
+                .expect("put trail file");
+        }
+    };
+    use aws_sdk_s3::types::StorageClass;
+    let ids_of = |range: &[usize]| -> BTreeSet<String> {
+        range.iter().flat_map(|i| files[*i].2.clone()).collect()
+    };
+    let config = |name: &str, queue_url: &str| -> AwsConfig {
+        let toml = format!(
+            "name = \"{name}\"\nmode = \"s3\"\nregions = []\nendpoint_url = \"{url}\"\nbucket = \"{bucket}\"\nprefix = \"{prefix}\"\nqueue_url = \"{queue_url}\"\nvisibility_timeout_secs = 60\nmax_retries = 2\nrequest_timeout_secs = 10\n",
+            url = moto.url
+        );
+        let cfg: AwsConfig = toml::from_str(&toml).expect("config");
+        assert_eq!(cfg.validate(), vec![]);
+        cfg
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store_path = dir.path().join("crosswind.db");
+    let mut store = Store::open(&store_path).expect("store");
+    let now = ts(sim_cfg.start + 7 * HOUR);
+
+    // Listing: the second of three files (in key order) is archived.
+    put(0, StorageClass::Standard).await;
+    put(1, StorageClass::Glacier).await;
+    put(2, StorageClass::Standard).await;
+    let mut lister =
+        AwsCollector::with_credentials(config("listed", ""), CredentialSource::Static(creds()))
+            .await
+            .expect("collector");
+    for _ in 0..2 {
+        let err = lister
+            .poll_once(&mut store, now)
+            .await
+            .expect_err("one file is unreadable");
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("1 trail file(s) could not be read") && msg.contains(&files[1].0),
+            "{msg}"
+        );
+    }
+    assert_exact(&stored_ids(&store_path), &ids_of(&[0, 2]));
+    let st = lister.status(&store, now).expect("status");
+    assert_eq!((st.files_done, st.files_failing), (2, 1));
+    assert!(st.last_error.is_some());
+    assert_eq!(lister.metrics().snapshot().files_failed, 2);
+    let quarantined: Vec<_> = store
+        .quarantine(10)
+        .expect("quarantine")
+        .into_iter()
+        .filter(|q| q.position.as_deref() == Some(&format!("s3://{bucket}/{}", files[1].0)))
+        .collect();
+    assert_eq!(
+        quarantined.len(),
+        1,
+        "quarantined once, however often it fails"
+    );
+    // Restored: the next poll reads it.
+    put(1, StorageClass::Standard).await;
+    lister.poll_once(&mut store, now).await.expect("poll");
+    let st = lister.status(&store, now).expect("status");
+    assert_eq!(
+        (st.files_done, st.files_failing, st.last_error),
+        (3, 0, None)
+    );
+    assert_exact(&stored_ids(&store_path), &ids_of(&[0, 1, 2]));
+
+    // Queue: CloudTrail's SNS notification (enveloped and raw), an EventBridge event, and an
+    // EventBridge event for an archived file.
+    let q = sqs
+        .create_queue()
+        .queue_name(format!("crosswind-unread-{suffix}"))
+        .send()
+        .await
+        .expect("create queue");
+    let queue_url = q.queue_url().unwrap_or_default().to_owned();
+    for (i, class) in [
+        (3, StorageClass::Standard),
+        (4, StorageClass::Standard),
+        (5, StorageClass::Standard),
+        (6, StorageClass::Glacier),
+    ] {
+        put(i, class).await;
+    }
+    let trail_note =
+        |i: usize| serde_json::json!({"s3Bucket": bucket, "s3ObjectKey": [files[i].0]}).to_string();
+    let event_bridge = |i: usize| {
+        serde_json::json!({
+            "version": "0", "id": format!("e{i}"), "detail-type": "Object Created",
+            "source": "aws.s3", "account": "111122223333", "time": "2026-11-30T07:00:00Z",
+            "region": "us-east-1", "resources": [format!("arn:aws:s3:::{bucket}")],
+            "detail": {"version": "0", "bucket": {"name": bucket},
+                       "object": {"key": files[i].0, "size": files[i].1.len()},
+                       "reason": "PutObject"}
+        })
+        .to_string()
+    };
+    let bodies = [
+        serde_json::json!({"Type": "Notification", "MessageId": "m3",
+            "TopicArn": "arn:aws:sns:us-east-1:111122223333:trail", "Message": trail_note(3)})
+        .to_string(),
+        trail_note(4),
+        event_bridge(5),
+        event_bridge(6),
+    ];
+    for b in bodies {
+        sqs.send_message()
+            .queue_url(&queue_url)
+            .message_body(b)
+            .send()
+            .await
+            .expect("send message");
+    }
+    let mut queued = AwsCollector::with_credentials(
+        config("queued", &queue_url),
+        CredentialSource::Static(creds()),
+    )
+    .await
+    .expect("collector");
+    let err = queued
+        .poll_once(&mut store, now)
+        .await
+        .expect_err("the archived file fails");
+    assert!(err.to_string().contains(&files[6].0), "{err}");
+    let depth = |name: aws_sdk_sqs::types::QueueAttributeName| {
+        let (sqs, queue_url) = (sqs.clone(), queue_url.clone());
+        async move {
+            let a = sqs
+                .get_queue_attributes()
+                .queue_url(&queue_url)
+                .attribute_names(name)
+                .send()
+                .await
+                .expect("queue attributes");
+            attrs_sum(a.attributes())
+        }
+    };
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    assert_eq!(depth(A::ApproximateNumberOfMessages).await, 0);
+    assert_eq!(
+        depth(A::ApproximateNumberOfMessagesNotVisible).await,
+        1,
+        "only the unreadable file's notification is left, in flight"
+    );
+    drop(store);
+    assert_exact(&stored_ids(&store_path), &ids_of(&[0, 1, 2, 3, 4, 5]));
 }

@@ -952,3 +952,122 @@ async fn an_unmappable_sign_in_is_quarantined_once_across_overlapping_polls() {
     assert!(!stored.contains(&bad_id));
     assert_eq!(stored.len() + 1, env.graph.served_ids().len());
 }
+
+/// Issue 16, clock: one poll ran on a host clock two hours fast (its checkpoint is two hours in
+/// the future), then the daemon was stopped, the clock set back, and the daemon started again
+/// 90 minutes later, longer than `lookback_secs`. The checkpoint is re-based on the newest
+/// sign-in collected (Graph's clock), not on the corrected `now`, so the whole stretch from the
+/// fast poll on is read: every sign-in is collected, late ones included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoint_ahead_of_the_clock_skips_nothing() {
+    let sim = SimConfig {
+        hours: 6,
+        users: 60,
+        late_per_mille: 80,
+        ..SimConfig::default()
+    };
+    let env = setup(sim, TokenSimConfig::default(), 50).await;
+    let mut store = Store::open(&env.store_path).expect("store");
+    let mut c = collector(&env.cfg);
+    let mut now = env.start_ms + HOUR;
+    env.graph.set_now(now);
+    c.poll_once(&mut store, ts(now)).await.expect("poll");
+    now += 10 * MIN;
+    env.graph.set_now(now);
+    let stats = c
+        .poll_once(&mut store, ts(now + 2 * HOUR))
+        .await
+        .expect("poll on a fast clock");
+    assert_eq!(stats.checkpoint, Some(ts(now + 2 * HOUR)));
+    // Stopped, clock corrected, started again later than the lookback.
+    now += 90 * MIN;
+    let mut polls = 0;
+    let mut last = None;
+    while now <= env.end_ms + HOUR {
+        env.graph.set_now(now);
+        last = Some((c.poll_once(&mut store, ts(now)).await.expect("poll"), now));
+        polls += 1;
+        now += 10 * MIN;
+    }
+    assert!(polls > 3);
+    let rebases = c.metrics().snapshot().checkpoint_rebases;
+    // Read by the polls' own windows, not picked up late by the sweep behind them.
+    assert_eq!(c.status(&store, ts(now)).expect("status").too_late, 0);
+    drop(store);
+    let stored = stored_ids(&env.store_path);
+    let stored_set: BTreeSet<String> = stored.iter().cloned().collect();
+    assert_eq!(stored.len(), stored_set.len(), "an id stored twice");
+    let expected = env.graph.visible_ids(i64::MAX, env.start_ms, env.end_ms);
+    let missing: Vec<_> = expected.difference(&stored_set).take(5).collect();
+    let extra: Vec<_> = stored_set.difference(&expected).take(5).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {} (e.g. {missing:?}), extra {extra:?}",
+        expected.difference(&stored_set).count()
+    );
+    let (stats, at) = last.expect("polled");
+    assert_eq!(
+        stats.checkpoint,
+        Some(ts(at)),
+        "the checkpoint follows the clock again"
+    );
+    assert_eq!(rebases, 1);
+}
+
+/// Issue 16, records later than the lookback: every 10th sign-in shows up in Graph 80 minutes
+/// after its `createdDateTime`, with `lookback_secs` = 60 minutes, so no poll's window still
+/// covers it when it arrives. The late sweep collects every one of them, counts them
+/// (`records_too_late`, the metric and the `status` line) and nothing is missed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ins_later_than_the_lookback_are_collected_and_counted() {
+    let sim = SimConfig {
+        hours: 6,
+        users: 60,
+        ..SimConfig::default()
+    };
+    let mut data = generate(&sim, &[Scenario::Mixed]);
+    let mut late = 0u64;
+    let n = data.signins.len();
+    data.signin_arrival_delay_ms.resize(n, 0);
+    for (i, d) in data.signin_arrival_delay_ms.iter_mut().enumerate() {
+        if i % 10 == 7 {
+            *d = 80 * MIN;
+            late += 1;
+        }
+    }
+    let token_cfg = TokenSimConfig::default();
+    let secret = token_cfg.client_secret.clone();
+    let env = start_env(data, sim, token_cfg, 100, move |dir| {
+        let secret_file = dir.join("secret");
+        std::fs::write(&secret_file, format!("{secret}\n")).expect("write secret");
+        format!("client_secret_file = \"{}\"", secret_file.display())
+    })
+    .await;
+    assert_eq!(env.cfg.lookback_secs, 3600);
+    let mut store = Store::open(&env.store_path).expect("store");
+    let mut c = collector(&env.cfg);
+    let mut now = env.start_ms + HOUR;
+    let mut found = 0;
+    while now <= env.end_ms + 4 * HOUR {
+        env.graph.set_now(now);
+        found += c
+            .poll_once(&mut store, ts(now))
+            .await
+            .expect("poll")
+            .too_late;
+        now += 10 * MIN;
+    }
+    assert!(late > 10);
+    assert_eq!(
+        found, late,
+        "every sign-in 80 minutes late is found by the sweep"
+    );
+    assert_eq!(c.metrics().snapshot().records_too_late, late);
+    assert_eq!(c.status(&store, ts(now)).expect("status").too_late, late);
+    drop(store);
+    let stored: BTreeSet<String> = stored_ids(&env.store_path).into_iter().collect();
+    let expected = env.graph.visible_ids(i64::MAX, env.start_ms, env.end_ms);
+    let missing: Vec<_> = expected.difference(&stored).take(5).collect();
+    assert!(missing.is_empty(), "missing {missing:?}");
+    assert_eq!(stored, expected);
+}

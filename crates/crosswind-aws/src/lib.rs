@@ -17,8 +17,9 @@ pub mod config;
 mod lookup;
 mod s3;
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
@@ -71,6 +72,41 @@ pub enum AwsError {
     },
     #[error("store: {0}")]
     Store(#[from] crosswind_store::StoreError),
+    /// Some LookupEvents regions failed; the others were read and checkpointed.
+    #[error("{} of {total} regions failed: {}", failures.len(), region_list(failures))]
+    Regions {
+        total: usize,
+        failures: Vec<(String, AwsError)>,
+    },
+    /// Some trail files could not be read (`(key, error)`); every other file was collected, and
+    /// these are tried again (their notifications stay on the queue).
+    #[error("{} trail file(s) could not be read, the others were collected: {}", failures.len(), file_list(failures))]
+    Files { failures: Vec<(String, AwsError)> },
+}
+
+fn file_list(failures: &[(String, AwsError)]) -> String {
+    let mut s = failures
+        .iter()
+        .take(3)
+        .map(|(key, e)| match e {
+            // Already names the file.
+            AwsError::TrailFile { .. } => e.to_string(),
+            _ => format!("{key}: {e}"),
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    if failures.len() > 3 {
+        s.push_str(&format!("; and {} more", failures.len() - 3));
+    }
+    s
+}
+
+fn region_list(failures: &[(String, AwsError)]) -> String {
+    failures
+        .iter()
+        .map(|(r, e)| format!("{r}: {e}"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl AwsError {
@@ -79,6 +115,9 @@ impl AwsError {
             AwsError::Api(e) => e.retriable,
             AwsError::RetriesExhausted { .. } | AwsError::Store(_) => true,
             AwsError::Config(_) | AwsError::TrailFile { .. } => false,
+            AwsError::Regions { failures, .. } | AwsError::Files { failures } => {
+                failures.iter().all(|(_, e)| e.is_retriable())
+            }
         }
     }
 
@@ -90,6 +129,8 @@ impl AwsError {
             AwsError::RetriesExhausted { .. } => "retries_exhausted",
             AwsError::TrailFile { .. } => "trail_file",
             AwsError::Store(_) => "store",
+            AwsError::Regions { .. } => "regions",
+            AwsError::Files { .. } => "trail_files",
         }
     }
 }
@@ -109,8 +150,28 @@ pub struct Metrics {
     pub retries: AtomicU64,
     /// Trail files read (S3 mode).
     pub files: AtomicU64,
+    /// Trail file reads that failed (S3 mode: access denied, KMS, archived; tried again).
+    pub files_failed: AtomicU64,
     /// `now - oldest region checkpoint`, seconds.
     pub lag_secs: AtomicI64,
+    /// Checkpoints found ahead of the host clock and re-based (the clock ran fast, then was
+    /// set back).
+    pub checkpoint_rebases: AtomicU64,
+    /// Records that arrived later than `lookback_secs`, found by the late sweep.
+    pub records_too_late: AtomicU64,
+    /// Per LookupEvents region (or `s3`): its own outcome, errors and lag.
+    regions: Mutex<BTreeMap<String, RegionMetrics>>,
+}
+
+/// One region's figures (`crosswind_collector_region_*`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RegionMetrics {
+    /// Polls of this region that failed.
+    pub errors: u64,
+    /// Whether the region's last poll succeeded (`None` before its first).
+    pub up: Option<bool>,
+    /// `now - checkpoint` after its last poll (`None` while it has none).
+    pub lag_secs: Option<i64>,
 }
 
 /// A copy of [`Metrics`].
@@ -123,10 +184,28 @@ pub struct MetricsSnapshot {
     pub errors: u64,
     pub retries: u64,
     pub files: u64,
+    pub files_failed: u64,
     pub lag_secs: i64,
+    pub checkpoint_rebases: u64,
+    pub records_too_late: u64,
 }
 
 impl Metrics {
+    /// Every region polled so far, by name.
+    pub fn regions(&self) -> Vec<(String, RegionMetrics)> {
+        self.regions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    }
+
+    fn region(&self, region: &str, f: impl FnOnce(&mut RegionMetrics)) {
+        let mut m = self.regions.lock().unwrap_or_else(|p| p.into_inner());
+        f(m.entry(region.to_owned()).or_default());
+    }
+
     pub fn snapshot(&self) -> MetricsSnapshot {
         let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
         MetricsSnapshot {
@@ -137,7 +216,10 @@ impl Metrics {
             errors: l(&self.errors),
             retries: l(&self.retries),
             files: l(&self.files),
+            files_failed: l(&self.files_failed),
             lag_secs: self.lag_secs.load(Ordering::Relaxed),
+            checkpoint_rebases: l(&self.checkpoint_rebases),
+            records_too_late: l(&self.records_too_late),
         }
     }
 }
@@ -164,6 +246,10 @@ pub struct PollStats {
     pub filtered: u64,
     /// SQS notifications deleted after their files were committed.
     pub messages_deleted: u64,
+    /// Trail files that could not be read this poll.
+    pub files_failed: u64,
+    /// Records the late sweep found: they arrived later than `lookback_secs`.
+    pub too_late: u64,
 }
 
 impl PollStats {
@@ -195,7 +281,13 @@ pub struct CollectorStatus {
     pub lag_secs: Option<i64>,
     /// Trail files done (S3 mode).
     pub files_done: u64,
+    /// Trail files that could not be read and are tried again (S3 mode).
+    pub files_failing: u64,
     pub last_error: Option<String>,
+    /// `(region, error)` for each LookupEvents region whose last poll failed.
+    pub region_errors: Vec<(String, String)>,
+    /// Records that arrived later than `lookback_secs` (found by the late sweep), all time.
+    pub too_late: u64,
 }
 
 pub(crate) fn fmt_time(t: DateTime<Utc>) -> String {
@@ -212,20 +304,42 @@ fn last_error_name(name: &str) -> String {
     format!("aws:{name}:last_error")
 }
 
+/// Records found by the late sweeps (arrived later than `lookback_secs`), all time.
+fn too_late_name(name: &str) -> String {
+    format!("aws:{name}:too_late")
+}
+
+fn region_error_name(name: &str, region: &str) -> String {
+    format!("aws:{name}:last_error:{region}")
+}
+
 /// Reads a collector's status from the store.
 pub fn status(name: &str, store: &Store, now: DateTime<Utc>) -> Result<CollectorStatus, AwsError> {
     let prefix = format!("aws:{name}:");
     let mut checkpoints = Vec::new();
     let mut files_done = 0;
+    let mut files_failing = 0;
     let mut last_error = None;
+    let mut region_errors = Vec::new();
+    let mut too_late = 0;
     for c in store.checkpoints()? {
         let Some(rest) = c.name.strip_prefix(&prefix) else {
             continue;
         };
         if rest == "last_error" {
             last_error = Some(c.value).filter(|v| !v.is_empty());
+        } else if rest == "too_late" {
+            too_late = c.value.parse().unwrap_or(0);
+        } else if rest.starts_with("swept:") {
+            // Late-sweep positions: behind the checkpoints by design, not a lag.
+        } else if let Some(region) = rest.strip_prefix("last_error:") {
+            if !c.value.is_empty() {
+                region_errors.push((region.to_owned(), c.value));
+            }
         } else if rest.starts_with("s3key:") {
             files_done += 1;
+        } else if rest.starts_with("s3failed:") {
+            files_failing += 1;
         } else if let Some(t) = parse_time(&c.value) {
             checkpoints.push(RegionCheckpoint {
                 scope: rest.to_owned(),
@@ -242,7 +356,10 @@ pub fn status(name: &str, store: &Store, now: DateTime<Utc>) -> Result<Collector
         checkpoint,
         checkpoints,
         files_done,
+        files_failing,
         last_error,
+        region_errors,
+        too_late,
     })
 }
 
@@ -291,6 +408,10 @@ pub struct AwsCollector {
     metrics: Arc<Metrics>,
     tuning: RetryTuning,
     pacers: std::collections::HashMap<String, lookup::Pacer>,
+    /// A checkpoint ahead of the host clock was reported (once per collector).
+    clock_warned: bool,
+    /// Trail files this poll could not read (`(key, error)`), S3 mode.
+    file_failures: Vec<(String, AwsError)>,
 }
 
 // === impl AwsCollector ===
@@ -352,6 +473,8 @@ impl AwsCollector {
             metrics: Arc::new(Metrics::default()),
             tuning: RetryTuning::default(),
             pacers: Default::default(),
+            clock_warned: false,
+            file_failures: Vec::new(),
         })
     }
 
@@ -413,11 +536,7 @@ impl AwsCollector {
                 let mut b = store.begin()?;
                 b.set_checkpoint(&last_error_name(&self.cfg.name), "")?;
                 b.commit()?;
-                if let Ok(st) = status(&self.cfg.name, store, now)
-                    && let Some(lag) = st.lag_secs
-                {
-                    self.metrics.lag_secs.store(lag, Ordering::Relaxed);
-                }
+                self.update_lag(store, now);
                 tracing::info!(
                     collector = %self.cfg.name,
                     pages = stats.pages,
@@ -433,6 +552,8 @@ impl AwsCollector {
             }
             Err(e) => {
                 add(&self.metrics.errors, 1);
+                // The regions that were read moved on; one that failed shows in its own gauge.
+                self.update_lag(store, now);
                 tracing::warn!(collector = %self.cfg.name, error = %e, error_type = e.kind(), "Poll failed.");
                 if let Ok(mut b) = store.begin() {
                     let _ = b.set_checkpoint(&last_error_name(&self.cfg.name), &e.to_string());
@@ -441,6 +562,57 @@ impl AwsCollector {
                 Err(e)
             }
         }
+    }
+
+    fn update_lag(&self, store: &Store, now: DateTime<Utc>) {
+        if let Ok(st) = status(&self.cfg.name, store, now)
+            && let Some(lag) = st.lag_secs
+        {
+            self.metrics.lag_secs.store(lag, Ordering::Relaxed);
+        }
+    }
+
+    /// The checkpoint to read from. Checkpoints are our clock's `now`; one later than `now` was
+    /// written while the host clock ran fast and has since been set back. Taken as it is, every
+    /// poll would read nothing until the clock caught up and then start there, skipping the
+    /// stretch in between. It is replaced by the newest event time this collector stored (the
+    /// source's clock, so what it had really delivered), at most `now`, at least
+    /// `now - initial_backfill_secs` (as far as a first poll reads).
+    pub(crate) fn rebase_if_ahead(
+        &mut self,
+        store: &Store,
+        scope: &str,
+        checkpoint: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, AwsError> {
+        let Some(cp) = checkpoint.filter(|cp| *cp > now) else {
+            return Ok(checkpoint);
+        };
+        let floor = now
+            - chrono::Duration::seconds(
+                self.cfg.initial_backfill_secs.min(i64::MAX as u64 / 4) as i64
+            );
+        let newest = store
+            .newest_event_time(&self.origin(), now.timestamp_millis())?
+            .and_then(DateTime::from_timestamp_millis);
+        let rebased = newest.map_or(floor, |t| t.max(floor)).min(now);
+        add(&self.metrics.checkpoint_rebases, 1);
+        let ahead_secs = (cp - now).num_seconds();
+        if !self.clock_warned {
+            self.clock_warned = true;
+            tracing::warn!(
+                collector = %self.cfg.name,
+                scope,
+                checkpoint = %fmt_time(cp),
+                now = %fmt_time(now),
+                ahead_secs,
+                rebased = %fmt_time(rebased),
+                "Checkpoint is ahead of the host clock (it ran fast and was set back); reading again from the newest record collected so nothing is skipped."
+            );
+        } else {
+            tracing::debug!(collector = %self.cfg.name, scope, ahead_secs, rebased = %fmt_time(rebased), "Checkpoint ahead of the host clock re-based.");
+        }
+        Ok(Some(rebased))
     }
 
     pub(crate) fn window_start(

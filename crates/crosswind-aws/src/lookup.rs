@@ -12,7 +12,10 @@ use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use chrono::{DateTime, Utc};
 use crosswind_store::Store;
 
-use crate::{AwsCollector, AwsError, PollStats, add, fmt_time, parse_time, store_record};
+use crate::{
+    AwsCollector, AwsError, PollStats, add, fmt_time, parse_time, region_error_name, store_record,
+    too_late_name,
+};
 
 /// Sliding one-second window: at most `limit` calls in any second.
 #[derive(Debug)]
@@ -55,7 +58,14 @@ fn region_checkpoint_name(name: &str, region: &str) -> String {
     format!("aws:{name}:{region}")
 }
 
+fn swept_name(name: &str, region: &str) -> String {
+    format!("aws:{name}:swept:{region}")
+}
+
 impl AwsCollector {
+    /// Every region on its own: one that fails (an opt-in region not enabled answers
+    /// `UnrecognizedClientException`, a regional outage) keeps its checkpoint and records its
+    /// error, and the regions after it are still read.
     pub(crate) async fn poll_lookup(
         &mut self,
         store: &mut Store,
@@ -63,81 +73,232 @@ impl AwsCollector {
         now: DateTime<Utc>,
     ) -> Result<PollStats, AwsError> {
         let mut stats = PollStats::default();
-        let end = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
-        let origin = self.origin();
         let regions = self.cfg.regions.clone();
-        let names = self.cfg.event_names.clone();
+        let mut failures = Vec::new();
         for region in &regions {
-            let cp_name = region_checkpoint_name(&self.cfg.name, region);
-            let checkpoint = store
-                .checkpoint(&cp_name)?
+            let res = self
+                .poll_region(store, region, since, now, &mut stats)
+                .await;
+            let cp = store
+                .checkpoint(&region_checkpoint_name(&self.cfg.name, region))?
                 .and_then(|c| parse_time(&c.value));
-            let start = self.window_start(since, checkpoint, now);
-            stats.window_start = Some(
-                stats
-                    .window_start
-                    .map_or(start, |s: DateTime<Utc>| s.min(start)),
-            );
-            stats.window_end = Some(end);
-            if start > end {
-                continue;
-            }
-            let new_cp = checkpoint.map_or(end, |c| c.max(end));
-            let client = aws_sdk_cloudtrail::Client::from_conf(
-                aws_sdk_cloudtrail::config::Builder::from(&self.base)
-                    .region(aws_sdk_cloudtrail::config::Region::new(region.clone()))
-                    .retry_config(aws_config::retry::RetryConfig::disabled())
-                    .build(),
-            );
-            for (ni, event_name) in names.iter().enumerate() {
-                let last_name = ni + 1 == names.len();
-                let mut token: Option<String> = None;
-                let mut page_no = 0u64;
-                loop {
-                    let out = self
-                        .lookup_with_retries(&client, region, event_name, start, end, token.clone())
-                        .await?;
-                    let next = out
-                        .next_token()
-                        .filter(|t| !t.is_empty())
-                        .map(str::to_owned);
-                    let events = out.events();
-                    let mut batch = store.begin()?;
-                    for (i, ev) in events.iter().enumerate() {
-                        let Some(raw) = ev.cloud_trail_event() else {
-                            let pos = format!("{region} {event_name} page {page_no} item {i}");
-                            batch.quarantine_once(&crosswind_store::QuarantineRecord {
-                                origin: &origin,
-                                position: Some(&pos),
-                                reason: "lookup event has no CloudTrailEvent",
-                                raw: ev.event_id().unwrap_or_default().as_bytes(),
-                            })?;
-                            continue;
-                        };
-                        store_record(&mut batch, raw.as_bytes(), &origin, &|| {
-                            format!("{region} {event_name} page {page_no} item {i}")
-                        })?;
-                    }
-                    if next.is_none() && last_name {
-                        batch.set_checkpoint(&cp_name, &fmt_time(new_cp))?;
-                    }
-                    let b = batch.commit()?;
-                    stats.pages += 1;
-                    stats.records += events.len() as u64;
-                    stats.add_batch(&b);
-                    add(&self.metrics.records, events.len() as u64);
-                    add(&self.metrics.stored, b.stored);
-                    add(&self.metrics.quarantined, b.quarantined);
-                    page_no += 1;
-                    match next {
-                        Some(t) => token = Some(t),
-                        None => break,
-                    }
+            let lag = cp.map(|c| (now - c).num_seconds());
+            let err_name = region_error_name(&self.cfg.name, region);
+            match res {
+                Ok(()) => {
+                    self.metrics.region(region, |m| {
+                        m.up = Some(true);
+                        m.lag_secs = lag;
+                    });
+                    let mut b = store.begin()?;
+                    b.set_checkpoint(&err_name, "")?;
+                    b.commit()?;
+                }
+                // The store is shared by every region: no point going on.
+                Err(e @ AwsError::Store(_)) => return Err(e),
+                Err(e) => {
+                    self.metrics.region(region, |m| {
+                        m.up = Some(false);
+                        m.errors += 1;
+                        m.lag_secs = lag;
+                    });
+                    tracing::warn!(collector = %self.cfg.name, region = %region, error = %e, error_type = e.kind(), "Region poll failed; its checkpoint stays, the other regions go on.");
+                    let mut b = store.begin()?;
+                    b.set_checkpoint(&err_name, &e.to_string())?;
+                    b.commit()?;
+                    failures.push((region.clone(), e));
                 }
             }
-            tracing::debug!(collector = %self.cfg.name, region = %region, checkpoint = %fmt_time(new_cp), "Region window committed.");
         }
-        Ok(stats)
+        match failures.len() {
+            0 => Ok(stats),
+            1 if regions.len() == 1 => Err(failures.remove(0).1),
+            _ => Err(AwsError::Regions {
+                total: regions.len(),
+                failures,
+            }),
+        }
+    }
+
+    /// One region's window, every event name, every page; its checkpoint advances in the
+    /// transaction of the last page of the last name.
+    async fn poll_region(
+        &mut self,
+        store: &mut Store,
+        region: &str,
+        since: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+        stats: &mut PollStats,
+    ) -> Result<(), AwsError> {
+        let end = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
+        let cp_name = region_checkpoint_name(&self.cfg.name, region);
+        let stored = store
+            .checkpoint(&cp_name)?
+            .and_then(|c| parse_time(&c.value));
+        let checkpoint = self.rebase_if_ahead(store, region, stored, now)?;
+        let start = self.window_start(since, checkpoint, now);
+        stats.window_start = Some(
+            stats
+                .window_start
+                .map_or(start, |s: DateTime<Utc>| s.min(start)),
+        );
+        stats.window_end = Some(end);
+        if start > end {
+            return Ok(());
+        }
+        let new_cp = checkpoint.map_or(end, |c| c.max(end));
+        let client = aws_sdk_cloudtrail::Client::from_conf(
+            aws_sdk_cloudtrail::config::Builder::from(&self.base)
+                .region(aws_sdk_cloudtrail::config::Region::new(region.to_owned()))
+                .retry_config(aws_config::retry::RetryConfig::disabled())
+                .build(),
+        );
+        let close = |_stored: u64| vec![(cp_name.clone(), fmt_time(new_cp))];
+        self.read_window(store, &client, region, start, end, &close, stats)
+            .await?;
+        tracing::debug!(collector = %self.cfg.name, region = %region, checkpoint = %fmt_time(new_cp), "Region window committed.");
+        if since.is_none() {
+            self.late_sweep(store, &client, region, start, stats)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Reads `[start, end]` of one region: every event name, every page, one transaction per
+    /// page. The checkpoints `close` gives (from the records stored by the window) are written in
+    /// the transaction of the last page of the last name. Returns the records stored.
+    #[allow(clippy::too_many_arguments)]
+    async fn read_window(
+        &mut self,
+        store: &mut Store,
+        client: &aws_sdk_cloudtrail::Client,
+        region: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        close: &(dyn Fn(u64) -> Vec<(String, String)> + Send + Sync),
+        stats: &mut PollStats,
+    ) -> Result<u64, AwsError> {
+        let origin = self.origin();
+        let names = self.cfg.event_names.clone();
+        let mut stored = 0;
+        for (ni, event_name) in names.iter().enumerate() {
+            let last_name = ni + 1 == names.len();
+            let mut token: Option<String> = None;
+            let mut page_no = 0u64;
+            loop {
+                let out = self
+                    .lookup_with_retries(client, region, event_name, start, end, token.clone())
+                    .await?;
+                let next = out
+                    .next_token()
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_owned);
+                let events = out.events();
+                let mut batch = store.begin()?;
+                for (i, ev) in events.iter().enumerate() {
+                    let Some(raw) = ev.cloud_trail_event() else {
+                        let pos = format!("{region} {event_name} page {page_no} item {i}");
+                        batch.quarantine_once(&crosswind_store::QuarantineRecord {
+                            origin: &origin,
+                            position: Some(&pos),
+                            reason: "lookup event has no CloudTrailEvent",
+                            raw: ev.event_id().unwrap_or_default().as_bytes(),
+                        })?;
+                        continue;
+                    };
+                    store_record(&mut batch, raw.as_bytes(), &origin, &|| {
+                        format!("{region} {event_name} page {page_no} item {i}")
+                    })?;
+                }
+                if next.is_none() && last_name {
+                    for (name, value) in close(stored + batch.stats().stored) {
+                        batch.set_checkpoint(&name, &value)?;
+                    }
+                }
+                let b = batch.commit()?;
+                stored += b.stored;
+                stats.pages += 1;
+                stats.records += events.len() as u64;
+                stats.add_batch(&b);
+                add(&self.metrics.records, events.len() as u64);
+                add(&self.metrics.stored, b.stored);
+                add(&self.metrics.quarantined, b.quarantined);
+                page_no += 1;
+                match next {
+                    Some(t) => token = Some(t),
+                    None => break,
+                }
+            }
+        }
+        Ok(stored)
+    }
+
+    /// Records that LookupEvents shows later than `lookback_secs` fall behind every poll's
+    /// window and would never be read. Once the windows have moved two lookbacks past the last
+    /// sweep, the band up to a lookback behind the window is read once more: whatever is new
+    /// there arrived later than `lookback_secs` (it catches records up to two lookbacks late).
+    /// Those are stored, counted (`records_too_late`, the `status` line) and logged, so a too
+    /// short lookback shows.
+    async fn late_sweep(
+        &mut self,
+        store: &mut Store,
+        client: &aws_sdk_cloudtrail::Client,
+        region: &str,
+        window_start: DateTime<Utc>,
+        stats: &mut PollStats,
+    ) -> Result<(), AwsError> {
+        let swept_name = swept_name(&self.cfg.name, region);
+        let swept = store
+            .checkpoint(&swept_name)?
+            .and_then(|c| parse_time(&c.value));
+        let lookback =
+            chrono::Duration::seconds(self.cfg.lookback_secs.min(i64::MAX as u64 / 4) as i64);
+        // The band ends a lookback behind the window, so every record in it has had at least
+        // two lookbacks to arrive.
+        let to = window_start - lookback;
+        let from = match swept {
+            // At most two lookbacks: a wider band (the daemon was stopped) was just read by the
+            // window that caught up.
+            Some(t) if t <= window_start => t.max(to - lookback * 2),
+            // None, or a re-based checkpoint moved the window back: start sweeping from here.
+            _ => {
+                let mut b = store.begin()?;
+                b.set_checkpoint(&swept_name, &fmt_time(window_start))?;
+                b.commit()?;
+                return Ok(());
+            }
+        };
+        if to - from < lookback.max(chrono::Duration::seconds(1)) {
+            return Ok(());
+        }
+        let total_name = too_late_name(&self.cfg.name);
+        let before: u64 = store
+            .checkpoint(&total_name)?
+            .and_then(|c| c.value.parse().ok())
+            .unwrap_or(0);
+        let close = |n: u64| {
+            vec![
+                (swept_name.clone(), fmt_time(to)),
+                (total_name.clone(), (before + n).to_string()),
+            ]
+        };
+        let late = self
+            .read_window(store, client, region, from, to, &close, stats)
+            .await?;
+        stats.too_late += late;
+        if late > 0 {
+            add(&self.metrics.records_too_late, late);
+            tracing::warn!(
+                collector = %self.cfg.name,
+                region,
+                records = late,
+                from = %fmt_time(from),
+                to = %fmt_time(to),
+                lookback_secs = self.cfg.lookback_secs,
+                "CloudTrail records arrived later than lookback_secs; the late sweep collected them. Raise lookback_secs: later ones still may be missed."
+            );
+        }
+        Ok(())
     }
 
     async fn lookup_with_retries(

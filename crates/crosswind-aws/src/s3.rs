@@ -46,8 +46,16 @@ pub(crate) enum Notification {
     Test,
 }
 
-/// Parses an S3 event notification (direct, or wrapped in an SNS envelope). Keys arrive
-/// URL-encoded (`+` for space).
+/// Parses a queue message naming trail files, in any of the shapes that reach an SQS queue:
+/// - an S3 event notification (`{"Records":[{"eventName":"ObjectCreated:…","s3":{…}}]}`), keys
+///   URL-encoded (`+` for space);
+/// - CloudTrail's own log-delivery notification (`{"s3Bucket":"…","s3ObjectKey":["…"]}`, the
+///   trail's SNS topic), keys as stored;
+/// - an EventBridge `Object Created` event from `aws.s3` (`detail.bucket.name`,
+///   `detail.object.key`), keys as stored;
+///
+/// each either as the message body or wrapped in an SNS envelope (`{"Type":"Notification",
+/// "Message":"…"}`, a queue subscribed without raw message delivery).
 pub(crate) fn parse_notification(body: &str) -> Option<Notification> {
     let v: serde_json::Value = serde_json::from_str(body).ok()?;
     let v = match v.get("Type").and_then(|t| t.as_str()) {
@@ -56,6 +64,33 @@ pub(crate) fn parse_notification(body: &str) -> Option<Notification> {
     };
     if v.get("Event").and_then(|e| e.as_str()) == Some("s3:TestEvent") {
         return Some(Notification::Test);
+    }
+    if let Some(bucket) = v.get("s3Bucket").and_then(|b| b.as_str()) {
+        let keys = match v.get("s3ObjectKey")? {
+            serde_json::Value::Array(a) => a.iter().filter_map(|k| k.as_str()).collect(),
+            serde_json::Value::String(k) => vec![k.as_str()],
+            _ => return None,
+        };
+        return Some(Notification::Objects(
+            keys.into_iter()
+                .map(|k| Notified {
+                    bucket: bucket.to_owned(),
+                    key: k.to_owned(),
+                })
+                .collect(),
+        ));
+    }
+    if v.get("source").and_then(|s| s.as_str()) == Some("aws.s3")
+        && let Some(kind) = v.get("detail-type").and_then(|d| d.as_str())
+    {
+        if kind != "Object Created" {
+            return Some(Notification::Objects(Vec::new()));
+        }
+        let d = v.get("detail")?;
+        return Some(Notification::Objects(vec![Notified {
+            bucket: d.get("bucket")?.get("name")?.as_str()?.to_owned(),
+            key: d.get("object")?.get("key")?.as_str()?.to_owned(),
+        }]));
     }
     let recs = v.get("Records")?.as_array()?;
     let mut out = Vec::new();
@@ -101,6 +136,22 @@ pub(crate) fn trail_file_region(key: &str) -> Option<&str> {
 
 fn key_checkpoint(name: &str, key: &str) -> String {
     format!("aws:{name}:s3key:{key}")
+}
+
+/// A trail file that could not be read: tried again by every poll until it is read (or ages out
+/// like a done key); `status` counts them.
+fn failed_checkpoint(name: &str, key: &str) -> String {
+    format!("aws:{name}:s3failed:{key}")
+}
+
+/// Errors that concern one trail file (its object is unreadable: access denied, a KMS key we may
+/// not use, archived, gone, too large), so the others go on. Network and store errors do not.
+fn concerns_one_file(e: &AwsError) -> bool {
+    match e {
+        AwsError::TrailFile { .. } => true,
+        AwsError::Api(a) => a.operation == "GetObject" && a.code != "body" && !a.retriable,
+        _ => false,
+    }
 }
 
 /// How long a trail file's checkpoint is kept. A listing poll only walks the day folders from
@@ -158,6 +209,7 @@ impl AwsCollector {
         let mut stats = PollStats::default();
         let bucket = self.cfg.bucket.clone().unwrap_or_default();
         let s3 = self.s3_client();
+        self.file_failures.clear();
         match self.cfg.queue_url().map(str::to_owned) {
             Some(q) if since.is_none() => {
                 self.drain_queue(store, &s3, &bucket, &q, &mut stats)
@@ -168,14 +220,62 @@ impl AwsCollector {
                     .await?
             }
         }
-        let pruned = store.prune_checkpoints(
-            &key_checkpoint(&self.cfg.name, ""),
-            key_checkpoint_age(self.cfg.lookback_secs),
-        )?;
+        let age = key_checkpoint_age(self.cfg.lookback_secs);
+        let pruned = store.prune_checkpoints(&key_checkpoint(&self.cfg.name, ""), age)?;
         if pruned > 0 {
             tracing::debug!(collector = %self.cfg.name, pruned, "Forgot old trail-file checkpoints.");
         }
-        Ok(stats)
+        // A file failing that long was quarantined (with its key) the first time.
+        store.prune_checkpoints(&failed_checkpoint(&self.cfg.name, ""), age)?;
+        let failures = std::mem::take(&mut self.file_failures);
+        stats.files_failed = failures.len() as u64;
+        if failures.is_empty() {
+            Ok(stats)
+        } else {
+            Err(AwsError::Files { failures })
+        }
+    }
+
+    /// [`AwsCollector::process_file`], except that a file that cannot be read is recorded (log,
+    /// metric, a quarantine row naming it once, a checkpoint that has it tried again) and the
+    /// poll goes on with the next one. `Ok(false)` when it was not read.
+    async fn try_file(
+        &mut self,
+        store: &mut Store,
+        s3: &aws_sdk_s3::Client,
+        bucket: &str,
+        key: &str,
+        stats: &mut PollStats,
+    ) -> Result<bool, AwsError> {
+        let failed_cp = failed_checkpoint(&self.cfg.name, key);
+        match self.process_file(store, s3, bucket, key, stats).await {
+            Ok(()) => {
+                if store.checkpoint(&failed_cp)?.is_some() {
+                    tracing::info!(collector = %self.cfg.name, bucket, key, "Trail file that could not be read before is collected now.");
+                    store.delete_checkpoint(&failed_cp)?;
+                }
+                Ok(true)
+            }
+            Err(e) if concerns_one_file(&e) => {
+                add(&self.metrics.files_failed, 1);
+                tracing::warn!(collector = %self.cfg.name, bucket, key, error = %e, "Trail file could not be read; going on with the others, it is tried again next poll.");
+                let origin = self.origin();
+                let pos = format!("s3://{bucket}/{key}");
+                let reason = format!("trail file could not be read: {e}");
+                let mut b = store.begin()?;
+                b.quarantine_once(&QuarantineRecord {
+                    origin: &origin,
+                    position: Some(&pos),
+                    reason: &reason,
+                    raw: pos.as_bytes(),
+                })?;
+                b.set_checkpoint(&failed_cp, &e.to_string())?;
+                b.commit()?;
+                self.file_failures.push((key.to_owned(), e));
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn drain_queue(
@@ -193,7 +293,10 @@ impl AwsCollector {
                 .receive_message()
                 .queue_url(queue_url)
                 .max_number_of_messages(10)
-                .wait_time_seconds(0)
+                // Long polling: a short poll asks a sample of SQS's servers and may come back
+                // empty while messages wait (SQS developer guide, "Amazon SQS short and long
+                // polling"), which would end the drain early. One second is the shortest.
+                .wait_time_seconds(1)
                 .visibility_timeout(self.cfg.visibility_timeout_secs as i32)
                 .send()
                 .await;
@@ -219,6 +322,7 @@ impl AwsCollector {
                     }
                 };
                 let mut foreign = false;
+                let mut unread = false;
                 for o in &objects {
                     if o.bucket != bucket {
                         foreign = true;
@@ -226,12 +330,17 @@ impl AwsCollector {
                     }
                     let wanted = o.key.starts_with(&self.cfg.prefix)
                         && trail_file_region(&o.key).is_some_and(|r| self.wants_region(r));
-                    if wanted {
-                        self.process_file(store, s3, bucket, &o.key, stats).await?;
+                    if wanted && !self.try_file(store, s3, bucket, &o.key, stats).await? {
+                        unread = true;
                     }
                 }
                 if foreign {
                     tracing::warn!(collector = %self.cfg.name, "Notification names another bucket; leaving it.");
+                    continue;
+                }
+                if unread {
+                    // Back on the queue after its visibility timeout (or to the queue's
+                    // dead-letter queue by its redrive policy).
                     continue;
                 }
                 // Every file it names is committed (or was already): now it may go.
@@ -260,9 +369,10 @@ impl AwsCollector {
         stats: &mut PollStats,
     ) -> Result<(), AwsError> {
         let cp_name = format!("aws:{}:s3", self.cfg.name);
-        let checkpoint = store
+        let stored = store
             .checkpoint(&cp_name)?
             .and_then(|c| parse_time(&c.value));
+        let checkpoint = self.rebase_if_ahead(store, "s3", stored, now)?;
         let start = self.window_start(since, checkpoint, now);
         stats.window_start = Some(start);
         stats.window_end = Some(now);
@@ -301,10 +411,18 @@ impl AwsCollector {
                 None => break,
             }
         }
+        // Files that could not be read before, even when their day is behind the window now.
+        let failed_prefix = failed_checkpoint(&self.cfg.name, "");
+        for c in store.checkpoints()? {
+            if let Some(k) = c.name.strip_prefix(&failed_prefix) {
+                keys.push(k.to_owned());
+            }
+        }
         keys.sort();
+        keys.dedup();
         for k in keys {
             if trail_file_region(&k).is_some() {
-                self.process_file(store, s3, bucket, &k, stats).await?;
+                self.try_file(store, s3, bucket, &k, stats).await?;
             }
         }
         let mut b = store.begin()?;
@@ -539,6 +657,28 @@ mod tests {
             Some(Notification::Test)
         );
         assert_eq!(parse_notification("nope"), None);
+        // CloudTrail's log-delivery notification through SNS (the AWS CloudTrail user guide,
+        // "Configuring Amazon SNS notifications for CloudTrail"), and with raw delivery.
+        let key = "AWSLogs/111122223333/CloudTrail/us-east-2/2026/11/30/111122223333_CloudTrail_us-east-2_20261130T1200Z_a1.json.gz";
+        let ct = format!(r#"{{"s3Bucket":"trail","s3ObjectKey":["{key}"]}}"#);
+        let sns = serde_json::json!({"Type": "Notification", "MessageId": "m", "TopicArn": "arn:aws:sns:us-east-2:111122223333:t", "Message": ct}).to_string();
+        let want = Some(Notification::Objects(vec![Notified {
+            bucket: "trail".to_owned(),
+            key: key.to_owned(),
+        }]));
+        assert_eq!(parse_notification(&sns), want);
+        assert_eq!(parse_notification(&ct), want);
+        // EventBridge S3 "Object Created" (the Amazon S3 user guide, "EventBridge event message
+        // structure"); other S3 event types name nothing to read.
+        let eb = format!(
+            r#"{{"version":"0","id":"1","detail-type":"Object Created","source":"aws.s3","account":"111122223333","time":"2026-11-30T12:00:00Z","region":"us-east-2","resources":["arn:aws:s3:::trail"],"detail":{{"version":"0","bucket":{{"name":"trail"}},"object":{{"key":"{key}","size":10}},"reason":"PutObject"}}}}"#
+        );
+        assert_eq!(parse_notification(&eb), want);
+        let deleted = eb.replace("Object Created", "Object Deleted");
+        assert_eq!(
+            parse_notification(&deleted),
+            Some(Notification::Objects(vec![]))
+        );
         assert_eq!(
             trail_file_region(
                 "AWSLogs/o-abc/111122223333/CloudTrail/eu-west-1/2026/11/30/f.json.gz"

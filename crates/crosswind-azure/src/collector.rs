@@ -36,6 +36,8 @@ pub struct PollStats {
     pub quarantined: u64,
     /// The checkpoint after the poll.
     pub checkpoint: Option<DateTime<Utc>>,
+    /// Sign-ins the late sweep found: they arrived later than `lookback_secs`.
+    pub too_late: u64,
 }
 
 /// What `crosswind status` shows for one collector (read from the store, no network).
@@ -52,6 +54,8 @@ pub struct CollectorStatus {
     pub lag_secs: Option<i64>,
     /// The last poll's error, if the last poll failed.
     pub last_error: Option<String>,
+    /// Sign-ins that arrived later than `lookback_secs` (found by the late sweep), all time.
+    pub too_late: u64,
 }
 
 #[derive(Deserialize)]
@@ -92,6 +96,10 @@ pub fn status(
         checkpoint_updated_at: cp.map(|c| c.updated_at),
         lag_secs: checkpoint.map(|c| (now - c).num_seconds()),
         last_error,
+        too_late: store
+            .checkpoint(&too_late_name(name))?
+            .and_then(|c| c.value.parse().ok())
+            .unwrap_or(0),
     })
 }
 
@@ -102,6 +110,8 @@ pub struct AzureCollector {
     client: GraphClient,
     metrics: Arc<Metrics>,
     base: Url,
+    /// A checkpoint ahead of the host clock was reported (once per collector).
+    clock_warned: bool,
 }
 
 // === impl AzureCollector ===
@@ -146,6 +156,7 @@ impl AzureCollector {
             client,
             metrics,
             base,
+            clock_warned: false,
         })
     }
 
@@ -218,10 +229,11 @@ impl AzureCollector {
         now: DateTime<Utc>,
     ) -> Result<PollStats, AzureError> {
         let cp_name = self.cfg.checkpoint_name();
-        let checkpoint = store
+        let stored = store
             .checkpoint(&cp_name)?
             .and_then(|c| DateTime::parse_from_rfc3339(&c.value).ok())
             .map(|t| t.with_timezone(&Utc));
+        let checkpoint = self.rebase_if_ahead(store, stored, now)?;
         let lookback =
             chrono::Duration::seconds(self.cfg.lookback_secs.min(i64::MAX as u64 / 2) as i64);
         let backfill = chrono::Duration::seconds(
@@ -242,12 +254,102 @@ impl AzureCollector {
         if start > end {
             return Ok(stats);
         }
-        // Never move the checkpoint backwards (clock steps, `--since` in the past).
+        // Never move the checkpoint backwards (`--since` in the past); one ahead of the clock
+        // was re-based above.
         let new_checkpoint = checkpoint.map_or(end, |cp| cp.max(end));
-        let origin = format!("crosswind:{}", self.cfg.name);
         let requests_before = self.metrics.requests.load(Ordering::Relaxed);
         let retries_before = self.metrics.retries.load(Ordering::Relaxed);
+        let error_name = last_error_name(&self.cfg.name);
+        let close = |_stored: u64| {
+            vec![
+                (cp_name.clone(), fmt_time(new_checkpoint)),
+                (error_name.clone(), String::new()),
+            ]
+        };
+        let w = self
+            .read_window(store, start, end, &close, &mut stats)
+            .await?;
+        stats.pages += w.pages;
+        if since.is_none() {
+            self.late_sweep(store, start, &mut stats).await?;
+        }
+        stats.checkpoint = Some(new_checkpoint);
+        stats.requests = self.metrics.requests.load(Ordering::Relaxed) - requests_before;
+        stats.retries = self.metrics.retries.load(Ordering::Relaxed) - retries_before;
+        self.metrics
+            .lag_secs
+            .store((now - new_checkpoint).num_seconds(), Ordering::Relaxed);
+        tracing::info!(
+            collector = %self.cfg.name,
+            window_start = %fmt_time(start),
+            window_end = %fmt_time(end),
+            pages = stats.pages,
+            requests = stats.requests,
+            retries = stats.retries,
+            stored = stats.stored,
+            duplicates = stats.duplicates,
+            quarantined = stats.quarantined,
+            "Poll complete."
+        );
+        Ok(stats)
+    }
+
+    /// The checkpoint to read from. Checkpoints are our clock's `now`; one later than `now` was
+    /// written while the host clock ran fast and has since been set back. Taken as it is, every
+    /// poll would read nothing until the clock caught up and then start there, skipping the
+    /// stretch in between. It is replaced by the newest `createdDateTime` this collector stored
+    /// (Graph's clock, so what it had really served), at most `now`, at least
+    /// `now - initial_backfill_secs` (as far as a first poll reads).
+    fn rebase_if_ahead(
+        &mut self,
+        store: &Store,
+        checkpoint: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, AzureError> {
+        let Some(cp) = checkpoint.filter(|cp| *cp > now) else {
+            return Ok(checkpoint);
+        };
+        let floor = now
+            - chrono::Duration::seconds(
+                self.cfg.initial_backfill_secs.min(i64::MAX as u64 / 4) as i64
+            );
+        let origin = format!("crosswind:{}", self.cfg.name);
+        let newest = store
+            .newest_event_time(&origin, now.timestamp_millis())?
+            .and_then(DateTime::from_timestamp_millis);
+        let rebased = newest.map_or(floor, |t| t.max(floor)).min(now);
+        Metrics::add(&self.metrics.checkpoint_rebases, 1);
+        let ahead_secs = (cp - now).num_seconds();
+        if !self.clock_warned {
+            self.clock_warned = true;
+            tracing::warn!(
+                collector = %self.cfg.name,
+                checkpoint = %fmt_time(cp),
+                now = %fmt_time(now),
+                ahead_secs,
+                rebased = %fmt_time(rebased),
+                "Checkpoint is ahead of the host clock (it ran fast and was set back); reading again from the newest sign-in collected so nothing is skipped."
+            );
+        } else {
+            tracing::debug!(collector = %self.cfg.name, ahead_secs, rebased = %fmt_time(rebased), "Checkpoint ahead of the host clock re-based.");
+        }
+        Ok(Some(rebased))
+    }
+
+    /// Reads `[start, end]`: every event-type query, every page, one transaction per page. The
+    /// checkpoints `close` gives (from the records stored by the window) are written in the
+    /// transaction of the last page of the last query.
+    async fn read_window(
+        &mut self,
+        store: &mut Store,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        close: &(dyn Fn(u64) -> Vec<(String, String)> + Send + Sync),
+        stats: &mut PollStats,
+    ) -> Result<WindowRead, AzureError> {
+        let origin = format!("crosswind:{}", self.cfg.name);
         let filters = self.cfg.event_type_filters();
+        let mut read = WindowRead::default();
         for (qi, event_type) in filters.iter().enumerate() {
             let last_query = qi + 1 == filters.len();
             let mut url = self.first_url(start, end, event_type.as_deref());
@@ -291,11 +393,13 @@ impl AzureCollector {
                     }
                 }
                 if closes_window {
-                    batch.set_checkpoint(&cp_name, &fmt_time(new_checkpoint))?;
-                    batch.set_checkpoint(&last_error_name(&self.cfg.name), "")?;
+                    for (name, value) in close(read.stored + batch.stats().stored) {
+                        batch.set_checkpoint(&name, &value)?;
+                    }
                 }
                 let b = batch.commit()?;
-                stats.pages += 1;
+                read.pages += 1;
+                read.stored += b.stored;
                 stats.records += values.len() as u64;
                 stats.stored += b.stored;
                 stats.duplicates += b.duplicates;
@@ -320,25 +424,79 @@ impl AzureCollector {
                 }
             }
         }
-        stats.checkpoint = Some(new_checkpoint);
-        stats.requests = self.metrics.requests.load(Ordering::Relaxed) - requests_before;
-        stats.retries = self.metrics.retries.load(Ordering::Relaxed) - retries_before;
-        self.metrics
-            .lag_secs
-            .store((now - new_checkpoint).num_seconds(), Ordering::Relaxed);
-        tracing::info!(
-            collector = %self.cfg.name,
-            window_start = %fmt_time(start),
-            window_end = %fmt_time(end),
-            pages = stats.pages,
-            requests = stats.requests,
-            retries = stats.retries,
-            stored = stats.stored,
-            duplicates = stats.duplicates,
-            quarantined = stats.quarantined,
-            "Poll complete."
-        );
-        Ok(stats)
+        Ok(read)
+    }
+
+    /// Sign-ins that Graph shows later than `lookback_secs` fall behind every poll's window and
+    /// would never be read. Once the windows have moved two lookbacks past the last sweep, the
+    /// band up to a lookback behind the window is read once more: whatever is new there arrived
+    /// later than `lookback_secs` (it catches records up to two lookbacks late). Those are
+    /// stored, counted (`records_too_late`, the `status` line) and logged, so a too short
+    /// lookback shows.
+    async fn late_sweep(
+        &mut self,
+        store: &mut Store,
+        window_start: DateTime<Utc>,
+        stats: &mut PollStats,
+    ) -> Result<(), AzureError> {
+        let swept_name = swept_name(&self.cfg.name);
+        let swept = store
+            .checkpoint(&swept_name)?
+            .and_then(|c| DateTime::parse_from_rfc3339(&c.value).ok())
+            .map(|t| t.with_timezone(&Utc));
+        let lookback =
+            chrono::Duration::seconds(self.cfg.lookback_secs.min(i64::MAX as u64 / 4) as i64);
+        // The band ends a lookback behind the window, so every record in it has had at least
+        // two lookbacks to arrive.
+        let to = window_start - lookback;
+        let from = match swept {
+            // At most two lookbacks: a wider band (the daemon was stopped) was just read by the
+            // window that caught up.
+            Some(t) if t <= window_start => t.max(to - lookback * 2),
+            // None, or a re-based checkpoint moved the window back: start sweeping from here.
+            _ => {
+                let mut b = store.begin()?;
+                b.set_checkpoint(&swept_name, &fmt_time(window_start))?;
+                b.commit()?;
+                return Ok(());
+            }
+        };
+        if to - from < lookback.max(chrono::Duration::seconds(1)) {
+            return Ok(());
+        }
+        let total_name = too_late_name(&self.cfg.name);
+        let before: u64 = store
+            .checkpoint(&total_name)?
+            .and_then(|c| c.value.parse().ok())
+            .unwrap_or(0);
+        let close = |n: u64| {
+            vec![
+                (swept_name.clone(), fmt_time(to)),
+                (total_name.clone(), (before + n).to_string()),
+            ]
+        };
+        let mut sweep_stats = PollStats::default();
+        let read = self
+            .read_window(store, from, to, &close, &mut sweep_stats)
+            .await?;
+        stats.pages += read.pages;
+        stats.records += sweep_stats.records;
+        stats.stored += sweep_stats.stored;
+        stats.duplicates += sweep_stats.duplicates;
+        stats.quarantined += sweep_stats.quarantined;
+        stats.too_late += read.stored;
+        if read.stored > 0 {
+            Metrics::add(&self.metrics.records_too_late, read.stored);
+            tracing::warn!(
+                collector = %self.cfg.name,
+                records = read.stored,
+                from = %fmt_time(from),
+                to = %fmt_time(to),
+                lookback_secs = self.cfg.lookback_secs,
+                "Sign-ins arrived later than lookback_secs; the late sweep collected them. Raise lookback_secs: later ones still may be missed."
+            );
+        }
+        Ok(())
     }
 
     /// `{graph_url}/{api_version}/auditLogs/signIns?$filter=…&$top=…`.
@@ -375,6 +533,21 @@ impl AzureCollector {
         }
         Ok(u)
     }
+}
+
+/// What reading one window did.
+#[derive(Clone, Copy, Debug, Default)]
+struct WindowRead {
+    pages: u64,
+    stored: u64,
+}
+
+fn swept_name(name: &str) -> String {
+    format!("azure:{name}:swept")
+}
+
+fn too_late_name(name: &str) -> String {
+    format!("azure:{name}:too_late")
 }
 
 fn trunc_secs(t: DateTime<Utc>) -> DateTime<Utc> {

@@ -21,6 +21,11 @@ pub struct Metrics {
     pub token_fetches: AtomicU64,
     /// Seconds between the last poll's `now` and its checkpoint (the newest time covered).
     pub lag_secs: AtomicI64,
+    /// Checkpoints found ahead of the host clock and re-based (the clock ran fast, then was
+    /// set back).
+    pub checkpoint_rebases: AtomicU64,
+    /// Records that arrived later than `lookback_secs`, found by the late sweep.
+    pub records_too_late: AtomicU64,
 }
 
 /// A copy of [`Metrics`] at one instant.
@@ -34,6 +39,8 @@ pub struct MetricsSnapshot {
     pub retries: u64,
     pub token_fetches: u64,
     pub lag_secs: i64,
+    pub checkpoint_rebases: u64,
+    pub records_too_late: u64,
 }
 
 impl Metrics {
@@ -47,6 +54,8 @@ impl Metrics {
             retries: self.retries.load(Ordering::Relaxed),
             token_fetches: self.token_fetches.load(Ordering::Relaxed),
             lag_secs: self.lag_secs.load(Ordering::Relaxed),
+            checkpoint_rebases: self.checkpoint_rebases.load(Ordering::Relaxed),
+            records_too_late: self.records_too_late.load(Ordering::Relaxed),
         }
     }
 

@@ -9,7 +9,9 @@
 //! newest first. The region is the one the request was signed for (SigV4 credential scope);
 //! records are served per `awsRegion`. At most one lookup attribute per call. Errors use the
 //! AWS JSON 1.1 shape (`{"__type":"ThrottlingException","message":"Rate exceeded"}`, HTTP 400),
-//! including a per-region rate limit (2 calls/s, like the real API) and scripted faults.
+//! including a per-region rate limit (2 calls/s, like the real API), scripted faults and regions
+//! that refuse the credentials (`UnrecognizedClientException`, as an opt-in region not enabled
+//! for the account answers).
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -61,6 +63,8 @@ struct CtState {
     throttled: u64,
     served: BTreeSet<String>,
     served_count: u64,
+    /// Regions that answer as an opt-in region not enabled for the account.
+    refused_regions: BTreeSet<String>,
 }
 
 /// A running LookupEvents simulator (plain HTTP: the SDK takes `endpoint_url`).
@@ -156,6 +160,17 @@ impl CloudTrailSim {
     /// Calls per second allowed per region before `ThrottlingException` (`None` = unlimited).
     pub fn set_rate_limit(&self, per_sec: Option<usize>) {
         lock(&self.state).rate_per_sec = per_sec;
+    }
+
+    /// Makes `region` answer every call as an opt-in region the account has not enabled does:
+    /// HTTP 400 `UnrecognizedClientException` (the credentials are unknown there); `false` heals.
+    pub fn set_region_refused(&self, region: &str, refused: bool) {
+        let mut st = lock(&self.state);
+        if refused {
+            st.refused_regions.insert(region.to_owned());
+        } else {
+            st.refused_regions.remove(region);
+        }
     }
 
     pub fn push_faults(&self, faults: impl IntoIterator<Item = CloudTrailFault>) {
@@ -264,6 +279,13 @@ fn respond(state: &Mutex<CtState>, req: &SimRequest) -> SimResponse {
     {
         let mut st = lock(state);
         st.requests += 1;
+        if st.refused_regions.contains(&region) {
+            return aws_error(
+                400,
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+            );
+        }
         if let Some(f) = st.faults.pop_front() {
             return match f {
                 CloudTrailFault::Throttle => {

@@ -573,6 +573,20 @@ impl Store {
         Ok(ids)
     }
 
+    /// The newest event time (epoch ms) at or before `not_after_ms` among the records `origin`
+    /// brought. Event times come from the source's clock, not ours: a collector whose checkpoint
+    /// is ahead of the host clock re-bases on this (walks the time index from `not_after_ms` down).
+    pub fn newest_event_time(&self, origin: &str, not_after_ms: i64) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT time FROM events INDEXED BY events_time
+                 WHERE time <= ?2 AND origin = ?1 ORDER BY time DESC LIMIT 1",
+            )?
+            .query_row(params![origin, not_after_ms], |r| r.get(0))
+            .optional()?)
+    }
+
     pub fn checkpoint(&self, name: &str) -> Result<Option<Checkpoint>> {
         Ok(self
             .conn
@@ -585,6 +599,15 @@ impl Store {
                 })
             })
             .optional()?)
+    }
+
+    /// Deletes one checkpoint; whether it was there.
+    pub fn delete_checkpoint(&self, name: &str) -> Result<bool> {
+        let n = self
+            .conn
+            .prepare_cached("DELETE FROM checkpoints WHERE name = ?1")?
+            .execute([name])?;
+        Ok(n > 0)
     }
 
     /// Deletes the checkpoints named `prefix…` that were last advanced more than `age` ago

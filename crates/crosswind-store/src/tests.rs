@@ -378,3 +378,37 @@ fn risk_detection_states_and_the_latest() {
         .join("; ");
     assert!(plan.contains("INDEX"), "{plan}");
 }
+
+/// A collector re-basing a checkpoint found ahead of the host clock asks for the newest event it
+/// brought that is not in the future: other origins and future-dated records do not count.
+#[test]
+fn newest_event_time_of_an_origin() {
+    let mut store = Store::open_in_memory().unwrap();
+    assert_eq!(store.newest_event_time("test", i64::MAX).unwrap(), None);
+    insert(
+        &mut store,
+        &[
+            event("a", 1_000, CloudProvider::Aws, true),
+            event("b", 5_000, CloudProvider::Aws, true),
+            event("far", 9_000_000, CloudProvider::Aws, true),
+        ],
+    );
+    let mut batch = store.begin().unwrap();
+    let other = event("c", 7_000, CloudProvider::Aws, true);
+    batch
+        .insert(&NewRecord {
+            event: &other,
+            format: other.metadata.log_name,
+            raw: b"{}",
+            origin: "other",
+        })
+        .unwrap();
+    batch.commit().unwrap();
+    assert_eq!(store.newest_event_time("test", 8_000).unwrap(), Some(5_000));
+    assert_eq!(store.newest_event_time("test", 4_999).unwrap(), Some(1_000));
+    assert_eq!(
+        store.newest_event_time("other", 8_000).unwrap(),
+        Some(7_000)
+    );
+    assert_eq!(store.newest_event_time("test", 999).unwrap(), None);
+}

@@ -580,24 +580,63 @@ fn status(store: &Store, config: &Config, format: OutputFormat) -> Result<(), Fa
             json!(st.lag_secs),
             json!(st.last_error),
         ]);
+        too_late_row(&mut rows, &st.name, st.too_late);
     }
     for aws in &config.aws {
         let st = crosswind_aws::status(&aws.name, store, now).map_err(|e| anyhow!(e))?;
         rows.push(vec![
             json!(format!("collector {} ({})", st.name, st.kind)),
-            json!(if st.files_done > 0 {
-                json!(format!("{} trail files", st.files_done))
-            } else {
-                json!(null)
+            json!(match (st.files_done, st.files_failing) {
+                (0, 0) => json!(null),
+                (done, 0) => json!(format!("{done} trail files")),
+                (done, failing) => json!(format!(
+                    "{done} trail files, {failing} unreadable (tried again each poll)"
+                )),
             }),
             opt_time(st.checkpoint),
             json!(st.lag_secs),
             json!(st.last_error),
         ]);
+        too_late_row(&mut rows, &st.name, st.too_late);
+        // One line per LookupEvents region: each has its own checkpoint, lag and error.
+        if aws.mode == crosswind_aws::Mode::LookupEvents {
+            for region in &aws.regions {
+                let cp = st.checkpoints.iter().find(|c| &c.scope == region);
+                let err = st.region_errors.iter().find(|(r, _)| r == region);
+                rows.push(vec![
+                    json!(format!("collector {} region {region}", st.name)),
+                    json!(match (err, cp) {
+                        (Some(_), _) => "failing",
+                        (None, None) => "not read yet",
+                        (None, Some(_)) => "ok",
+                    }),
+                    opt_time(cp.map(|c| c.checkpoint)),
+                    json!(cp.map(|c| c.lag_secs)),
+                    json!(err.map(|(_, e)| e)),
+                ]);
+            }
+        }
     }
     rows.write(format, &mut io::stdout().lock())
         .context("cannot write")?;
     Ok(())
+}
+
+/// Records the late sweep found behind the lookback: a number that grows means `lookback_secs`
+/// is too short and later records may be missed.
+fn too_late_row(rows: &mut crate::output::Rows, collector: &str, n: u64) {
+    use serde_json::json;
+    rows.push(vec![
+        json!(format!("collector {collector} records_too_late")),
+        json!(n),
+        json!(null),
+        json!(null),
+        if n > 0 {
+            json!("arrived later than lookback_secs (found by the late sweep); raise lookback_secs")
+        } else {
+            json!(null)
+        },
+    ]);
 }
 
 /// `forward`: drains the outbox to Splunk; `once` exits when everything is acknowledged,

@@ -147,6 +147,58 @@ impl Collector for DaemonMetrics {
             "Now minus the newest time fully collected.",
             &lag,
         )?;
+        counter(
+            &mut enc,
+            "crosswind_collector_checkpoint_rebases",
+            "Checkpoints found ahead of the host clock (it ran fast, then was set back) and \
+             re-based on the newest record collected, so that nothing is skipped.",
+            &per(&|e| e.metrics.counts().checkpoint_rebases),
+        )?;
+        counter(
+            &mut enc,
+            "crosswind_collector_too_late_records",
+            "Records that arrived later than lookback_secs, found by the late sweep (raise \
+             lookback_secs: later ones may be missed).",
+            &per(&|e| e.metrics.counts().records_too_late),
+        )?;
+        // Per LookupEvents region: one failing region is visible beside the others.
+        let mut region_up = Vec::new();
+        let mut region_errors = Vec::new();
+        let mut region_lag = Vec::new();
+        for e in &entries {
+            for (region, m) in e.metrics.regions() {
+                let labels: Labels = vec![
+                    ("collector", e.name.clone()),
+                    ("kind", e.kind.to_owned()),
+                    ("region", region),
+                ];
+                if let Some(up) = m.up {
+                    region_up.push((labels.clone(), i64::from(up)));
+                }
+                if let Some(lag) = m.lag_secs {
+                    region_lag.push((labels.clone(), lag));
+                }
+                region_errors.push((labels, m.errors));
+            }
+        }
+        gauge(
+            &mut enc,
+            "crosswind_collector_region_up",
+            "1 when the region's last poll succeeded.",
+            &region_up,
+        )?;
+        counter(
+            &mut enc,
+            "crosswind_collector_region_errors",
+            "Failed polls of one region.",
+            &region_errors,
+        )?;
+        gauge(
+            &mut enc,
+            "crosswind_collector_region_lag_seconds",
+            "Now minus the newest time fully collected in the region.",
+            &region_lag,
+        )?;
         let up: Vec<(Labels, i64)> = entries
             .iter()
             .map(|e| {

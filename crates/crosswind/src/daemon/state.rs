@@ -34,9 +34,19 @@ pub(crate) struct SourceCounts {
     pub errors: u64,
     pub retries: u64,
     pub lag_secs: i64,
+    pub checkpoint_rebases: u64,
+    pub records_too_late: u64,
 }
 
 impl SourceMetrics {
+    /// Per-region figures (LookupEvents collectors; empty for others).
+    pub fn regions(&self) -> Vec<(String, crosswind_aws::RegionMetrics)> {
+        match self {
+            SourceMetrics::Azure(_) => Vec::new(),
+            SourceMetrics::Aws(m) => m.regions(),
+        }
+    }
+
     pub fn counts(&self) -> SourceCounts {
         match self {
             SourceMetrics::Azure(m) => {
@@ -49,6 +59,8 @@ impl SourceMetrics {
                     errors: s.errors,
                     retries: s.retries,
                     lag_secs: s.lag_secs,
+                    checkpoint_rebases: s.checkpoint_rebases,
+                    records_too_late: s.records_too_late,
                 }
             }
             SourceMetrics::Aws(m) => {
@@ -61,6 +73,8 @@ impl SourceMetrics {
                     errors: s.errors,
                     retries: s.retries,
                     lag_secs: s.lag_secs,
+                    checkpoint_rebases: s.checkpoint_rebases,
+                    records_too_late: s.records_too_late,
                 }
             }
         }
