@@ -127,9 +127,6 @@ const PANTHER_DIFFERENCES: &[(&str, &str)] = &[
     // Panther suppresses logins of users created minutes before (it looks up account age);
     // crosswind has no IAM inventory and scores the login.
     ("No MFA Login - New User", "aws_console_login_no_mfa"),
-    // DETECTIONS.md: riskLevelDuringSignIn high *or* riskState atRisk; a dismissed high-risk
-    // sign-in still meets the first condition. Panther drops dismissed ones.
-    ("High Risk Dismissed", "azure_high_risk_signin"),
 ];
 
 #[test]
@@ -197,4 +194,46 @@ fn explain_root_shows_the_events_behind_its_signals() {
     let unknown = crosswind(&["--store", db.to_str().unwrap(), "explain", "nobody@nowhere"]);
     assert_eq!(unknown.status.code(), Some(1));
     assert!(stderr(&unknown).contains("nobody@nowhere"));
+}
+
+/// `hunt identity-risk` shows the score decayed to now (~0 for records years old) and, labelled
+/// apart, the peak the identity reached within the range and when.
+#[test]
+fn identity_risk_shows_the_current_and_the_peak_score() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(import_lines(
+        &file_lines("awsdocs-cloudtrail-user-guide/doc_example_events.ndjson"),
+        dir.path(),
+        "awsdocs",
+    ));
+    let db = dir.path().join("awsdocs.db");
+    let out = crosswind(&[
+        "--store",
+        db.to_str().unwrap(),
+        "hunt",
+        "identity-risk",
+        "--since",
+        "36500d",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rows: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let root = rows
+        .iter()
+        .find(|r| r["identity"] == "root@111122223333")
+        .unwrap_or_else(|| panic!("{rows:?}"));
+    let (now, peak) = (
+        root["score"].as_f64().unwrap(),
+        root["peak_score"].as_f64().unwrap(),
+    );
+    assert!(now < 1.0, "{root}");
+    assert!(peak >= 50.0, "{root}");
+    assert!(
+        root["peak_at"].as_str().unwrap().starts_with("20"),
+        "{root}"
+    );
 }

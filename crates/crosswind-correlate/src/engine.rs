@@ -534,8 +534,12 @@ impl Engine {
                 .all(|t| TRAVEL_RISK_TYPES.contains(&t.as_str()))
             && matches!(level.as_str(), "" | "low" | "none" | "hidden")
             && state != "confirmedcompromised";
-        let high = matches!(level.as_str(), "high" | "medium")
-            || matches!(state.as_str(), "atrisk" | "confirmedcompromised");
+        // An admin's review (dismissed, confirmedSafe) clears the sign-in; `remediated` does not:
+        // the password was reset because the account was used.
+        let reviewed_safe = matches!(state.as_str(), "dismissed" | "confirmedsafe");
+        let high = !reviewed_safe
+            && (matches!(level.as_str(), "high" | "medium")
+                || matches!(state.as_str(), "atrisk" | "confirmedcompromised"));
         // As recorded (original case), for the message.
         let risky: Vec<&str> = d
             .risk_event_types

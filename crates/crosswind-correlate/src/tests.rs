@@ -583,6 +583,29 @@ fn entra_risk_signals() {
 }
 
 #[test]
+fn reviewed_risk_states() {
+    let c = cfg();
+    let high = |state: &str| {
+        let s = run(
+            &c,
+            vec![risky(
+                signin("e1", 0, "alice@corp.example", "203.0.113.5", 0),
+                "high",
+                state,
+                &[],
+            )],
+        );
+        named(&s, "azure_high_risk_signin").len()
+    };
+    // An admin's review clears it; a remediated account was used, so it still counts.
+    assert_eq!(high("dismissed"), 0);
+    assert_eq!(high("confirmedSafe"), 0);
+    assert_eq!(high("remediated"), 1);
+    assert_eq!(high("atRisk"), 1);
+    assert_eq!(high("none"), 1);
+}
+
+#[test]
 fn cross_tenant_sfa_and_partner_tenants() {
     let mk = || {
         let mut e = signin("x1", 0, "guest@partner.example", "203.0.113.9", 0);

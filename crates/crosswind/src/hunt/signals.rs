@@ -151,7 +151,9 @@ pub fn identity_risks(
 }
 
 /// `identity-risk`: every identity with signals in the range, its decayed score at the end of
-/// the range (or now), clouds, signal and finding counts; riskiest first.
+/// the range (or now) as `score`, the highest score it reached within the range as
+/// `peak_score` at `peak_at` (an identity whose signals are days old shows ~0 now and its peak),
+/// clouds, signal and finding counts; riskiest (current score) first.
 pub(super) fn identity_risk(
     store: &Store,
     range: Range,
@@ -160,6 +162,8 @@ pub(super) fn identity_risk(
     let mut rows = Rows::new(vec![
         "identity",
         "score",
+        "peak_score",
+        "peak_at",
         "clouds",
         "signals",
         "findings",
@@ -169,6 +173,8 @@ pub(super) fn identity_risk(
         rows.push(vec![
             json!(r.identity),
             json!((r.score * 10.0).round() / 10.0),
+            json!((r.peak * 10.0).round() / 10.0),
+            json!(format_time(r.peak_at)),
             json!(clouds_text(&r.clouds)),
             json!(r.signals),
             json!(r.findings),
