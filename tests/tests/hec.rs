@@ -135,7 +135,8 @@ async fn every_record_reaches_splunk_once_stored_through_faults_and_a_restart() 
                 raised_at: 1_764_464_400_000,
                 summary: "alice@contoso.com: spray then AWS console without MFA.".into(),
             };
-            for r in [renderer.risk(&signal), renderer.finding(&finding)]
+            let behind = [(signal.id.as_str(), &signal)].into_iter().collect();
+            for r in [renderer.risk(&signal), renderer.finding(&finding, &behind)]
                 .into_iter()
                 .flatten()
             {
@@ -256,12 +257,17 @@ async fn every_record_reaches_splunk_once_stored_through_faults_and_a_restart() 
                 "threat_object",
                 "threat_object_type",
                 "signal",
-                "mitre_technique_id",
+                "search_name",
                 "cloud",
                 "event_ids",
             ] {
                 assert!(!v["event"][f].is_null(), "risk event lacks {f}");
             }
+            assert!(
+                v["event"]["annotations"]["mitre_attack"]["mitre_technique_id"].is_array(),
+                "{v}"
+            );
+            assert_eq!(v["source"], v["event"]["search_name"]);
         }
     }
     assert!(signins > 0);

@@ -1,6 +1,6 @@
 //! The `[splunk]` table: parsed raw with serde, then [`SplunkConfig::validate`]d key by key.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use crosswind_model::{SensitiveString, shown_env_name, shown_path};
@@ -32,6 +32,42 @@ impl Forward {
     }
 }
 
+/// What `[splunk] indexes` routes: raw records by cloud, and crosswind's own kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum IndexKind {
+    /// Raw Entra records (sign-ins, risk detections).
+    Entra = 0,
+    /// Raw CloudTrail records.
+    Aws = 1,
+    /// Risk events (`crosswind:risk`).
+    Risk = 2,
+    /// Findings (`crosswind:finding`).
+    Findings = 3,
+    /// Normalised events (`crosswind:event`).
+    Events = 4,
+}
+
+impl IndexKind {
+    pub const ALL: [IndexKind; 5] = [
+        IndexKind::Entra,
+        IndexKind::Aws,
+        IndexKind::Risk,
+        IndexKind::Findings,
+        IndexKind::Events,
+    ];
+
+    /// The key in `[splunk] indexes`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IndexKind::Entra => "entra",
+            IndexKind::Aws => "aws",
+            IndexKind::Risk => "risk",
+            IndexKind::Findings => "findings",
+            IndexKind::Events => "events",
+        }
+    }
+}
+
 /// `[splunk]`: where and how to forward to Splunk HTTP Event Collector.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,9 +81,13 @@ pub struct SplunkConfig {
     /// Environment variable holding the HEC token.
     #[serde(default)]
     pub token_env: Option<String>,
-    /// Index for every event; unset uses the token's default index.
+    /// Index for every event not routed by `indexes`; unset uses the token's default index.
     #[serde(default)]
     pub index: Option<String>,
+    /// Index per kind (`entra`, `aws`, `risk`, `findings`, `events`), e.g.
+    /// `{ entra = "azure", aws = "aws", risk = "risk" }`; kinds not named go to `index`.
+    #[serde(default)]
+    pub indexes: BTreeMap<String, String>,
     /// Ask Splunk to acknowledge indexing (the token must have indexer acknowledgement on).
     #[serde(default = "default_true")]
     pub indexer_ack: bool,
@@ -85,7 +125,8 @@ pub struct SplunkConfig {
     /// Bound on queued events; when reached, collection pauses until the sink drains.
     #[serde(default = "default_max_outbox_rows")]
     pub max_outbox_rows: u64,
-    /// `source` for every event instead of `crosswind:<collector>`.
+    /// `source` for every raw record, finding and normalised event instead of
+    /// `crosswind:<collector>`. Risk events keep their `search_name` as `source`.
     #[serde(default)]
     pub source: Option<String>,
     /// `host` for every event instead of this machine's host name.
@@ -166,6 +207,7 @@ impl SplunkConfig {
             token_file: None,
             token_env: None,
             index: None,
+            indexes: BTreeMap::new(),
             indexer_ack: true,
             gzip: true,
             tls_verify: true,
@@ -228,12 +270,21 @@ impl SplunkConfig {
             }
         }
         if let Some(index) = &self.index
-            && (index.is_empty() || index.len() > 80 || !index.bytes().all(valid_index_byte))
+            && !valid_index(index)
         {
-            bad(
-                "index",
-                "must be 1-80 characters of a-z, 0-9, _ and - (Splunk index name)".into(),
-            );
+            bad("index", INDEX_RULE.into());
+        }
+        for (kind, index) in &self.indexes {
+            let key = format!("indexes.{kind}");
+            if !IndexKind::ALL.iter().any(|k| k.as_str() == kind) {
+                let kinds: Vec<&str> = IndexKind::ALL.iter().map(|k| k.as_str()).collect();
+                bad(
+                    &key,
+                    format!("unknown kind (expected one of {})", kinds.join(", ")),
+                );
+            } else if !valid_index(index) {
+                bad(&key, INDEX_RULE.into());
+            }
         }
         if let Some(ca) = &self.ca_file
             && !ca.as_os_str().is_empty()
@@ -324,6 +375,17 @@ impl SplunkConfig {
     pub fn forwards(&self, kind: OutboxKind) -> bool {
         self.forward.iter().any(|f| f.kind() == kind)
     }
+}
+
+const INDEX_RULE: &str = "must be 1-80 characters of a-z, 0-9, _ and - (Splunk index name)";
+
+/// A name Splunk accepts for an index (lower case, digits, `_`, `-`; not starting with `_`,
+/// which Splunk keeps for its internal indexes, nor `-`).
+fn valid_index(index: &str) -> bool {
+    !index.is_empty()
+        && index.len() <= 80
+        && index.bytes().all(valid_index_byte)
+        && !index.starts_with(['_', '-'])
 }
 
 fn valid_index_byte(b: u8) -> bool {

@@ -33,12 +33,12 @@ pub use client::{
     ACK_PATH, CHANNEL_HEADER, EVENT_PATH, HEALTH_PATH, Health, HecReply, SendOutcome, classify,
     redacted_url,
 };
-pub use config::{ConfigProblem, Env, Forward, ProcessEnv, SplunkConfig, TokenError};
+pub use config::{ConfigProblem, Env, Forward, IndexKind, ProcessEnv, SplunkConfig, TokenError};
 pub use forwarder::{CHANNEL_META_KEY, DrainStats, Forwarder, MAX_UNPROVEN, new_channel_guid};
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use render::{
     PAYLOAD_SCHEMA_VERSION, Rendered, Renderer, SOURCETYPE_EVENT, SOURCETYPE_FINDING,
-    SOURCETYPE_RISK, hostname,
+    SOURCETYPE_RAW_UNPARSED, SOURCETYPE_RISK, hostname, search_name, sourcetypes,
 };
 
 /// Sink failures. Messages never contain the HEC token.

@@ -4,12 +4,14 @@
 //! Raw records are embedded byte for byte (never re-serialised), so Splunk indexes the record
 //! exactly as the source returned it. See INTERFACES.md, "What reaches Splunk".
 
+use std::collections::HashMap;
+
 use crosswind_model::{CloudProvider, Event, Finding, Signal, SourceFormat};
 use crosswind_store::outbox::{NewOutboxRow, OutboxKind};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::config::SplunkConfig;
+use crate::config::{IndexKind, SplunkConfig};
 
 /// Version of the JSON shapes crosswind itself defines (risk events, findings).
 pub const PAYLOAD_SCHEMA_VERSION: u32 = 1;
@@ -17,6 +19,29 @@ pub const PAYLOAD_SCHEMA_VERSION: u32 = 1;
 pub const SOURCETYPE_RISK: &str = "crosswind:risk";
 pub const SOURCETYPE_FINDING: &str = "crosswind:finding";
 pub const SOURCETYPE_EVENT: &str = "crosswind:event";
+/// A raw record whose bytes are not a JSON object: never an add-on's shape, so never under an
+/// add-on's sourcetype (the normaliser rejects such records, so this is a last guard).
+pub const SOURCETYPE_RAW_UNPARSED: &str = "crosswind:unparsed";
+
+/// Every sourcetype crosswind can send (the Splunk app has a props stanza for each).
+pub fn sourcetypes() -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = SourceFormat::ALL.iter().map(|f| f.sourcetype()).collect();
+    all.extend([
+        SOURCETYPE_RISK,
+        SOURCETYPE_FINDING,
+        SOURCETYPE_EVENT,
+        SOURCETYPE_RAW_UNPARSED,
+    ]);
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
+/// `search_name` and HEC `source` of a signal's risk event: one per detection, so risk-based
+/// alerting's count of distinct sources counts distinct detections (docs/splunk.md).
+pub fn search_name(signal: &str) -> String {
+    format!("crosswind - {signal} - Rule")
+}
 
 /// A rendered HEC event, ready for [`crosswind_store::outbox::enqueue`].
 #[derive(Clone, Debug, PartialEq)]
@@ -49,14 +74,18 @@ impl Rendered {
 #[derive(Clone, Debug)]
 pub struct Renderer {
     host: String,
-    index: Option<String>,
+    /// The index of each [`IndexKind`]: `indexes.<kind>`, else `index`, else none (the token's
+    /// default index).
+    indexes: [Option<String>; IndexKind::ALL.len()],
     source: Option<String>,
     forward: [bool; 4],
 }
 
+/// Splunk ES's risk event fields (the risk index's shape), plus crosswind's own.
 #[derive(Serialize)]
 struct RiskEvent<'a> {
     schema_version: u32,
+    search_name: &'a str,
     risk_object: &'a str,
     risk_object_type: &'a str,
     risk_score: f64,
@@ -65,11 +94,26 @@ struct RiskEvent<'a> {
     threat_object: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     threat_object_type: Option<&'a str>,
+    annotations: Annotations<'a>,
     signal: &'a str,
     signal_id: &'a str,
-    mitre_technique_id: &'a [String],
     cloud: &'a [CloudProvider],
     event_ids: &'a [String],
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    habitual: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extends: Option<&'a str>,
+}
+
+/// `annotations.mitre_attack.mitre_technique_id`, as ES annotates its detections.
+#[derive(Serialize)]
+struct Annotations<'a> {
+    mitre_attack: MitreAttack<'a>,
+}
+
+#[derive(Serialize)]
+struct MitreAttack<'a> {
+    mitre_technique_id: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -77,10 +121,20 @@ struct FindingEvent<'a> {
     schema_version: u32,
     finding_id: &'a str,
     identity: &'a str,
+    /// The identity again under ES's name, so a finding joins its risk events.
+    risk_object: &'a str,
+    risk_object_type: &'static str,
     score: f64,
     threshold: f64,
     clouds: &'a [CloudProvider],
+    /// Ids of the signals behind the finding (`signal_id` of their risk events).
     signals: &'a [String],
+    /// Names of those signals, and the `search_name` of their risk events, once each.
+    signal_names: Vec<&'a str>,
+    search_names: Vec<String>,
+    /// The threat objects (IPs) of those signals, once each.
+    threat_objects: Vec<&'a str>,
+    annotations: Annotations<'a>,
     first_seen: i64,
     last_seen: i64,
     summary: &'a str,
@@ -94,12 +148,26 @@ impl Renderer {
         for f in &config.forward {
             forward[kind_slot(f.kind())] = true;
         }
+        let default = config.index.clone().filter(|i| !i.is_empty());
+        let indexes = IndexKind::ALL.map(|kind| {
+            config
+                .indexes
+                .get(kind.as_str())
+                .cloned()
+                .filter(|i| !i.is_empty())
+                .or_else(|| default.clone())
+        });
         Renderer {
             host: config.host.clone().unwrap_or_else(hostname),
-            index: config.index.clone().filter(|i| !i.is_empty()),
+            indexes,
             source: config.source.clone(),
             forward,
         }
+    }
+
+    /// The index events of `kind` are sent to (`None`: the token's default index).
+    pub fn index_of(&self, kind: IndexKind) -> Option<&str> {
+        self.indexes[kind as usize].as_deref()
     }
 
     pub fn host(&self) -> &str {
@@ -122,7 +190,7 @@ impl Renderer {
         if !self.forwards(OutboxKind::Raw) {
             return None;
         }
-        let sourcetype = format.sourcetype();
+        let mut sourcetype = format.sourcetype();
         let mut fields = Vec::new();
         if matches!(
             format,
@@ -136,14 +204,24 @@ impl Renderer {
                 fields.push(("tenant_id", t));
             }
         }
-        // The record verbatim when it is JSON (RawValue trims surrounding whitespace only);
-        // anything else as a JSON string, so one odd record never poisons a batch.
+        // The record verbatim when it is a JSON object (RawValue trims surrounding whitespace
+        // only); anything else as a JSON string under crosswind's own sourcetype, so one odd
+        // record never poisons a batch nor passes for an add-on's shape.
         let event_json: std::borrow::Cow<'_, str> = match serde_json::from_slice::<&RawValue>(raw) {
-            Ok(v) => v.get().into(),
-            Err(_) => json_string(&String::from_utf8_lossy(raw)).into(),
+            Ok(v) if v.get().starts_with('{') => v.get().into(),
+            _ => {
+                sourcetype = SOURCETYPE_RAW_UNPARSED;
+                fields.clear();
+                json_string(&String::from_utf8_lossy(raw)).into()
+            }
+        };
+        let index_kind = match format.provider() {
+            CloudProvider::Azure => IndexKind::Entra,
+            CloudProvider::Aws => IndexKind::Aws,
         };
         Some(self.render(
             OutboxKind::Raw,
+            index_kind,
             sourcetype,
             self.source_for(origin),
             event.time,
@@ -152,49 +230,93 @@ impl Renderer {
         ))
     }
 
-    /// A risk event for one signal (`sourcetype = crosswind:risk`), with the ES risk fields.
+    /// A risk event for one signal (`sourcetype = crosswind:risk`) in Splunk ES's risk shape.
+    /// Its HEC `source` is its `search_name` whatever `[splunk] source` says: risk-based
+    /// alerting counts distinct sources as distinct detections.
     pub fn risk(&self, signal: &Signal) -> Option<Rendered> {
         if !self.forwards(OutboxKind::Risk) {
             return None;
         }
+        let search_name = search_name(&signal.signal);
         let body = RiskEvent {
             schema_version: PAYLOAD_SCHEMA_VERSION,
+            search_name: &search_name,
             risk_object: &signal.risk_object,
             risk_object_type: &signal.risk_object_type,
             risk_score: finite(signal.risk_score),
             risk_message: &signal.risk_message,
             threat_object: signal.threat_object.as_deref(),
-            threat_object_type: signal.threat_object_type.as_deref(),
+            threat_object_type: signal.threat_object_type.as_deref().map(es_threat_type),
+            annotations: Annotations {
+                mitre_attack: MitreAttack {
+                    mitre_technique_id: &signal.mitre_technique_id,
+                },
+            },
             signal: &signal.signal,
             signal_id: &signal.id,
-            mitre_technique_id: &signal.mitre_technique_id,
             cloud: &signal.cloud,
             event_ids: &signal.event_ids,
+            habitual: signal.habitual,
+            extends: signal.extends.as_deref(),
         };
         let json = serde_json::to_string(&body).unwrap_or_else(|_| "{}".into());
         Some(self.render(
             OutboxKind::Risk,
+            IndexKind::Risk,
             SOURCETYPE_RISK,
-            self.source_for("correlate"),
+            search_name,
             signal.time,
             &json,
             &[],
         ))
     }
 
-    /// A finding (`sourcetype = crosswind:finding`), timed when it was raised.
-    pub fn finding(&self, finding: &Finding) -> Option<Rendered> {
+    /// A finding (`sourcetype = crosswind:finding`), timed when it was raised. `behind` maps
+    /// signal ids to (at least) the signals the finding lists; their names, search names,
+    /// threat objects and techniques go with it, so a finding reads without a lookup.
+    pub fn finding(&self, finding: &Finding, behind: &HashMap<&str, &Signal>) -> Option<Rendered> {
         if !self.forwards(OutboxKind::Finding) {
             return None;
         }
+        let listed: Vec<&Signal> = finding
+            .signals
+            .iter()
+            .filter_map(|id| behind.get(id.as_str()).copied())
+            .collect();
+        let mut signal_names: Vec<&str> = listed.iter().map(|s| s.signal.as_str()).collect();
+        signal_names.sort_unstable();
+        signal_names.dedup();
+        let search_names = signal_names.iter().map(|n| search_name(n)).collect();
+        let mut threat_objects: Vec<&str> = listed
+            .iter()
+            .filter_map(|s| s.threat_object.as_deref())
+            .collect();
+        threat_objects.sort_unstable();
+        threat_objects.dedup();
+        let mut techniques: Vec<String> = listed
+            .iter()
+            .flat_map(|s| s.mitre_technique_id.iter().cloned())
+            .collect();
+        techniques.sort_unstable();
+        techniques.dedup();
         let body = FindingEvent {
             schema_version: PAYLOAD_SCHEMA_VERSION,
             finding_id: &finding.id,
             identity: &finding.identity,
+            risk_object: &finding.identity,
+            risk_object_type: "user",
             score: finite(finding.score),
             threshold: finite(finding.threshold),
             clouds: &finding.clouds,
             signals: &finding.signals,
+            signal_names,
+            search_names,
+            threat_objects,
+            annotations: Annotations {
+                mitre_attack: MitreAttack {
+                    mitre_technique_id: &techniques,
+                },
+            },
             first_seen: finding.first_seen,
             last_seen: finding.last_seen,
             summary: &finding.summary,
@@ -202,6 +324,7 @@ impl Renderer {
         let json = serde_json::to_string(&body).unwrap_or_else(|_| "{}".into());
         Some(self.render(
             OutboxKind::Finding,
+            IndexKind::Findings,
             SOURCETYPE_FINDING,
             self.source_for("correlate"),
             finding.raised_at,
@@ -218,6 +341,7 @@ impl Renderer {
         let json = serde_json::to_string(event).ok()?;
         Some(self.render(
             OutboxKind::Event,
+            IndexKind::Events,
             SOURCETYPE_EVENT,
             self.source_for(origin),
             event.time,
@@ -233,9 +357,11 @@ impl Renderer {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn render(
         &self,
         kind: OutboxKind,
+        index_kind: IndexKind,
         sourcetype: &'static str,
         source: String,
         time_ms: i64,
@@ -251,7 +377,8 @@ impl Renderer {
         out.push_str(&json_string(&source));
         out.push_str(",\"sourcetype\":");
         out.push_str(&json_string(sourcetype));
-        if let Some(index) = &self.index {
+        let index = self.index_of(index_kind);
+        if let Some(index) = index {
             out.push_str(",\"index\":");
             out.push_str(&json_string(index));
         }
@@ -275,7 +402,7 @@ impl Renderer {
             sourcetype,
             source,
             time: time_ms,
-            index: self.index.clone(),
+            index: index.map(str::to_owned),
             payload: out.into_bytes(),
         }
     }
@@ -287,6 +414,14 @@ fn kind_slot(kind: OutboxKind) -> usize {
         OutboxKind::Risk => 1,
         OutboxKind::Finding => 2,
         OutboxKind::Event => 3,
+    }
+}
+
+/// ES's threat object type for crosswind's: an IP (or a sprayed /24, /48) is `ip_address`.
+fn es_threat_type(kind: &str) -> &str {
+    match kind {
+        "ip" | "cidr" => "ip_address",
+        other => other,
     }
 }
 

@@ -171,6 +171,132 @@ fn config_parses_with_defaults_and_rejects_unknown_keys() {
 }
 
 #[test]
+fn indexes_route_each_kind_and_the_rest_go_to_index() {
+    let c: SplunkConfig = toml::from_str(
+        r#"url = "https://s:8088"
+           token_env = "HEC_TOKEN"
+           index = "cloud"
+           indexes = { entra = "azure", aws = "aws", risk = "risk" }
+           forward = ["raw", "risk", "findings", "events"]"#,
+    )
+    .unwrap();
+    assert!(c.validate(&env).is_empty(), "{:?}", c.validate(&env));
+    let r = Renderer::new(&c);
+    assert_eq!(r.index_of(IndexKind::Entra), Some("azure"));
+    assert_eq!(r.index_of(IndexKind::Aws), Some("aws"));
+    assert_eq!(r.index_of(IndexKind::Risk), Some("risk"));
+    assert_eq!(r.index_of(IndexKind::Findings), Some("cloud"));
+    assert_eq!(r.index_of(IndexKind::Events), Some("cloud"));
+    let raw = br#"{"id":"r1","createdDateTime":"2023-11-14T22:13:20Z"}"#;
+    let event = graph_event(&serde_json::from_slice(raw).unwrap());
+    for (format, index) in [
+        (SourceFormat::GraphSignIn, "azure"),
+        (SourceFormat::SigninLogsRow, "azure"),
+        (SourceFormat::GraphRiskDetection, "azure"),
+        (SourceFormat::CloudTrail, "aws"),
+        (SourceFormat::SentinelCloudTrailRow, "aws"),
+    ] {
+        let rendered = r.raw(format, raw, &event, "import").unwrap();
+        assert_eq!(rendered.index.as_deref(), Some(index), "{format:?}");
+        let v: serde_json::Value = serde_json::from_slice(&rendered.payload).unwrap();
+        assert_eq!(v["index"], index, "{format:?}");
+    }
+    let e = r.event(&event, "import").unwrap();
+    assert_eq!(e.index.as_deref(), Some("cloud"));
+
+    // No index at all: no index member, the token's default index applies.
+    let r = Renderer::new(&splunk_config("https://s:8088"));
+    let rendered = r
+        .raw(SourceFormat::GraphSignIn, raw, &event, "import")
+        .unwrap();
+    assert_eq!(rendered.index, None);
+    assert!(!String::from_utf8_lossy(&rendered.payload).contains("\"index\""));
+}
+
+#[test]
+fn validate_names_a_bad_indexes_key_or_index() {
+    let mut c = splunk_config("https://s:8088");
+    c.indexes.insert("entra".into(), "azure".into());
+    c.indexes.insert("azure".into(), "azure".into());
+    c.indexes.insert("risk".into(), "Risk Index".into());
+    c.indexes.insert("aws".into(), "_internal".into());
+    let problems = c.validate(&env);
+    let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "splunk.indexes.aws",
+            "splunk.indexes.azure",
+            "splunk.indexes.risk"
+        ],
+        "{problems:?}"
+    );
+    assert!(problems[1].message.contains("unknown kind"), "{problems:?}");
+    assert!(
+        problems[1]
+            .message
+            .contains("entra, aws, risk, findings, events"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn sourcetype_follows_the_record_shape_and_an_unparsed_record_gets_crosswinds_own() {
+    let raw = br#"{"id":"r1","createdDateTime":"2023-11-14T22:13:20Z"}"#;
+    let event = graph_event(&serde_json::from_slice(raw).unwrap());
+    let r = Renderer::new(&splunk_config("https://s:8088"));
+    for (format, sourcetype) in [
+        (SourceFormat::GraphSignIn, "azure:aad:signin"),
+        (SourceFormat::DiagnosticSignIn, "azure:monitor:aad"),
+        (SourceFormat::SigninLogsRow, "crosswind:signinlogs"),
+        (SourceFormat::CloudTrail, "aws:cloudtrail"),
+        (SourceFormat::CloudTrailLogstash, "aws:cloudtrail"),
+        (
+            SourceFormat::SentinelCloudTrailRow,
+            "crosswind:awscloudtrail",
+        ),
+        (
+            SourceFormat::GraphRiskDetection,
+            "azure:aad:identity_protection:risk_detection",
+        ),
+        (
+            SourceFormat::DiagnosticRiskDetection,
+            "azure:aad:identity_protection:risk_detection",
+        ),
+        (
+            SourceFormat::UserRiskEventsRow,
+            "azure:aad:identity_protection:risk_detection",
+        ),
+    ] {
+        let rendered = r.raw(format, raw, &event, "import").unwrap();
+        assert_eq!(rendered.sourcetype, sourcetype, "{format:?}");
+        // Bytes that are not a JSON object are no add-on's shape.
+        for odd in [&b"not json"[..], b"[1,2]", b"\"text\""] {
+            let rendered = r.raw(format, odd, &event, "import").unwrap();
+            assert_eq!(rendered.sourcetype, "crosswind:unparsed", "{format:?}");
+            let v: serde_json::Value = serde_json::from_slice(&rendered.payload).unwrap();
+            assert_eq!(v["event"], String::from_utf8_lossy(odd).as_ref());
+            assert!(v.get("fields").is_none(), "{v}");
+        }
+    }
+    assert_eq!(
+        crate::sourcetypes(),
+        [
+            "aws:cloudtrail",
+            "azure:aad:identity_protection:risk_detection",
+            "azure:aad:signin",
+            "azure:monitor:aad",
+            "crosswind:awscloudtrail",
+            "crosswind:event",
+            "crosswind:finding",
+            "crosswind:risk",
+            "crosswind:signinlogs",
+            "crosswind:unparsed",
+        ]
+    );
+}
+
+#[test]
 fn validate_names_each_bad_key() {
     let mut c = SplunkConfig::new("ftp://splunk");
     c.index = Some("Bad Index".into());
@@ -331,21 +457,27 @@ fn risk_events_carry_es_fields_and_findings_their_shape() {
         risk_object_type: "user".into(),
         risk_score: 56.0,
         risk_message: "Password spray from 203.0.113.9 hit alice@contoso.com.".into(),
+        // The correlator's own name for an IP: ES calls it ip_address.
         threat_object: Some("203.0.113.9".into()),
-        threat_object_type: Some("ip_address".into()),
+        threat_object_type: Some("ip".into()),
         mitre_technique_id: vec!["T1110.003".into()],
         cloud: vec![CloudProvider::Azure, CloudProvider::Aws],
         event_ids: vec!["e1".into(), "e2".into()],
         habitual: false,
         extends: None,
     };
-    let c = splunk_config("https://s:8088");
+    let mut c = splunk_config("https://s:8088");
+    // A configured source applies to raw records, never to risk events (RBA counts sources).
+    c.source = Some("crosswind".into());
     let r = Renderer::new(&c).risk(&signal).unwrap();
     assert_eq!(r.sourcetype, "crosswind:risk");
+    assert_eq!(r.source, "crosswind - azure_password_spray - Rule");
     let v: serde_json::Value = serde_json::from_slice(&r.payload).unwrap();
     assert_eq!(v["sourcetype"], "crosswind:risk");
+    assert_eq!(v["source"], "crosswind - azure_password_spray - Rule");
     assert_eq!(v["time"].as_f64(), Some(1_700_000_000.5));
     let e = &v["event"];
+    assert_eq!(e["search_name"], "crosswind - azure_password_spray - Rule");
     assert_eq!(e["risk_object"], "alice@contoso.com");
     assert_eq!(e["risk_object_type"], "user");
     assert_eq!(e["risk_score"], 56.0);
@@ -353,9 +485,22 @@ fn risk_events_carry_es_fields_and_findings_their_shape() {
     assert_eq!(e["threat_object"], "203.0.113.9");
     assert_eq!(e["threat_object_type"], "ip_address");
     assert_eq!(e["signal"], "azure_password_spray");
-    assert_eq!(e["mitre_technique_id"], serde_json::json!(["T1110.003"]));
+    assert_eq!(e["signal_id"], "sig-1");
+    assert_eq!(
+        e["annotations"]["mitre_attack"]["mitre_technique_id"],
+        serde_json::json!(["T1110.003"])
+    );
+    assert!(e.get("mitre_technique_id").is_none(), "{e}");
     assert_eq!(e["cloud"], serde_json::json!(["Azure", "AWS"]));
     assert_eq!(e["event_ids"], serde_json::json!(["e1", "e2"]));
+    assert!(e.get("habitual").is_none(), "{e}");
+    let habitual = Signal {
+        habitual: true,
+        ..signal.clone()
+    };
+    let v: serde_json::Value =
+        serde_json::from_slice(&Renderer::new(&c).risk(&habitual).unwrap().payload).unwrap();
+    assert_eq!(v["event"]["habitual"], true);
 
     let finding = Finding {
         schema_version: 1,
@@ -364,15 +509,55 @@ fn risk_events_carry_es_fields_and_findings_their_shape() {
         score: 120.0,
         threshold: 100.0,
         clouds: vec![CloudProvider::Azure],
-        signals: vec!["sig-1".into()],
+        signals: vec!["sig-1".into(), "sig-2".into()],
         first_seen: 1,
         last_seen: 2,
         raised_at: 1_700_000_001_000,
         summary: "alice".into(),
     };
-    let f = Renderer::new(&c).finding(&finding).unwrap();
+    let other = Signal {
+        id: "sig-2".into(),
+        signal: "aws_console_login_no_mfa".into(),
+        threat_object: Some("198.51.100.7".into()),
+        mitre_technique_id: vec!["T1078.004".into()],
+        ..signal.clone()
+    };
+    let unrelated = Signal {
+        id: "sig-3".into(),
+        signal: "aws_recon_burst".into(),
+        ..signal.clone()
+    };
+    let behind: std::collections::HashMap<&str, &Signal> = [&signal, &other, &unrelated]
+        .into_iter()
+        .map(|s| (s.id.as_str(), s))
+        .collect();
+    let f = Renderer::new(&c).finding(&finding, &behind).unwrap();
+    assert_eq!(f.source, "crosswind");
     let v: serde_json::Value = serde_json::from_slice(&f.payload).unwrap();
     assert_eq!(v["sourcetype"], "crosswind:finding");
+    let e = &v["event"];
+    assert_eq!(e["risk_object"], "alice@contoso.com");
+    assert_eq!(e["risk_object_type"], "user");
+    assert_eq!(e["signals"], serde_json::json!(["sig-1", "sig-2"]));
+    assert_eq!(
+        e["signal_names"],
+        serde_json::json!(["aws_console_login_no_mfa", "azure_password_spray"])
+    );
+    assert_eq!(
+        e["search_names"],
+        serde_json::json!([
+            "crosswind - aws_console_login_no_mfa - Rule",
+            "crosswind - azure_password_spray - Rule"
+        ])
+    );
+    assert_eq!(
+        e["threat_objects"],
+        serde_json::json!(["198.51.100.7", "203.0.113.9"])
+    );
+    assert_eq!(
+        e["annotations"]["mitre_attack"]["mitre_technique_id"],
+        serde_json::json!(["T1078.004", "T1110.003"])
+    );
     for key in [
         "identity",
         "score",

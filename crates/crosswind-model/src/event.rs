@@ -101,14 +101,18 @@ impl SourceFormat {
         }
     }
 
-    /// Splunk sourcetype the raw record is forwarded under (INTERFACES.md "What reaches Splunk").
+    /// Splunk sourcetype the raw record is forwarded under (docs/splunk.md). An add-on's
+    /// sourcetype only for the shape that add-on reads: Log Analytics / Sentinel rows have
+    /// PascalCase columns no search written for `azure:aad:signin` or `aws:cloudtrail` finds, so
+    /// they go under crosswind's own sourcetypes.
     pub fn sourcetype(self) -> &'static str {
         match self {
-            SourceFormat::GraphSignIn | SourceFormat::SigninLogsRow => "azure:aad:signin",
+            SourceFormat::GraphSignIn => "azure:aad:signin",
             SourceFormat::DiagnosticSignIn => "azure:monitor:aad",
-            SourceFormat::CloudTrail
-            | SourceFormat::CloudTrailLogstash
-            | SourceFormat::SentinelCloudTrailRow => "aws:cloudtrail",
+            SourceFormat::SigninLogsRow => "crosswind:signinlogs",
+            // Logstash drops `eventTime` for `@timestamp`; every other field is CloudTrail's own.
+            SourceFormat::CloudTrail | SourceFormat::CloudTrailLogstash => "aws:cloudtrail",
+            SourceFormat::SentinelCloudTrailRow => "crosswind:awscloudtrail",
             SourceFormat::GraphRiskDetection
             | SourceFormat::DiagnosticRiskDetection
             | SourceFormat::UserRiskEventsRow => "azure:aad:identity_protection:risk_detection",

@@ -10,7 +10,7 @@
 //! whole look-back (14 days of history for the new-IP modifier). Records later than the window
 //! fall back to the full warm-up; the results are the same either way.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -195,8 +195,12 @@ impl Correlation {
             .collect();
         let score_from = start.saturating_sub(self.config.score_lookback_ms());
         let mut findings = Vec::new();
+        // The stored signals a finding lists, so its risk event names them (new ones are in
+        // `signals`).
+        let mut behind: Vec<Signal> = Vec::new();
         for identity in identities {
             let mut history = db::signals_of(store, identity, score_from)?;
+            let stored = history.len();
             history.extend(
                 signals
                     .iter()
@@ -204,8 +208,12 @@ impl Correlation {
                     .cloned(),
             );
             let prior_findings = db::findings_of(store, identity)?;
-            findings
-                .extend(score_identity(identity, &history, &prior_findings, &self.config).findings);
+            let raised = score_identity(identity, &history, &prior_findings, &self.config).findings;
+            if !raised.is_empty() {
+                history.truncate(stored);
+                behind.extend(history);
+            }
+            findings.extend(raised);
         }
 
         let mut batch = store.begin()?;
@@ -221,8 +229,13 @@ impl Correlation {
                     crosswind_hec::enqueue(&batch, &mut quota, &r)?;
                 }
             }
+            let behind: HashMap<&str, &Signal> = behind
+                .iter()
+                .chain(signals.iter())
+                .map(|s| (s.id.as_str(), s))
+                .collect();
             for &i in &new_findings {
-                if let Some(r) = renderer.finding(&findings[i]) {
+                if let Some(r) = renderer.finding(&findings[i], &behind) {
                     crosswind_hec::enqueue(&batch, &mut quota, &r)?;
                 }
             }
