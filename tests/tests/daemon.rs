@@ -968,6 +968,8 @@ fn deb_package_holds_binary_unit_conffile_and_man_page() {
         "/systemd/system/crosswind.service",
         "./usr/share/man/man1/crosswind.1",
         "./usr/share/doc/crosswind/",
+        "./usr/share/crosswind/splunk/TA-crosswind/default/app.conf",
+        "./usr/share/crosswind/splunk/TA-crosswind/default/props.conf",
     ] {
         assert!(
             listing.contains(path),
