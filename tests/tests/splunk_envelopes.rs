@@ -274,6 +274,7 @@ async fn every_kind_reaches_splunk_with_its_envelope() {
     }
     let mut seen: BTreeMap<String, u64> = BTreeMap::new();
     let mut risk_sources = BTreeSet::new();
+    let mut threat_only = 0;
     for v in received.iter().filter(|v| v["event"]["Id"] != OLD_ROW) {
         let sourcetype = v["sourcetype"].as_str().unwrap_or_default().to_owned();
         let e = &v["event"];
@@ -323,6 +324,19 @@ async fn every_kind_reaches_splunk_with_its_envelope() {
                 assert_eq!(e["search_name"], search_name.as_str(), "{v}");
                 assert_eq!(v["source"], search_name.as_str(), "{v}");
                 risk_sources.insert(search_name);
+                assert!(
+                    e["risk_object"].as_str().is_some_and(|o| !o.is_empty()),
+                    "ES needs a risk object: {v}"
+                );
+                match e["risk_object_type"].as_str() {
+                    Some("user") => {}
+                    // The spraying source: the threat object is the system at risk.
+                    Some("system") => {
+                        assert_eq!(e["risk_object"], e["threat_object"], "{v}");
+                        threat_only += 1;
+                    }
+                    other => panic!("risk_object_type {other:?}: {v}"),
+                }
                 for key in ["risk_object_type", "risk_message", "signal_id"] {
                     assert!(e[key].is_string(), "{key}: {v}");
                 }
@@ -416,6 +430,7 @@ async fn every_kind_reaches_splunk_with_its_envelope() {
     ] {
         assert_eq!(seen[st], 1, "{st}: {seen:?}");
     }
+    assert!(threat_only > 0, "the spray's threat-only signal");
     assert!(
         risk_sources.len() > 1,
         "each detection its own source: {risk_sources:?}"

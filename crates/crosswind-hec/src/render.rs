@@ -2,7 +2,8 @@
 //! `{"time":..,"host":..,"source":..,"sourcetype":..,"index":..,"event":..,"fields":{..}}`.
 //!
 //! Raw records are embedded byte for byte (never re-serialised), so Splunk indexes the record
-//! exactly as the source returned it. See INTERFACES.md, "What reaches Splunk".
+//! exactly as the source returned it. Sourcetypes, indexes and the risk and finding shapes are
+//! described in docs/splunk.md.
 
 use std::collections::HashMap;
 
@@ -69,8 +70,8 @@ impl Rendered {
     }
 }
 
-/// Turns records, signals and findings into HEC events, honouring `forward`, `index`, `source`
-/// and `host`.
+/// Turns records, signals and findings into HEC events, honouring `forward`, `index`,
+/// `indexes`, `source` and `host`.
 #[derive(Clone, Debug)]
 pub struct Renderer {
     host: String,
@@ -238,11 +239,20 @@ impl Renderer {
             return None;
         }
         let search_name = search_name(&signal.signal);
+        // A threat-only observation (a spraying IP) has no identity: ES needs a risk object,
+        // so the threat object is the `system` it is about.
+        let (risk_object, risk_object_type) = match signal.threat_object.as_deref() {
+            Some(threat) if signal.risk_object.is_empty() => (threat, "system"),
+            _ => (
+                signal.risk_object.as_str(),
+                signal.risk_object_type.as_str(),
+            ),
+        };
         let body = RiskEvent {
             schema_version: PAYLOAD_SCHEMA_VERSION,
             search_name: &search_name,
-            risk_object: &signal.risk_object,
-            risk_object_type: &signal.risk_object_type,
+            risk_object,
+            risk_object_type,
             risk_score: finite(signal.risk_score),
             risk_message: &signal.risk_message,
             threat_object: signal.threat_object.as_deref(),

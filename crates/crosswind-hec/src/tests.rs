@@ -501,6 +501,18 @@ fn risk_events_carry_es_fields_and_findings_their_shape() {
     let v: serde_json::Value =
         serde_json::from_slice(&Renderer::new(&c).risk(&habitual).unwrap().payload).unwrap();
     assert_eq!(v["event"]["habitual"], true);
+    // A threat-only signal (the spraying IP, no identity): the IP is ES's `system` risk object.
+    let threat_only = Signal {
+        risk_object: String::new(),
+        risk_object_type: "system".into(),
+        risk_score: 0.0,
+        ..signal.clone()
+    };
+    let v: serde_json::Value =
+        serde_json::from_slice(&Renderer::new(&c).risk(&threat_only).unwrap().payload).unwrap();
+    assert_eq!(v["event"]["risk_object"], "203.0.113.9");
+    assert_eq!(v["event"]["risk_object_type"], "system");
+    assert_eq!(v["event"]["threat_object"], "203.0.113.9");
 
     let finding = Finding {
         schema_version: 1,
