@@ -412,6 +412,8 @@ pub struct AwsCollector {
     clock_warned: bool,
     /// Trail files this poll could not read (`(key, error)`), S3 mode.
     file_failures: Vec<(String, AwsError)>,
+    /// The newest event time collected before this poll stored anything (`None` until asked).
+    newest_before_poll: Option<Option<DateTime<Utc>>>,
 }
 
 // === impl AwsCollector ===
@@ -475,6 +477,7 @@ impl AwsCollector {
             pacers: Default::default(),
             clock_warned: false,
             file_failures: Vec::new(),
+            newest_before_poll: None,
         })
     }
 
@@ -525,6 +528,7 @@ impl AwsCollector {
     ) -> Result<PollStats, AwsError> {
         let requests_before = self.metrics.requests.load(Ordering::Relaxed);
         let retries_before = self.metrics.retries.load(Ordering::Relaxed);
+        self.newest_before_poll = None;
         let res = match self.cfg.mode {
             Mode::LookupEvents => self.poll_lookup(store, since, now).await,
             Mode::S3 => self.poll_s3(store, since, now).await,
@@ -572,6 +576,24 @@ impl AwsCollector {
         }
     }
 
+    /// The newest event time this collector stored, at most `now`, as it was before this poll
+    /// stored anything: a scope re-based later in the poll must not start from records another
+    /// scope just read. Call it before reading when any checkpoint is ahead.
+    pub(crate) fn newest_collected(
+        &mut self,
+        store: &Store,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, AwsError> {
+        if let Some(t) = self.newest_before_poll {
+            return Ok(t);
+        }
+        let t = store
+            .newest_event_time(&self.origin(), now.timestamp_millis())?
+            .and_then(DateTime::from_timestamp_millis);
+        self.newest_before_poll = Some(t);
+        Ok(t)
+    }
+
     /// The checkpoint to read from. Checkpoints are our clock's `now`; one later than `now` was
     /// written while the host clock ran fast and has since been set back. Taken as it is, every
     /// poll would read nothing until the clock caught up and then start there, skipping the
@@ -592,9 +614,7 @@ impl AwsCollector {
             - chrono::Duration::seconds(
                 self.cfg.initial_backfill_secs.min(i64::MAX as u64 / 4) as i64
             );
-        let newest = store
-            .newest_event_time(&self.origin(), now.timestamp_millis())?
-            .and_then(DateTime::from_timestamp_millis);
+        let newest = self.newest_collected(store, now)?;
         let rebased = newest.map_or(floor, |t| t.max(floor)).min(now);
         add(&self.metrics.checkpoint_rebases, 1);
         let ahead_secs = (cp - now).num_seconds();

@@ -76,6 +76,16 @@ impl AwsCollector {
         let regions = self.cfg.regions.clone();
         let mut failures = Vec::new();
         for region in &regions {
+            let cp = store
+                .checkpoint(&region_checkpoint_name(&self.cfg.name, region))?
+                .and_then(|c| parse_time(&c.value));
+            if cp.is_some_and(|cp| cp > now) {
+                // Before any region stores anything (see `newest_collected`).
+                self.newest_collected(store, now)?;
+                break;
+            }
+        }
+        for region in &regions {
             let res = self
                 .poll_region(store, region, since, now, &mut stats)
                 .await;

@@ -56,6 +56,8 @@ pub struct CollectorStatus {
     pub last_error: Option<String>,
     /// Sign-ins that arrived later than `lookback_secs` (found by the late sweep), all time.
     pub too_late: u64,
+    /// `(event type, error)` for each sign-in event-type query whose last poll failed.
+    pub event_type_errors: Vec<(String, String)>,
 }
 
 #[derive(Deserialize)]
@@ -100,6 +102,18 @@ pub fn status(
             .checkpoint(&too_late_name(name))?
             .and_then(|c| c.value.parse().ok())
             .unwrap_or(0),
+        event_type_errors: {
+            let prefix = format!("azure:{name}:last_error:");
+            store
+                .checkpoints()?
+                .into_iter()
+                .filter(|c| !c.value.is_empty())
+                .filter_map(|c| {
+                    let t = c.name.strip_prefix(&prefix)?.to_owned();
+                    Some((t, c.value))
+                })
+                .collect()
+        },
     })
 }
 
@@ -112,6 +126,8 @@ pub struct AzureCollector {
     base: Url,
     /// A checkpoint ahead of the host clock was reported (once per collector).
     clock_warned: bool,
+    /// The newest event time collected before this poll stored anything (`None` until asked).
+    newest_before_poll: Option<Option<DateTime<Utc>>>,
 }
 
 // === impl AzureCollector ===
@@ -157,6 +173,7 @@ impl AzureCollector {
             metrics,
             base,
             clock_warned: false,
+            newest_before_poll: None,
         })
     }
 
@@ -222,66 +239,132 @@ impl AzureCollector {
         res
     }
 
+    /// Each event-type query has its own checkpoint (`azure:<name>:type:<type>`; v1.0's single
+    /// query uses `azure:<name>`): one that keeps failing (a filter Graph refuses, an expired
+    /// `nextLink`) keeps its checkpoint and error while the others move on, instead of every
+    /// poll re-reading a window that grows from the last time all of them succeeded.
+    /// `azure:<name>` is the oldest of them (status, lag).
     async fn poll_inner(
         &mut self,
         store: &mut Store,
         since: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<PollStats, AzureError> {
-        let cp_name = self.cfg.checkpoint_name();
-        let stored = store
-            .checkpoint(&cp_name)?
-            .and_then(|c| DateTime::parse_from_rfc3339(&c.value).ok())
-            .map(|t| t.with_timezone(&Utc));
-        let checkpoint = self.rebase_if_ahead(store, stored, now)?;
+        let overall_name = self.cfg.checkpoint_name();
+        let overall = read_time(store, &overall_name)?;
         let lookback =
             chrono::Duration::seconds(self.cfg.lookback_secs.min(i64::MAX as u64 / 2) as i64);
         let backfill = chrono::Duration::seconds(
             self.cfg.initial_backfill_secs.min(i64::MAX as u64 / 2) as i64,
         );
         let end = trunc_secs(now);
-        let start = trunc_secs(match (since, checkpoint) {
-            (Some(s), _) => s,
-            (None, Some(cp)) => cp - lookback,
-            (None, None) => now - backfill,
-        });
         let mut stats = PollStats {
-            window_start: Some(start),
             window_end: Some(end),
-            checkpoint,
+            checkpoint: overall,
             ..PollStats::default()
         };
-        if start > end {
-            return Ok(stats);
-        }
-        // Never move the checkpoint backwards (`--since` in the past); one ahead of the clock
-        // was re-based above.
-        let new_checkpoint = checkpoint.map_or(end, |cp| cp.max(end));
         let requests_before = self.metrics.requests.load(Ordering::Relaxed);
         let retries_before = self.metrics.retries.load(Ordering::Relaxed);
-        let error_name = last_error_name(&self.cfg.name);
-        let close = |_stored: u64| {
-            vec![
-                (cp_name.clone(), fmt_time(new_checkpoint)),
-                (error_name.clone(), String::new()),
-            ]
-        };
-        let w = self
-            .read_window(store, start, end, &close, &mut stats)
-            .await?;
-        stats.pages += w.pages;
-        if since.is_none() {
-            self.late_sweep(store, start, &mut stats).await?;
+        let filters = self.cfg.event_type_filters();
+        self.newest_before_poll = None;
+        for filter in &filters {
+            let cp = read_time(
+                store,
+                &type_checkpoint_name(&self.cfg.name, filter.as_deref()),
+            )?;
+            if cp.or(overall).is_some_and(|cp| cp > now) {
+                // Before any query stores anything (see `newest_collected`).
+                self.newest_collected(store, now)?;
+                break;
+            }
         }
-        stats.checkpoint = Some(new_checkpoint);
+        let mut failures: Vec<(String, AzureError)> = Vec::new();
+        let mut sweep_from: Option<DateTime<Utc>> = None;
+        for filter in &filters {
+            let cp_name = type_checkpoint_name(&self.cfg.name, filter.as_deref());
+            let error_name = type_error_name(&self.cfg.name, filter.as_deref());
+            // Stores from before per-type checkpoints carry on from the collector's.
+            let stored = read_time(store, &cp_name)?.or(overall);
+            let checkpoint = self.rebase_if_ahead(store, stored, now)?;
+            let start = trunc_secs(match (since, checkpoint) {
+                (Some(s), _) => s,
+                (None, Some(cp)) => cp - lookback,
+                (None, None) => now - backfill,
+            });
+            stats.window_start = Some(stats.window_start.map_or(start, |s| s.min(start)));
+            sweep_from = Some(sweep_from.map_or(start, |s| s.min(start)));
+            if start > end {
+                continue;
+            }
+            // Never move the checkpoint backwards (`--since` in the past); one ahead of the
+            // clock was re-based above.
+            let new_checkpoint = checkpoint.map_or(end, |cp| cp.max(end));
+            let close = |_stored: u64| {
+                vec![
+                    (cp_name.clone(), fmt_time(new_checkpoint)),
+                    (error_name.clone(), String::new()),
+                ]
+            };
+            let res = self
+                .read_window(
+                    store,
+                    (start, end),
+                    std::slice::from_ref(filter),
+                    &close,
+                    &mut stats,
+                )
+                .await;
+            match res {
+                Ok(w) => stats.pages += w.pages,
+                Err(e) if filters.len() > 1 && concerns_one_query(&e) => {
+                    let t = filter.as_deref().unwrap_or("signIns");
+                    tracing::warn!(collector = %self.cfg.name, event_type = t, error = %e, error_type = e.kind(), "Sign-in query failed; its checkpoint stays, the other event types go on.");
+                    let mut b = store.begin()?;
+                    b.set_checkpoint(&error_name, &e.to_string())?;
+                    b.commit()?;
+                    failures.push((t.to_owned(), e));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        // The collector's checkpoint: the oldest of the queries' (what is fully covered).
+        let mut oldest: Option<DateTime<Utc>> = None;
+        let mut all_have_one = true;
+        for filter in &filters {
+            match read_time(
+                store,
+                &type_checkpoint_name(&self.cfg.name, filter.as_deref()),
+            )? {
+                Some(t) => oldest = Some(oldest.map_or(t, |o| o.min(t))),
+                None => all_have_one = false,
+            }
+        }
+        {
+            // Its own scope: a transaction is never held across an await.
+            let mut b = store.begin()?;
+            if let Some(t) = oldest.filter(|_| all_have_one) {
+                b.set_checkpoint(&overall_name, &fmt_time(t))?;
+                stats.checkpoint = Some(t);
+                self.metrics
+                    .lag_secs
+                    .store((now - t).num_seconds(), Ordering::Relaxed);
+            }
+            if failures.is_empty() {
+                b.set_checkpoint(&last_error_name(&self.cfg.name), "")?;
+            }
+            b.commit()?;
+        }
+        if since.is_none()
+            && failures.is_empty()
+            && let Some(from) = sweep_from
+        {
+            self.late_sweep(store, from, &mut stats).await?;
+        }
         stats.requests = self.metrics.requests.load(Ordering::Relaxed) - requests_before;
         stats.retries = self.metrics.retries.load(Ordering::Relaxed) - retries_before;
-        self.metrics
-            .lag_secs
-            .store((now - new_checkpoint).num_seconds(), Ordering::Relaxed);
         tracing::info!(
             collector = %self.cfg.name,
-            window_start = %fmt_time(start),
+            window_start = %stats.window_start.map(fmt_time).unwrap_or_default(),
             window_end = %fmt_time(end),
             pages = stats.pages,
             requests = stats.requests,
@@ -291,7 +374,35 @@ impl AzureCollector {
             quarantined = stats.quarantined,
             "Poll complete."
         );
-        Ok(stats)
+        if failures.is_empty() {
+            Ok(stats)
+        } else {
+            Err(AzureError::EventTypes {
+                total: filters.len(),
+                failures,
+            })
+        }
+    }
+
+    /// The newest `createdDateTime` this collector stored, at most `now`, as it was before this
+    /// poll stored anything: a query re-based later in the poll must not start from sign-ins
+    /// another query just read. Call it before reading when any checkpoint is ahead.
+    fn newest_collected(
+        &mut self,
+        store: &Store,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, AzureError> {
+        if let Some(t) = self.newest_before_poll {
+            return Ok(t);
+        }
+        let t = store
+            .newest_event_time(
+                &format!("crosswind:{}", self.cfg.name),
+                now.timestamp_millis(),
+            )?
+            .and_then(DateTime::from_timestamp_millis);
+        self.newest_before_poll = Some(t);
+        Ok(t)
     }
 
     /// The checkpoint to read from. Checkpoints are our clock's `now`; one later than `now` was
@@ -313,10 +424,7 @@ impl AzureCollector {
             - chrono::Duration::seconds(
                 self.cfg.initial_backfill_secs.min(i64::MAX as u64 / 4) as i64
             );
-        let origin = format!("crosswind:{}", self.cfg.name);
-        let newest = store
-            .newest_event_time(&origin, now.timestamp_millis())?
-            .and_then(DateTime::from_timestamp_millis);
+        let newest = self.newest_collected(store, now)?;
         let rebased = newest.map_or(floor, |t| t.max(floor)).min(now);
         Metrics::add(&self.metrics.checkpoint_rebases, 1);
         let ahead_secs = (cp - now).num_seconds();
@@ -336,19 +444,18 @@ impl AzureCollector {
         Ok(Some(rebased))
     }
 
-    /// Reads `[start, end]`: every event-type query, every page, one transaction per page. The
+    /// Reads `[start, end]`: each of `filters`' queries, every page, one transaction per page. The
     /// checkpoints `close` gives (from the records stored by the window) are written in the
     /// transaction of the last page of the last query.
     async fn read_window(
         &mut self,
         store: &mut Store,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
+        (start, end): (DateTime<Utc>, DateTime<Utc>),
+        filters: &[Option<String>],
         close: &(dyn Fn(u64) -> Vec<(String, String)> + Send + Sync),
         stats: &mut PollStats,
     ) -> Result<WindowRead, AzureError> {
         let origin = format!("crosswind:{}", self.cfg.name);
-        let filters = self.cfg.event_type_filters();
         let mut read = WindowRead::default();
         for (qi, event_type) in filters.iter().enumerate() {
             let last_query = qi + 1 == filters.len();
@@ -476,8 +583,9 @@ impl AzureCollector {
             ]
         };
         let mut sweep_stats = PollStats::default();
+        let filters = self.cfg.event_type_filters();
         let read = self
-            .read_window(store, from, to, &close, &mut sweep_stats)
+            .read_window(store, (from, to), &filters, &close, &mut sweep_stats)
             .await?;
         stats.pages += read.pages;
         stats.records += sweep_stats.records;
@@ -540,6 +648,40 @@ impl AzureCollector {
 struct WindowRead {
     pages: u64,
     stored: u64,
+}
+
+fn read_time(store: &Store, name: &str) -> Result<Option<DateTime<Utc>>, AzureError> {
+    Ok(store
+        .checkpoint(name)?
+        .and_then(|c| DateTime::parse_from_rfc3339(&c.value).ok())
+        .map(|t| t.with_timezone(&Utc)))
+}
+
+fn type_checkpoint_name(name: &str, event_type: Option<&str>) -> String {
+    match event_type {
+        Some(t) => format!("azure:{name}:type:{t}"),
+        None => format!("azure:{name}"),
+    }
+}
+
+fn type_error_name(name: &str, event_type: Option<&str>) -> String {
+    match event_type {
+        Some(t) => format!("azure:{name}:last_error:{t}"),
+        None => last_error_name(name),
+    }
+}
+
+/// Errors that concern one event-type query (Graph refused or could not serve it, a page that
+/// could not be read), so the other queries go on. Token, permission and store errors do not:
+/// every query would fail the same way.
+fn concerns_one_query(e: &AzureError) -> bool {
+    match e {
+        AzureError::Graph { status, .. } => !matches!(status, 401 | 403),
+        AzureError::RetriesExhausted { .. }
+        | AzureError::Decode(_)
+        | AzureError::ForeignNextLink(_) => true,
+        _ => false,
+    }
 }
 
 fn swept_name(name: &str) -> String {

@@ -36,6 +36,20 @@ pub enum AzureError {
     ForeignNextLink(String),
     #[error("store: {0}")]
     Store(#[from] crosswind_store::StoreError),
+    /// Some event-type queries failed; the others were read and checkpointed.
+    #[error("{} of {total} sign-in event type queries failed: {}", failures.len(), type_list(failures))]
+    EventTypes {
+        total: usize,
+        failures: Vec<(String, AzureError)>,
+    },
+}
+
+fn type_list(failures: &[(String, AzureError)]) -> String {
+    failures
+        .iter()
+        .map(|(t, e)| format!("{t}: {e}"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl AzureError {
@@ -45,6 +59,9 @@ impl AzureError {
             AzureError::Token { retriable, .. } => *retriable,
             AzureError::RetriesExhausted { .. } | AzureError::Store(_) => true,
             AzureError::Graph { status, .. } => *status >= 500 || *status == 429,
+            AzureError::EventTypes { failures, .. } => {
+                failures.iter().all(|(_, e)| e.is_retriable())
+            }
             _ => false,
         }
     }
@@ -62,6 +79,7 @@ impl AzureError {
             AzureError::Decode(_) => "decode",
             AzureError::ForeignNextLink(_) => "next_link",
             AzureError::Store(_) => "store",
+            AzureError::EventTypes { .. } => "event_types",
         }
     }
 }

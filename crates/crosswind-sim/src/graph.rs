@@ -53,6 +53,8 @@ struct GraphState {
     served: BTreeSet<String>,
     served_count: u64,
     statuses: Vec<u16>,
+    /// Queries filtered on this sign-in event type are refused (400).
+    refused_type: Option<String>,
 }
 
 /// A running Graph simulator.
@@ -141,6 +143,12 @@ impl GraphSim {
     /// Sets the simulator clock (epoch ms): records whose arrival is later are not visible.
     pub fn set_now(&self, now_ms: i64) {
         lock(&self.state).now_ms = now_ms;
+    }
+
+    /// Refuses every query filtered on `event_type` with a 400 `BadRequest` (as Graph answers a
+    /// filter it cannot serve), or stops doing so with `None`.
+    pub fn refuse_event_type(&self, event_type: Option<&str>) {
+        lock(&self.state).refused_type = event_type.map(str::to_owned);
     }
 
     /// Queues faults for the next requests, in order.
@@ -376,6 +384,13 @@ fn respond(
         Ok(f) => f,
         Err(e) => return graph_error(400, "BadRequest", &format!("Invalid filter clause: {e}")),
     };
+    if filter.event_type.is_some() && lock(state).refused_type == filter.event_type {
+        return graph_error(
+            400,
+            "BadRequest",
+            "Invalid filter clause: the query could not be served.",
+        );
+    }
     if version == "v1.0" && filter.event_type.is_some() {
         return graph_error(
             400,

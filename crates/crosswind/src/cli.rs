@@ -581,6 +581,16 @@ fn status(store: &Store, config: &Config, format: OutputFormat) -> Result<(), Fa
             json!(st.last_error),
         ]);
         too_late_row(&mut rows, &st.name, st.too_late);
+        // A failing event-type query keeps its own checkpoint while the others go on.
+        for (event_type, error) in &st.event_type_errors {
+            rows.push(vec![
+                json!(format!("collector {} event_type {event_type}", st.name)),
+                json!("failing"),
+                json!(null),
+                json!(null),
+                json!(error),
+            ]);
+        }
     }
     for aws in &config.aws {
         let st = crosswind_aws::status(&aws.name, store, now).map_err(|e| anyhow!(e))?;
