@@ -46,7 +46,7 @@ pub use demo::{DEFAULT_DEMO_SECONDS, demo};
 pub use logging::LogFormat;
 pub use pipeline::FEEDER_CHECKPOINT;
 
-use crate::collectors::{Spec, parse_schedule};
+use crate::collectors::Spec;
 use crate::config::Config;
 use crate::correlation::Correlation;
 use scheduler::Running;
@@ -373,16 +373,19 @@ async fn supervise_forwarder(
 
 impl Daemon {
     async fn start_collector(&self, spec: &Spec) -> anyhow::Result<Running> {
-        let running = scheduler::start(
-            spec,
-            self.aws_credentials.as_ref(),
-            self.store_path.clone(),
-            self.shared.clone(),
-            self.wake.clone(),
-        )
-        .await?;
-        state::lock(&self.shared.collectors).insert(spec.name().to_owned(), running.entry.clone());
-        Ok(running)
+        let built = self.build_collector(spec).await?;
+        Ok(self.spawn_collector(built))
+    }
+
+    async fn build_collector(&self, spec: &Spec) -> anyhow::Result<scheduler::Built> {
+        scheduler::build(spec, self.aws_credentials.as_ref(), self.store_path.clone()).await
+    }
+
+    fn spawn_collector(&self, built: scheduler::Built) -> Running {
+        let running = scheduler::spawn(built, self.shared.clone(), self.wake.clone());
+        state::lock(&self.shared.collectors)
+            .insert(running.entry.name.clone(), running.entry.clone());
+        running
     }
 
     async fn stop_collector(&mut self, name: &str) {
@@ -447,37 +450,40 @@ impl Daemon {
             .into_iter()
             .map(|s| (s.name().to_owned(), s))
             .collect();
-        let current: Vec<String> = self.collectors.keys().cloned().collect();
-        let (mut added, mut removed, mut changed) = (0, 0, 0);
-        for name in current {
-            match wanted.get(&name) {
-                None => {
-                    self.stop_collector(&name).await;
-                    tracing::info!(collector = %name, "Collector removed.");
-                    removed += 1;
-                }
-                Some(spec)
-                    if self
-                        .collectors
-                        .get(&name)
-                        .is_some_and(|r| r.fingerprint != spec.fingerprint()) =>
-                {
-                    // Build the new one first: a broken new config keeps the old collector.
-                    let _ = parse_schedule(spec.schedule())?;
-                    self.stop_collector(&name).await;
-                    let running = self.start_collector(spec).await?;
-                    self.collectors.insert(name.clone(), running);
-                    tracing::info!(collector = %name, "Collector restarted with its new settings.");
-                    changed += 1;
-                }
-                Some(_) => {}
-            }
-        }
+        // Build every new or changed collector before touching a running one: if one cannot be
+        // built (a secret file gone since validation, a credential provider failing), the
+        // reload is refused as a whole and every running collector keeps running.
+        let mut built = Vec::new();
         for (name, spec) in &wanted {
-            if !self.collectors.contains_key(name) {
-                let running = self.start_collector(spec).await?;
-                self.collectors.insert(name.clone(), running);
-                tracing::info!(collector = %name, kind = spec.kind(), "Collector added.");
+            let changed = match self.collectors.get(name) {
+                None => false,
+                Some(r) if r.fingerprint != spec.fingerprint() => true,
+                Some(_) => continue,
+            };
+            built.push((name.clone(), changed, self.build_collector(spec).await?));
+        }
+        let removed_names: Vec<String> = self
+            .collectors
+            .keys()
+            .filter(|n| !wanted.contains_key(*n))
+            .cloned()
+            .collect();
+        let (mut added, mut changed, removed) = (0, 0, removed_names.len());
+        for name in removed_names {
+            self.stop_collector(&name).await;
+            tracing::info!(collector = %name, "Collector removed.");
+        }
+        for (name, is_change, b) in built {
+            if is_change {
+                self.stop_collector(&name).await;
+            }
+            let running = self.spawn_collector(b);
+            self.collectors.insert(name.clone(), running);
+            if is_change {
+                tracing::info!(collector = %name, "Collector restarted with its new settings.");
+                changed += 1;
+            } else {
+                tracing::info!(collector = %name, "Collector added.");
                 added += 1;
             }
         }

@@ -38,26 +38,55 @@ impl Running {
     }
 }
 
-/// Builds the collector (reads its secret, sets up TLS and credentials) and starts its task.
-pub(crate) async fn start(
+/// A collector built (its secret read, TLS and credentials set up, its store connection open)
+/// but not started yet: a reload builds the replacement before it stops the running collector.
+pub(crate) struct Built {
+    spec_name: String,
+    kind: &'static str,
+    fingerprint: String,
+    schedule: cron::Schedule,
+    source: Source,
+    store: Store,
+}
+
+/// Builds the collector; nothing runs yet.
+pub(crate) async fn build(
     spec: &Spec,
     aws_credentials: Option<&aws_sdk_cloudtrail::config::Credentials>,
     store_path: PathBuf,
-    shared: Arc<Shared>,
-    wake: Arc<Notify>,
-) -> anyhow::Result<Running> {
+) -> anyhow::Result<Built> {
     let schedule = parse_schedule(spec.schedule())
         .with_context(|| format!("collector {}: schedule", spec.name()))?;
     let source = Source::build(spec, aws_credentials).await?;
+    let store = Store::open(&store_path)
+        .with_context(|| format!("collector {}: cannot open the store", spec.name()))?;
+    Ok(Built {
+        spec_name: spec.name().to_owned(),
+        kind: spec.kind(),
+        fingerprint: spec.fingerprint(),
+        schedule,
+        source,
+        store,
+    })
+}
+
+/// Starts a built collector's task.
+pub(crate) fn spawn(built: Built, shared: Arc<Shared>, wake: Arc<Notify>) -> Running {
+    let Built {
+        spec_name,
+        kind,
+        fingerprint,
+        schedule,
+        source,
+        store,
+    } = built;
     let metrics = match &source {
         Source::Azure(c) => SourceMetrics::Azure(c.metrics()),
         Source::Aws(c) => SourceMetrics::Aws(c.metrics()),
     };
-    let store = Store::open(&store_path)
-        .with_context(|| format!("collector {}: cannot open the store", spec.name()))?;
     let entry = Arc::new(CollectorEntry {
-        name: spec.name().to_owned(),
-        kind: spec.kind(),
+        name: spec_name.clone(),
+        kind,
         metrics,
         polls: AtomicU64::new(0),
         skipped_polls: AtomicU64::new(0),
@@ -67,8 +96,8 @@ pub(crate) async fn start(
     let span = tracing::info_span!(
         "collector",
         component_kind = "source",
-        component_type = spec.kind(),
-        component_id = %spec.name()
+        component_type = kind,
+        component_id = %spec_name
     );
     let task = tokio::spawn(
         drive(
@@ -82,12 +111,12 @@ pub(crate) async fn start(
         )
         .instrument(span),
     );
-    Ok(Running {
-        fingerprint: spec.fingerprint(),
+    Running {
+        fingerprint,
         entry,
         stop: stop_tx,
         task,
-    })
+    }
 }
 
 async fn drive(
