@@ -83,6 +83,43 @@ async fn import_then_forward_delivers_everything_once() {
     );
     assert!(stored > 100 && signals > 0 && findings > 0, "{summary}");
 
+    // Issue 16: `forward` beside a running daemon (which holds `<store>.lock` and has a request
+    // in flight) refuses instead of taking the daemon's in-flight claim over as crash recovery.
+    let db = dir.path().join("cw.db");
+    {
+        let store = crosswind_store::Store::open(&db).unwrap();
+        store
+            .connection()
+            .execute(
+                "INSERT INTO outbox_inflight (first_id, last_id, claimed_at)
+                 SELECT min(id), max(id), 0 FROM outbox",
+                [],
+            )
+            .unwrap();
+    }
+    let daemon_lock = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.path().join("cw.db.lock"))
+        .unwrap();
+    daemon_lock.try_lock().unwrap();
+    let out = forward_once(&cfg);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("a running daemon forwards this store's outbox itself"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(hec.events().is_empty());
+    let inflight: i64 = crosswind_store::Store::open(&db)
+        .unwrap()
+        .connection()
+        .query_row("SELECT count(*) FROM outbox_inflight", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(inflight, 1, "the daemon's in-flight claim is left alone");
+    // The daemon stopped (crashed mid-request): now `forward` recovers its claim and delivers.
+    drop(daemon_lock);
     let out = forward_once(&cfg);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 

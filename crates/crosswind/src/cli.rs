@@ -306,6 +306,14 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 ))
             })?;
             let store = open_store(&cli, &config)?;
+            // One forwarder per outbox: a second one's crash recovery would take over the
+            // running one's in-flight claims (resent as duplicates) and both would claim the same
+            // rows. The daemon forwards itself and holds this lock; held here until we exit.
+            let _lock = crate::daemon::lock_store(store.path()).map_err(|e| {
+                anyhow!(
+                    "cannot forward: {e:#}; a running daemon forwards this store's outbox itself"
+                )
+            })?;
             forward(splunk, store, once, retry_dead)
         }
         Command::Findings { ref since, format } => {
