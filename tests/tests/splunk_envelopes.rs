@@ -39,6 +39,31 @@ fn shared_record(rel: &str, needle: &str) -> String {
         .unwrap_or_else(|| panic!("{rel}: no record with {needle}"))
 }
 
+/// A spray-to-AWS scenario (Graph sign-ins, CloudTrail, its correlate.toml) written into
+/// `data`; returns the files to import.
+fn simulate(data: &std::path::Path) -> Vec<String> {
+    let out = crosswind(&[
+        "simulate",
+        "--scenario",
+        "spray-to-aws",
+        "--out",
+        data.to_str().unwrap(),
+        "--users",
+        "40",
+        "--hours",
+        "6",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    walk(data)
+        .into_iter()
+        .filter(|path| {
+            let name = path.file_name().unwrap().to_string_lossy();
+            name.ends_with(".json.gz") || (name.starts_with("signins-") && name.ends_with(".json"))
+        })
+        .map(|path| path.display().to_string())
+        .collect()
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -91,18 +116,7 @@ async fn every_kind_reaches_splunk_with_its_envelope() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let out = crosswind(&[
-        "simulate",
-        "--scenario",
-        "spray-to-aws",
-        "--out",
-        data.to_str().unwrap(),
-        "--users",
-        "40",
-        "--hours",
-        "6",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let simulated = simulate(&data);
 
     // One record of every other shape, from the public samples (a Graph risk detection is
     // written from its documented resource: there is no public raw one), and one of no shape.
@@ -190,12 +204,7 @@ async fn every_kind_reaches_splunk_with_its_envelope() {
         "json".into(),
         shapes_file.display().to_string(),
     ];
-    for path in walk(&data) {
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if name.ends_with(".json.gz") || (name.starts_with("signins-") && name.ends_with(".json")) {
-            import.push(path.display().to_string());
-        }
-    }
+    import.extend(simulated);
     let out = tokio::task::block_in_place(|| {
         let args: Vec<&str> = import.iter().map(String::as_str).collect();
         crosswind(&args)
@@ -439,4 +448,102 @@ async fn every_kind_reaches_splunk_with_its_envelope() {
     let raw: u64 = RAW.iter().filter_map(|st| seen.get(*st)).sum();
     assert_eq!(raw, stored, "every stored record once, raw: {seen:?}");
     assert_eq!(seen["crosswind:event"], stored, "{seen:?}");
+}
+
+/// An index Splunk refuses (HEC code 7: the token may not write to it) holds back only the kind
+/// routed there: with `indexes.risk` naming such an index, every risk event is dead-lettered
+/// with the index named in `status`, and raw records and findings are all delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_index_dead_letters_only_the_kind_routed_to_it() {
+    let hec = HecSim::start(HecSimConfig {
+        token: TOKEN.into(),
+        indexer_ack: true,
+        allowed_indexes: Some(["cloud", "azure", "aws"].map(String::from).to_vec()),
+        ..HecSimConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let simulated = simulate(&data);
+    let token_file = dir.path().join("hec-token");
+    std::fs::write(&token_file, TOKEN).unwrap();
+    private(&token_file);
+    let correlate = std::fs::read_to_string(data.join("correlate.toml")).unwrap();
+    let config = data.join("crosswind.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{correlate}\n[store]\npath = \"{}\"\n\n[splunk]\nurl = \"{}\"\ntoken_file = \"{}\"\nindex = \"cloud\"\nindexes = {{ entra = \"azure\", aws = \"aws\", risk = \"riskx\" }}\n",
+            dir.path().join("cw.db").display(),
+            hec.url(),
+            token_file.display()
+        ),
+    )
+    .unwrap();
+    private(&config);
+    let cfg = config.to_str().unwrap().to_string();
+    let mut import = vec![
+        "--config".to_string(),
+        cfg.clone(),
+        "import".into(),
+        "--format".into(),
+        "json".into(),
+    ];
+    import.extend(simulated);
+    let out = tokio::task::block_in_place(|| {
+        let args: Vec<&str> = import.iter().map(String::as_str).collect();
+        crosswind(&args)
+    });
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let summary: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let (stored, signals, findings) = (
+        summary["stored"].as_u64().unwrap(),
+        summary["signals"].as_u64().unwrap(),
+        summary["findings"].as_u64().unwrap(),
+    );
+    assert!(signals > 0 && findings > 0, "{summary}");
+
+    let out = forward_once(&cfg);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("dead letters for index riskx: {signals} (")),
+        "the refused index is named: {}",
+        stderr(&out)
+    );
+
+    let counts = count_by_sourcetype(&hec.events());
+    assert_eq!(counts.get("crosswind:risk"), None, "{counts:?}");
+    assert_eq!(
+        counts.get("crosswind:finding"),
+        Some(&findings),
+        "{counts:?}"
+    );
+    let raw = counts["azure:aad:signin"] + counts["aws:cloudtrail"];
+    assert_eq!(raw, stored, "{counts:?}");
+
+    let out = crosswind(&["--config", &cfg, "status", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let status = stdout(&out);
+    let row: Value = status
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|r| r["item"] == "outbox_dead_letters index=riskx")
+        .unwrap_or_else(|| panic!("no dead letters for riskx: {status}"));
+    assert_eq!(
+        row["value"], signals,
+        "every risk event, nothing else: {row}"
+    );
+    assert!(
+        row["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("code 7")),
+        "{row}"
+    );
+    assert!(
+        !status.contains("outbox_dead_letters index=azure")
+            && !status.contains("outbox_dead_letters index=aws")
+            && !status.contains("outbox_dead_letters index=cloud"),
+        "{status}"
+    );
 }

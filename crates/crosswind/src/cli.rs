@@ -686,6 +686,20 @@ fn forward(
                 stats.possible_duplicates,
                 stats.dead_lettered
             )).context("cannot write")?;
+            // `forward --once` has no log: name where the dead letters were bound and why
+            // (a refused index, HEC code 7, is the usual cause).
+            if stats.dead_lettered > 0 {
+                let store = forwarder.into_store();
+                for dead in crosswind_store::outbox::dead_by_index(&store)? {
+                    let index = dead.index.as_deref().unwrap_or("the token's default index");
+                    note(format_args!(
+                        "dead letters for index {}: {} ({})",
+                        crate::output::terminal_safe(index),
+                        dead.count,
+                        crate::output::terminal_safe(&dead.last_error)
+                    ));
+                }
+            }
             Ok::<_, anyhow::Error>(())
         } else {
             forwarder
