@@ -506,6 +506,15 @@ pub fn cross_cloud_ips(store: &Store, since: i64, until: i64) -> Result<Vec<Cros
 }
 
 /// The newest event time in the store.
+/// The newest event time at or before `until_ms` (an index range: records dated far in the
+/// future are left out).
+pub fn max_event_time_until(store: &Store, until_ms: i64) -> Result<Option<i64>> {
+    Ok(store
+        .conn
+        .prepare_cached("SELECT max(time) FROM events WHERE time <= ?1")?
+        .query_row([until_ms], |r| r.get(0))?)
+}
+
 pub fn max_event_time(store: &Store) -> Result<Option<i64>> {
     Ok(store
         .conn

@@ -28,6 +28,9 @@ use crate::config::Config;
 /// late (Entra sign-ins routinely show up 30 minutes late) replay from the snapshot.
 pub const REPLAY_WINDOW_MS: i64 = 2 * 3_600_000;
 
+/// How far ahead of the host clock an event may be dated and still move the snapshot.
+const FUTURE_SLACK_MS: i64 = 86_400_000;
+
 /// The correlator's configuration, resolved (identities file read), and its engine snapshot.
 pub struct Correlation {
     config: CorrelateConfig,
@@ -117,7 +120,13 @@ impl Correlation {
                 ..CorrelationStats::default()
             });
         };
-        let newest = db::max_event_time(store)?.unwrap_or(start);
+        // Events dated in the future (a source clock far off, year 9999 in a broken or hostile
+        // record) do not count as the newest: the snapshot would be kept past every real event
+        // and each run would warm up over the full look-back instead of replaying from it.
+        let until = crosswind_store::now_ms().saturating_add(FUTURE_SLACK_MS);
+        let newest = db::max_event_time_until(store, until)?
+            .unwrap_or(start)
+            .min(until);
         // Replay from the snapshot when it predates every new event; otherwise warm a fresh
         // engine up on the history before the earliest new event.
         let saved = self
