@@ -25,6 +25,9 @@ use crosswind_store::Store;
 use crosswind_store::outbox::{self, Claimed, ClaimedRow};
 use tokio::time::Instant;
 
+/// How long without a 413 before a lowered batch size limit doubles again.
+const LIMIT_QUIET: Duration = Duration::from_secs(600);
+
 use crate::client::{AckStatus, Health, HecClient, SendOutcome, refusal_hint};
 use crate::config::{Env, ProcessEnv, SplunkConfig};
 use crate::metrics::Metrics;
@@ -90,6 +93,8 @@ pub struct Forwarder {
     channel: Option<String>,
     clock: Clock,
     limit_bytes: usize,
+    /// When a 413 last lowered `limit_bytes` (or it was last raised back).
+    limit_changed: Option<Instant>,
     limit_rows: usize,
     backoff: Backoff,
     needs_health: bool,
@@ -157,6 +162,7 @@ impl Forwarder {
         };
         Ok(Forwarder {
             limit_bytes: config.batch_max_bytes,
+            limit_changed: None,
             limit_rows: usize::MAX,
             backoff: Backoff::new(Duration::from_secs(config.retry_max_backoff_secs)),
             config,
@@ -409,6 +415,34 @@ impl Forwarder {
         Ok(())
     }
 
+    /// A 413 halves the batch size limit; without this it stayed halved for the life of the
+    /// process (and a few 413s that were not about size — a proxy's — would shrink it to one
+    /// event per request). After `LIMIT_QUIET` without a 413 it doubles again, up to
+    /// `batch_max_bytes`; a limit that Splunk really has costs one 413 per `LIMIT_QUIET`.
+    fn raise_limit_after_quiet(&mut self) {
+        let max = self.config.batch_max_bytes;
+        if self.limit_bytes >= max
+            || self
+                .limit_changed
+                .is_some_and(|t| t.elapsed() < LIMIT_QUIET)
+        {
+            return;
+        }
+        let old = self.limit_bytes;
+        self.limit_bytes = old.saturating_mul(2).min(max);
+        self.limit_changed = Some(Instant::now());
+        tracing::info!(
+            old_limit = old,
+            new_limit = self.limit_bytes,
+            "No 413 from Splunk for a while; raising the batch size limit again."
+        );
+    }
+
+    /// The batch size limit in force (lowered by a 413, raised back after a quiet while).
+    pub fn batch_limit_bytes(&self) -> usize {
+        self.limit_bytes
+    }
+
     /// Puts the batch claimed ahead back (it was never sent) and restarts from the oldest row.
     fn release_prepared(&mut self) -> Result<()> {
         self.cursor = 0;
@@ -521,6 +555,7 @@ impl Forwarder {
             SendOutcome::Accepted { ack_id } => {
                 self.backoff.reset();
                 self.limit_rows = self.limit_rows.saturating_mul(2);
+                self.raise_limit_after_quiet();
                 self.cursor = rows.last().map_or(0, |r| r.id);
                 Metrics::add(&self.metrics.batches, 1);
                 Metrics::add(&self.metrics.events_sent, n as u64);
@@ -607,6 +642,7 @@ impl Forwarder {
                 } else {
                     Metrics::add(&self.metrics.splits, 1);
                     self.limit_bytes = (claimed.body.len() / 2).max(1);
+                    self.limit_changed = Some(Instant::now());
                     tracing::warn!(
                         body_bytes = claimed.body.len(),
                         new_limit = self.limit_bytes,

@@ -790,6 +790,49 @@ async fn too_large_splits_the_batch_and_dead_letters_a_lone_giant() {
     assert!(dead[0].error.contains("too large"), "{}", dead[0].error);
 }
 
+/// Issue 16, suspected: a 413 halved the batch size limit for the rest of the process's life.
+/// Once Splunk takes large bodies again, the limit doubles back to `batch_max_bytes` after a
+/// quiet while (ten minutes of tokio's paused clock per step).
+#[tokio::test(start_paused = true)]
+async fn a_lowered_batch_limit_is_raised_back_after_a_quiet_while() {
+    let sim = HecSim::start(HecSimConfig {
+        max_content_length: Some(1_500),
+        ..sim_config()
+    })
+    .await
+    .unwrap();
+    let mut fx = Fixture::new();
+    fx.enqueue(40, "small");
+    let config = splunk_config(&sim.url());
+    let max = config.batch_max_bytes;
+    let mut fwd = fx.forwarder(config);
+    fwd.drain_once().await.unwrap();
+    assert!(fwd.metrics().snapshot().splits > 0);
+    let low = fwd.batch_limit_bytes();
+    assert!(low <= 1_500, "{low}");
+    sim.update_config(|c| c.max_content_length = None);
+    // Within the quiet while it stays where the 413 put it.
+    fx.enqueue(40, "soon");
+    fwd.drain_once().await.unwrap();
+    assert_eq!(fwd.batch_limit_bytes(), low);
+    let mut rounds = 0;
+    while fwd.batch_limit_bytes() < max {
+        rounds += 1;
+        assert!(
+            rounds <= 8,
+            "the limit never came back: {}",
+            fwd.batch_limit_bytes()
+        );
+        tokio::time::advance(std::time::Duration::from_secs(601)).await;
+        fx.enqueue(40, &format!("later{rounds}"));
+        fwd.drain_once().await.unwrap();
+    }
+    assert_eq!(fwd.batch_limit_bytes(), max);
+    let m = fwd.metrics().snapshot();
+    let report = fx.assert_exact(&sim, &m);
+    assert_eq!(report.delivered, 80 + 40 * rounds);
+}
+
 #[tokio::test(start_paused = true)]
 async fn dropped_connections_are_retried() {
     let (sim, fx, mut fwd) = faulty_setup(
