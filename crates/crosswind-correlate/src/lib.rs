@@ -17,6 +17,7 @@
 
 mod catalog;
 mod config;
+mod detect;
 mod emit;
 mod engine;
 mod identity;
@@ -28,6 +29,7 @@ pub use config::{
     ConfigError, CorrelateConfig, DEFAULT_SUPPRESS_SECS, RawCorrelateConfig, SignalOverride,
     SignalSettings,
 };
+pub use detect::entra_risk::{SeedDimensions, seed_dimensions, tenants};
 pub use engine::{
     Engine, EngineStats, GEO_TTL_MS, StateSizes, event_order, made_by_console, plain_event_name,
     sort_events, stable_id,

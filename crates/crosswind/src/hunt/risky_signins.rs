@@ -1,89 +1,18 @@
 //! The `risky-signins` hunt: the seed Entra risky sign-in detection. A successful sign-in is
 //! scored on three dimensions — Identity Protection risk, risky event types, cross-tenant
-//! single-factor — and `threat_score` is how many it meets.
+//! single-factor — and `threat_score` is how many it meets. The checks are
+//! `crosswind_correlate::seed_dimensions`, the ones the correlator's Entra risk detector applies
+//! before its tuning.
 
-use crosswind_correlate::RISKY_EVENT_TYPES;
-use crosswind_model::{CLASS_AUTHENTICATION, CloudProvider, EntraDetail, Event};
+// The checks are the correlator's own (one definition for the hunt and the engine).
+pub use crosswind_correlate::{SeedDimensions, seed_dimensions};
+use crosswind_model::{CLASS_AUTHENTICATION, CloudProvider, Event};
 use crosswind_store::{EventQuery, Store, StoreError, Subset};
 use serde_json::{Value, json};
 
 use super::Range;
 use crate::output::Rows;
 use crate::timearg::format_time;
-
-/// Which of the three seed dimensions one sign-in meets.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SeedDimensions {
-    /// `riskLevelDuringSignIn` high/medium or `riskState` atRisk/confirmedCompromised.
-    pub high_risk: bool,
-    /// The risky event types it carries, as recorded.
-    pub risky_events: Vec<String>,
-    /// Single-factor sign-in from another home tenant.
-    pub cross_tenant_mfa_bypass: bool,
-}
-
-impl SeedDimensions {
-    pub fn threat_score(&self) -> u8 {
-        self.high_risk as u8
-            + !self.risky_events.is_empty() as u8
-            + self.cross_tenant_mfa_bypass as u8
-    }
-
-    pub fn indicators(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if self.high_risk {
-            out.push("HighRiskSignIn".to_string());
-        }
-        if !self.risky_events.is_empty() {
-            out.push(format!("RiskyEvent:{}", self.risky_events.join(",")));
-        }
-        if self.cross_tenant_mfa_bypass {
-            out.push("CrossTenantMFABypass".to_string());
-        }
-        out
-    }
-}
-
-/// Evaluates the three dimensions on an Entra sign-in detail (case-insensitive throughout).
-/// `tenant` is the tenant the sign-in was collected from, the resource tenant when the record
-/// does not name one (as the correlator reads it). Success is the caller's check.
-pub fn seed_dimensions(entra: &EntraDetail, tenant: Option<&str>) -> SeedDimensions {
-    let is = |v: &Option<String>, any: &[&str]| {
-        v.as_deref()
-            .is_some_and(|v| any.iter().any(|a| v.trim().eq_ignore_ascii_case(a)))
-    };
-    let high_risk = is(&entra.risk_level_during_signin, &["high", "medium"])
-        || is(&entra.risk_state, &["atRisk", "confirmedCompromised"]);
-    let risky_events = entra
-        .risk_event_types
-        .iter()
-        .filter(|t| {
-            RISKY_EVENT_TYPES
-                .iter()
-                .any(|r| t.trim().eq_ignore_ascii_case(r))
-        })
-        .cloned()
-        .collect();
-    fn nonempty(v: &Option<String>) -> Option<&str> {
-        v.as_deref().map(str::trim).filter(|s| !s.is_empty())
-    }
-    let cross_tenant_mfa_bypass = is(
-        &entra.authentication_requirement,
-        &["singleFactorAuthentication"],
-    ) && match (
-        nonempty(&entra.home_tenant_id),
-        nonempty(&entra.resource_tenant_id).or(tenant.map(str::trim).filter(|t| !t.is_empty())),
-    ) {
-        (Some(home), Some(resource)) => !home.eq_ignore_ascii_case(resource),
-        // Without a resource tenant there is nothing to differ from.
-        _ => false,
-    };
-    SeedDimensions {
-        high_risk,
-        risky_events,
-        cross_tenant_mfa_bypass,
-    }
-}
 
 struct Hit {
     event: Event,

@@ -1,0 +1,95 @@
+//! The detectors, one module each (docs/detections.md has what each fires on and why). A
+//! detector owns its state type, reads one event's [`Ctx`], and hands what it observed to the
+//! emission path through [`Sink`]; it never calls another detector. When one detector's
+//! observation feeds another (a risky Entra sign-in, a recon burst → `cross_cloud_risky_then_aws`),
+//! it returns it as a value and the engine routes it.
+//!
+//! Adding a detector: a new module here with its state type, `on_*` and `sweep`, a field and
+//! one routing line in `engine.rs`.
+
+use crosswind_model::{CloudProvider, Event, Signal};
+
+use crate::catalog::SignalKind;
+use crate::config::CorrelateConfig;
+use crate::emit::{Draft, Emitter};
+use crate::identity::Resolved;
+
+pub(crate) mod console_failures;
+pub(crate) mod console_login;
+pub(crate) mod cross_cloud;
+pub(crate) mod entra_risk;
+pub(crate) mod history;
+pub(crate) mod recon;
+pub(crate) mod spray;
+pub(crate) mod travel;
+
+pub(crate) const AZURE: &[CloudProvider] = &[CloudProvider::Azure];
+pub(crate) const AWS: &[CloudProvider] = &[CloudProvider::Aws];
+pub(crate) const BOTH: &[CloudProvider] = &[CloudProvider::Azure, CloudProvider::Aws];
+/// At most this many event ids are listed in one signal.
+pub(crate) const MAX_EVENT_IDS: usize = 100;
+
+/// Everything about an event the detectors need, computed once by the engine.
+pub(crate) struct Ctx<'a> {
+    pub ev: &'a Event,
+    pub t: i64,
+    pub id: &'a str,
+    pub who: Option<Resolved>,
+    pub ip: Option<&'a str>,
+    /// The source IP is in `trusted_cidrs`.
+    pub trusted: bool,
+    pub cfg: &'a CorrelateConfig,
+    /// The identity's source-IP history (the "new source IP" modifier), read-only.
+    pub history: &'a history::IpHistory,
+}
+
+impl Ctx<'_> {
+    /// The source IP was not seen for this identity within `kind`'s look-back (never for a
+    /// trusted or unknown IP).
+    pub fn ip_is_new(&self, identity: &str, kind: SignalKind) -> bool {
+        !self.trusted
+            && self.ip.is_some_and(|ip| {
+                self.history
+                    .is_new(identity, ip, self.t, self.cfg.signal(kind).lookback_ms)
+            })
+    }
+}
+
+/// The emission path as a detector sees it.
+pub(crate) struct Sink<'a> {
+    pub emitter: &'a mut Emitter,
+    pub cfg: &'a CorrelateConfig,
+    /// Off while warming up: observations are recorded, nothing is emitted.
+    pub emitting: bool,
+    pub out: &'a mut Vec<Signal>,
+}
+
+impl Sink<'_> {
+    /// Fire with the catalogue score × `factor`.
+    pub fn fire(
+        &mut self,
+        t: i64,
+        mut d: Draft<'_>,
+        factor: f64,
+        build: impl FnOnce() -> (String, Vec<String>),
+    ) {
+        d.score = self.cfg.signal(d.kind).score * factor;
+        self.fire_scored(t, d, build);
+    }
+
+    /// Fire with the score the detector computed.
+    pub fn fire_scored(
+        &mut self,
+        t: i64,
+        d: Draft<'_>,
+        build: impl FnOnce() -> (String, Vec<String>),
+    ) {
+        self.emitter
+            .emit(self.cfg, t, d, self.emitting, self.out, build);
+    }
+}
+
+/// How long before `now` `then` was (0 or negative when it is not before).
+pub(crate) fn age(now: i64, then: i64) -> i64 {
+    now.saturating_sub(then)
+}
