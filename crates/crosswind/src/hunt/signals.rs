@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crosswind_correlate::{CorrelateConfig, score_at, score_identity};
+use crosswind_correlate::{CorrelateConfig, SignalKind, score_at, score_identity};
 use crosswind_model::{CloudProvider, Signal};
 use crosswind_store::Store;
 use crosswind_store::correlate::{findings_of, signals_between};
@@ -13,7 +13,8 @@ use crate::correlation::{clouds_of, clouds_text};
 use crate::output::Rows;
 use crate::timearg::format_time;
 
-fn signals_in(store: &Store, range: Range, names: &[&str]) -> anyhow::Result<Vec<Signal>> {
+fn signals_in(store: &Store, range: Range, kinds: &[SignalKind]) -> anyhow::Result<Vec<Signal>> {
+    let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
     let mut signals = signals_between(
         store,
         range.since.unwrap_or(i64::MIN),
@@ -34,9 +35,9 @@ pub(super) fn spray_sources(store: &Store, range: Range) -> anyhow::Result<Rows>
         store,
         range,
         &[
-            "azure_password_spray",
-            "cross_cloud_spray_then_aws_login",
-            "aws_console_login_failures",
+            SignalKind::AzurePasswordSpray,
+            SignalKind::CrossCloudSprayThenAwsLogin,
+            SignalKind::AwsConsoleLoginFailures,
         ],
     )?;
     let mut rows = Rows::new(vec![
@@ -62,7 +63,7 @@ pub(super) fn spray_sources(store: &Store, range: Range) -> anyhow::Result<Rows>
 
 /// `recon-bursts`: bursts of reconnaissance calls from one key, IP and client.
 pub(super) fn recon_bursts(store: &Store, range: Range) -> anyhow::Result<Rows> {
-    let signals = signals_in(store, range, &["aws_recon_burst"])?;
+    let signals = signals_in(store, range, &[SignalKind::AwsReconBurst])?;
     let mut rows = Rows::new(vec![
         "time", "identity", "src_ip", "score", "calls", "message",
     ]);
