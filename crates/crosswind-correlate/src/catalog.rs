@@ -1,4 +1,4 @@
-//! The signal catalogue: every signal of DETECTIONS.md with its default score, ATT&CK
+//! The signal catalogue: every signal of docs/detections.md with its default score, ATT&CK
 //! techniques, window and threshold. Config overrides are applied on top in `config.rs`.
 
 /// One kind of signal. The discriminant indexes per-signal settings.

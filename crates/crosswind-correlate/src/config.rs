@@ -1,6 +1,6 @@
 //! `[correlate]` configuration: parsed raw (serde, unknown keys rejected), then validated into
 //! [`CorrelateConfig`] — CIDRs parsed, names lower-cased, per-signal overrides resolved against
-//! the catalogue. Defaults are DETECTIONS.md's numbers.
+//! the catalogue. Defaults are docs/detections.md's numbers.
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;

@@ -1,5 +1,5 @@
 //! Crosswind's correlator: identity resolution, signals (Splunk ES-style risk events), decayed
-//! per-identity risk and findings — DETECTIONS.md in code.
+//! per-identity risk and findings — docs/detections.md in code.
 //!
 //! Invariants: this crate does no I/O, SQL or clock reads. Time is the events' own time and
 //! history is passed in, so a historical import, a live run and a re-run after a restart give
