@@ -2,7 +2,8 @@
 //! under which it appears, and the identities file that links names across the clouds.
 //!
 //! Canonical names:
-//! - Entra: the lower-cased UPN (`user.name`), else the object id.
+//! - Entra: the lower-cased UPN (`user.name`), else the object id; service principals and
+//!   managed identities: their object id (display names are not unique).
 //! - AWS IAM user: its ARN with the user part lower-cased (IAM user names are unique
 //!   case-insensitively, and failed console logins carry what the user typed), built from the
 //!   account and `userName` when the record has no ARN.
@@ -198,6 +199,30 @@ fn raw_entra(ev: &Event, full: bool) -> Option<Raw> {
     let user = ev.principal()?;
     let upn = nonempty(user.name.as_ref()).map(str::to_lowercase);
     let oid = nonempty(user.uid.as_ref());
+    // A service principal or managed identity sign-in names the app by its display name, which
+    // is not unique in a tenant and may look like anything (a UPN): two apps of one name would
+    // merge, and one named like a user would join that user. The app is its object id.
+    if matches!(
+        user.kind.as_deref(),
+        Some("servicePrincipal" | "managedIdentity")
+    ) && let Some(o) = oid
+    {
+        let id = o.to_lowercase();
+        return Some(Raw {
+            keys: when(full, || {
+                let mut k = vec![id.clone()];
+                k.extend(upn.clone());
+                k
+            }),
+            aliases: when(full, || {
+                let mut a = vec![("service_principal_id", o.to_owned())];
+                a.extend(upn.clone().map(|n| ("service_principal_name", n)));
+                a
+            }),
+            default: id,
+            kind: PrincipalKind::EntraUser,
+        });
+    }
     let mut keys = Vec::with_capacity(2);
     let mut aliases = Vec::with_capacity(2);
     if let Some(u) = upn.as_ref().filter(|_| full) {

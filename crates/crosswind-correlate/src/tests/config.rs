@@ -197,6 +197,38 @@ fn identity_resolution() {
     assert_eq!(id(&nobody), None);
 }
 
+/// Issue 16, suspected: service-principal sign-ins were keyed by display name, so two apps of
+/// one name merged and an app named like a user joined that user. Keyed by object id now.
+#[test]
+fn service_principals_are_their_object_ids() {
+    let links = IdentityLinks::default();
+    let app = |oid: &str, name: &str| {
+        let mut e = signin(oid, 0, "x", "1.1.1.1", 0);
+        e.user = Some(User {
+            name: Some(name.to_owned()),
+            uid: Some(oid.to_owned()),
+            kind: Some("servicePrincipal".to_owned()),
+            ..User::default()
+        });
+        e
+    };
+    let a = app("11111111-AAAA-4000-8000-000000000001", "Backup Job");
+    let b = app("22222222-bbbb-4000-8000-000000000002", "Backup Job");
+    let like_user = app("33333333-cccc-4000-8000-000000000003", "alice@corp.example");
+    let alice = signin("u", 0, "alice@corp.example", "1.1.1.1", 0);
+    assert_eq!(
+        identity_of(&a, &links).as_deref(),
+        Some("11111111-aaaa-4000-8000-000000000001")
+    );
+    assert_ne!(identity_of(&a, &links), identity_of(&b, &links));
+    assert_ne!(identity_of(&like_user, &links), identity_of(&alice, &links));
+    let aliases: Vec<(String, String)> = aliases_of(&a, &links)
+        .into_iter()
+        .map(|al| (al.kind, al.value))
+        .collect();
+    assert!(aliases.contains(&("service_principal_name".to_owned(), "backup job".to_owned())));
+}
+
 #[test]
 fn identities_file_links_and_aliases() {
     let links = IdentityLinks::from_toml(&format!(
