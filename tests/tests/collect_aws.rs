@@ -251,6 +251,15 @@ async fn lookup_env(
     regions: &[&str],
     edit: impl Fn(usize, &mut Value),
 ) -> (CloudTrailSim, AwsConfig, i64, i64) {
+    lookup_env_late(regions, edit, |_| 0).await
+}
+
+/// As [`lookup_env`], the i-th record showing up `delay(i)` ms after its `eventTime`.
+async fn lookup_env_late(
+    regions: &[&str],
+    edit: impl Fn(usize, &mut Value),
+    delay: impl Fn(usize) -> i64,
+) -> (CloudTrailSim, AwsConfig, i64, i64) {
     let sim_cfg = SimConfig {
         hours: 6,
         users: 60,
@@ -260,7 +269,8 @@ async fn lookup_env(
     for (i, r) in data.cloudtrail.iter_mut().enumerate() {
         edit(i, r);
     }
-    let sim = CloudTrailSim::start(&data.cloudtrail, &[])
+    let delays: Vec<i64> = (0..data.cloudtrail.len()).map(delay).collect();
+    let sim = CloudTrailSim::start(&data.cloudtrail, &delays)
         .await
         .expect("cloudtrail sim");
     sim.set_rate_limit(None);
@@ -347,6 +357,40 @@ async fn lookup_events_checkpoint_ahead_of_the_clock_skips_nothing() {
         regions.len() as u64,
         "each region's checkpoint is re-based once, in the first poll after the clock was set back"
     );
+}
+
+/// Issue 16, records later than the lookback: every 9th record shows up in LookupEvents 45
+/// minutes after its `eventTime`, with `lookback_secs` = 30 minutes, so no poll's window still
+/// covers it when it arrives. Each region's late sweep collects them all and counts them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookup_events_records_later_than_the_lookback_are_collected_and_counted() {
+    let regions = ["us-east-1", "eu-west-1"];
+    let late = |i: usize| i % 9 == 4;
+    let (sim, cfg, start, end) =
+        lookup_env_late(&regions, |_, _| {}, |i| if late(i) { 45 * MIN } else { 0 }).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store_path = dir.path().join("crosswind.db");
+    let mut store = Store::open(&store_path).expect("store");
+    let mut c = lookup_collector(&cfg).await;
+    let mut now = start + HOUR;
+    let mut found = 0;
+    while now <= end + 3 * HOUR {
+        sim.set_now(now);
+        found += c
+            .poll_once(&mut store, ts(now))
+            .await
+            .expect("poll")
+            .too_late;
+        now += 10 * MIN;
+    }
+    let name_refs: Vec<&str> = cfg.event_names.iter().map(String::as_str).collect();
+    let expected = sim.visible_ids(i64::MAX, start, end, &name_refs, &regions);
+    drop(store);
+    assert_exact(&stored_ids(&store_path), &expected);
+    assert!(found > 5, "{found}");
+    assert_eq!(c.metrics().snapshot().records_too_late, found);
+    let store = Store::open(&store_path).expect("store");
+    assert_eq!(c.status(&store, ts(now)).expect("status").too_late, found);
 }
 
 /// Issue 16, regions: the middle one of three regions refuses the credentials (an opt-in region

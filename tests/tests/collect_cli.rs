@@ -244,4 +244,19 @@ ack_poll_interval_ms = 100
             && text.contains("collector prod (aws_cloudtrail)"),
         "{text}"
     );
+    // What could fall behind unseen has its own line: each region, records later than the
+    // lookback.
+    for region in &regions {
+        assert!(
+            text.contains(&format!(
+                "\"collector prod region {region}\",\"value\":\"ok\""
+            )),
+            "{text}"
+        );
+    }
+    assert!(
+        text.contains("\"collector corp records_too_late\",\"value\":0")
+            && text.contains("\"collector prod records_too_late\",\"value\":0"),
+        "{text}"
+    );
 }
