@@ -894,6 +894,7 @@ fn systemd_unit_verifies_and_is_hardened() {
         "SystemCallFilter=@system-service",
         "UMask=0077",
         "User=crosswind",
+        "MemoryMax=",
     ] {
         assert!(unit.contains(key), "{key} missing from the unit");
     }
@@ -982,6 +983,26 @@ fn deb_package_holds_binary_unit_conffile_and_man_page() {
         .find(|l| l.ends_with("./usr/bin/crosswind"))
         .unwrap_or_default();
     assert!(binary_line.starts_with("-rwxr-xr-x"), "{binary_line}");
+    // Shipped stripped (the unstripped binary is ~190 MB, stripped ~27 MB); the line tables go
+    // to the crosswind-dbgsym .ddeb beside it.
+    let binary_size: u64 = binary_line
+        .split_whitespace()
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(u64::MAX);
+    assert!(binary_size < 64 << 20, "binary not stripped: {binary_line}");
+    let dbgsym = deb.with_file_name(
+        deb.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .replacen("crosswind_", "crosswind-dbgsym_", 1)
+            .replace(".deb", ".ddeb"),
+    );
+    assert!(
+        dbgsym.is_file(),
+        "debug symbols package {} missing",
+        dbgsym.display()
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let st = Command::new("dpkg-deb")
         .arg("-e")
