@@ -150,3 +150,17 @@ pub fn shared_data_files() -> Vec<String> {
     files.sort();
     files
 }
+
+/// Every file under `dir`, recursively (a `simulate --out` tree, say).
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

@@ -109,6 +109,10 @@ pub struct Forwarder {
     retest: HashSet<i64>,
     /// Splunk accepted at least one event from this sink.
     accepted_any: bool,
+    /// See [`Forwarder::give_up_after`].
+    give_up_after: Option<Duration>,
+    /// What went wrong last (for the give-up message): never holds a token or a URL's password.
+    last_problem: Option<String>,
 }
 
 // === impl Forwarder ===
@@ -179,7 +183,18 @@ impl Forwarder {
             unproven: Vec::new(),
             retest: HashSet::new(),
             accepted_any: false,
+            give_up_after: None,
+            last_problem: None,
         })
+    }
+
+    /// [`Forwarder::drain_once`] gives up with [`HecError::GaveUp`] (every event still queued)
+    /// once Splunk has taken nothing for this long: no event delivered, acknowledged or
+    /// dead-lettered while it was unreachable, untrusted, unhealthy or busy. `forward --once`
+    /// sets it so a run under cron or a script ends instead of retrying for ever.
+    pub fn give_up_after(mut self, bound: Duration) -> Forwarder {
+        self.give_up_after = Some(bound);
+        self
     }
 
     /// Shares the counters (the binary's `/metrics`).
@@ -234,10 +249,30 @@ impl Forwarder {
     #[tracing::instrument(skip_all, fields(component_kind = "sink", component_id = "splunk_hec"))]
     pub async fn drain_once(&mut self) -> Result<DrainStats> {
         let mut stats = DrainStats::default();
+        let mut progress = (0, Instant::now());
         loop {
-            match self.step(&mut stats).await? {
+            let step = self.step(&mut stats).await?;
+            let moved = stats.events_delivered + stats.dead_lettered;
+            if moved != progress.0 {
+                progress = (moved, Instant::now());
+            }
+            match step {
                 Step::Sent { .. } => {}
-                Step::Waiting(d) | Step::Backoff(d) => tokio::time::sleep(d).await,
+                Step::Waiting(d) | Step::Backoff(d) => {
+                    if let Some(bound) = self.give_up_after {
+                        let stalled = progress.1.elapsed();
+                        if stalled + d > bound {
+                            self.release_prepared()?;
+                            return Err(HecError::GaveUp {
+                                secs: stalled.as_secs(),
+                                last: self.last_problem.clone().unwrap_or_else(|| {
+                                    "waiting for indexer acknowledgements".into()
+                                }),
+                            });
+                        }
+                    }
+                    tokio::time::sleep(d).await
+                }
                 Step::Empty => {
                     self.refresh_gauges()?;
                     return Ok(stats);
@@ -350,11 +385,16 @@ impl Forwarder {
                 Ok(Health::Unhealthy { status, code, text }) => {
                     Metrics::add(&self.metrics.health_failures, 1);
                     tracing::warn!(status, code, text = %text, "Splunk HEC is unhealthy; waiting.");
+                    self.last_problem =
+                        Some(format!("Splunk HEC is unhealthy (http {status}: {text})"));
                     return Ok(Step::Backoff(self.backoff.next(None)));
                 }
                 Err(e) => {
                     Metrics::add(&self.metrics.health_failures, 1);
-                    tracing::warn!(error = %e, "Splunk HEC health check failed; waiting.");
+                    // The causes say why (refused connection, an untrusted certificate).
+                    let error = with_causes(&e);
+                    tracing::warn!(error = %error, "Splunk HEC health check failed; waiting.");
+                    self.last_problem = Some(format!("health check failed: {error}"));
                     return Ok(Step::Backoff(self.backoff.next(None)));
                 }
             }
@@ -509,7 +549,7 @@ impl Forwarder {
             client
                 .send(wire, n)
                 .await
-                .map_err(|e| (e.is_connect(), e.to_string()))
+                .map_err(|e| (e.is_connect(), with_causes(&e)))
         });
         // Overlap: claim and compress the next batch while Splunk works on this one.
         let full = claimed.body.len() >= self.limit_bytes / 2;
@@ -548,6 +588,7 @@ impl Forwarder {
                 let wait = self.backoff.next(None);
                 tracing::warn!(error = %e, events = n, retry_in_ms = wait.as_millis() as u64,
                     "Sending to Splunk failed; retrying.");
+                self.last_problem = Some(format!("sending failed: {e}"));
                 return Ok(Step::Backoff(wait));
             }
         };
@@ -663,6 +704,7 @@ impl Forwarder {
                 let wait = self.backoff.next(retry_after);
                 tracing::warn!(status, text = %text, events = n, retry_in_ms = wait.as_millis() as u64,
                     "Splunk is busy; retrying.");
+                self.last_problem = Some(format!("Splunk is busy (http {status}: {text})"));
                 Ok(Step::Backoff(wait))
             }
             SendOutcome::Refused {
@@ -981,4 +1023,19 @@ pub fn new_channel_guid() -> String {
         &hex[16..20],
         &hex[20..32]
     )
+}
+
+/// `e` and its sources, `: `-joined (reqwest's own message names only the request).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
 }

@@ -75,6 +75,10 @@ pub enum HecError {
     },
     #[error("cannot reach splunk hec: {0}")]
     Http(#[source] reqwest::Error),
+    #[error(
+        "gave up: Splunk HEC took nothing for {secs} s (last problem: {last}); every event stays queued"
+    )]
+    GaveUp { secs: u64, last: String },
 }
 
 impl HecError {

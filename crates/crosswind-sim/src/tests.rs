@@ -1232,14 +1232,16 @@ mod client_assertions {
             fed_code(assertion::verify_federated(&tampered, &creds, now)),
             (401, 50013)
         );
-        // Expired beyond the 5 minute skew; within the skew it still passes.
+        // Expired beyond the 5 minute skew; within the skew it still passes. Tokens take their
+        // times from the clock when made, so each is checked against the clock after it was
+        // made (the `now` above is seconds old on a loaded machine).
         let expired = issuer.service_account_token(SA, &[EXCHANGE], -301, "z");
         assert_eq!(
-            fed_code(assertion::verify_federated(&expired, &creds, now)),
+            fed_code(assertion::verify_federated(&expired, &creds, self::now())),
             (401, 700024)
         );
         let just = issuer.service_account_token(SA, &[EXCHANGE], -200, "z");
-        assertion::verify_federated(&just, &creds, now).expect("within skew");
+        assertion::verify_federated(&just, &creds, self::now()).expect("within skew");
         assert_eq!(
             fed_code(assertion::verify_federated("a.b", &creds, now)),
             (400, 50027)

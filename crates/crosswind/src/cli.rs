@@ -102,6 +102,9 @@ pub enum Command {
         /// Backfill from this time (RFC 3339 or a duration back from now, e.g. 7d).
         #[arg(long)]
         since: Option<String>,
+        /// Progress and failures on stderr: auto, text or json (as `run`).
+        #[arg(long, value_enum, default_value_t)]
+        log_format: crate::daemon::LogFormat,
     },
     /// Drain the Splunk outbox outside the daemon (after an `import`, say).
     Forward {
@@ -111,6 +114,13 @@ pub enum Command {
         /// First move every dead-lettered event back into the outbox (after the cause was fixed).
         #[arg(long)]
         retry_dead: bool,
+        /// With --once: exit 1 when Splunk has taken nothing for this long (unreachable,
+        /// untrusted certificate, unhealthy, busy); every event stays queued.
+        #[arg(long, default_value = "5m", value_parser = crate::timearg::parse_duration)]
+        give_up_after: std::time::Duration,
+        /// Progress and failures on stderr: auto, text or json (as `run`).
+        #[arg(long, value_enum, default_value_t)]
+        log_format: crate::daemon::LogFormat,
     },
     /// Findings raised (identities whose cross-cloud risk crossed the threshold), newest first.
     Findings {
@@ -282,7 +292,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             once,
             ref collector,
             ref since,
+            log_format,
         } => {
+            crate::daemon::init_logging(log_format, tracing::Level::INFO)?;
             let range = parse_range(since.as_deref(), None)?;
             let (config, config_path) = load_config(cli.config.clone())?;
             let correlation = Correlation::from_config(&config, config_dir(config_path.as_deref()))
@@ -298,7 +310,13 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             )?;
             Ok(())
         }
-        Command::Forward { once, retry_dead } => {
+        Command::Forward {
+            once,
+            retry_dead,
+            give_up_after,
+            log_format,
+        } => {
+            crate::daemon::init_logging(log_format, tracing::Level::INFO)?;
             let (config, _) = load_config(cli.config.clone())?;
             let splunk = config.splunk.clone().ok_or_else(|| {
                 Failure::usage(anyhow!(
@@ -314,7 +332,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                     "cannot forward: {e:#}; a running daemon forwards this store's outbox itself"
                 )
             })?;
-            forward(splunk, store, once, retry_dead)
+            forward(splunk, store, once, retry_dead, give_up_after)
         }
         Command::Findings { ref since, format } => {
             let range = parse_range(since.as_deref(), None)?;
@@ -664,6 +682,7 @@ fn forward(
     store: Store,
     once: bool,
     retry_dead: bool,
+    give_up_after: std::time::Duration,
 ) -> Result<(), Failure> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -676,6 +695,11 @@ fn forward(
             note(format_args!("re-queued {n} dead-lettered events"));
         }
         if once {
+            tracing::info!(
+                give_up_after_secs = give_up_after.as_secs(),
+                "Forwarding the outbox to Splunk until it is empty."
+            );
+            let mut forwarder = forwarder.give_up_after(give_up_after);
             let stats = forwarder.drain_once().await?;
             say(format_args!(
                 "delivered {} events in {} batches ({} acknowledged, {} retries, {} possible duplicates, {} dead-lettered)",

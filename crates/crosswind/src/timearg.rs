@@ -8,10 +8,27 @@ pub fn parse_time(value: &str, now_ms: i64) -> Result<i64, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(v) {
         return Ok(t.timestamp_millis());
     }
-    let (digits, unit) = v.split_at(v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len()));
-    let n: i64 = digits.parse().map_err(|_| {
-        format!("invalid time {value:?}: expected RFC 3339 or a duration like 24h, 7d")
+    let ms = duration_ms(v).map_err(|e| {
+        if e.starts_with("invalid duration unit") {
+            e
+        } else {
+            format!("invalid time {value:?}: expected RFC 3339 or a duration like 24h, 7d")
+        }
     })?;
+    Ok(now_ms - ms)
+}
+
+/// A duration such as `90s`, `5m`, `24h`, `7d`, `2w`.
+pub fn parse_duration(value: &str) -> Result<std::time::Duration, String> {
+    let ms = duration_ms(value.trim())?;
+    Ok(std::time::Duration::from_millis(ms.max(0) as u64))
+}
+
+fn duration_ms(v: &str) -> Result<i64, String> {
+    let (digits, unit) = v.split_at(v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len()));
+    let n: i64 = digits
+        .parse()
+        .map_err(|_| format!("invalid duration {v:?}: expected e.g. 90s, 5m, 24h, 7d"))?;
     let unit_ms: i64 = match unit {
         "s" => 1_000,
         "m" => 60_000,
@@ -20,11 +37,11 @@ pub fn parse_time(value: &str, now_ms: i64) -> Result<i64, String> {
         "w" => 7 * 86_400_000,
         _ => {
             return Err(format!(
-                "invalid duration unit in {value:?}: use s, m, h, d or w"
+                "invalid duration unit in {v:?}: use s, m, h, d or w"
             ));
         }
     };
-    Ok(now_ms - n.saturating_mul(unit_ms))
+    Ok(n.saturating_mul(unit_ms))
 }
 
 /// Epoch milliseconds as RFC 3339 with millisecond precision.

@@ -44,6 +44,7 @@ use tracing::Instrument;
 
 pub use demo::{DEFAULT_DEMO_SECONDS, demo};
 pub use logging::LogFormat;
+pub use logging::init as init_logging;
 pub use pipeline::FEEDER_CHECKPOINT;
 
 use crate::collectors::Spec;
