@@ -39,7 +39,10 @@ use serde_json::Value;
 
 use crate::fields::{Obj, Parsed};
 
-pub use container::{ContainerError, MaybeGz, Position, RawRecord, RecordReader, open_maybe_gz};
+pub use container::{
+    ContainerError, DEFAULT_MAX_RECORD_BYTES, KEPT_BYTES, MaybeGz, Position, RawRecord,
+    RecordReader, open_maybe_gz,
+};
 pub use time::parse_timestamp_ms;
 
 /// What `import --format` accepts: `auto` detects the shape of each record, the others restrict

@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::{FormatHint, Normalized, Rejection, normalize};
 
 mod container_tests;
+mod fuzz_tests;
 mod mapping_tests;
 mod risk_detection_tests;
 

@@ -834,9 +834,20 @@ impl Batch<'_> {
                 None => (rec.raw, None),
             },
         };
-        self.tx
+        let stored_raw = self
+            .tx
             .prepare_cached("INSERT INTO raw_records (event_id, raw, dict) VALUES (?1, ?2, ?3)")?
-            .execute(params![id, raw, raw_dict])?;
+            .execute(params![id, raw, raw_dict]);
+        if let Err(e) = stored_raw {
+            // Refused (e.g. over SQLite's length limit): the event goes too, so the record is
+            // stored whole or not at all and the batch can go on without it.
+            if !self.tx.is_autocommit() {
+                self.tx
+                    .prepare_cached("DELETE FROM events WHERE id = ?1")?
+                    .execute([id])?;
+            }
+            return Err(e.into());
+        }
         self.stats.stored += 1;
         self.stats.min_new_time = Some(
             self.stats
@@ -918,6 +929,13 @@ impl Batch<'_> {
     /// The open transaction, for sibling modules writing their own tables in the same batch.
     pub fn transaction(&self) -> &rusqlite::Transaction<'_> {
         &self.tx
+    }
+
+    /// Whether the transaction is still open: SQLite undoes only the failed statement for most
+    /// errors (a value over its length limit, a constraint), but the whole transaction for some
+    /// (a full disk, I/O errors).
+    pub fn is_open(&self) -> bool {
+        !self.tx.is_autocommit()
     }
 
     pub fn stats(&self) -> BatchStats {

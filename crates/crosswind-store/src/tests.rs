@@ -412,3 +412,49 @@ fn newest_event_time_of_an_origin() {
     );
     assert_eq!(store.newest_event_time("test", 999).unwrap(), None);
 }
+
+/// A record the store refuses (here: over SQLite's length limit) fails alone: the batch stays
+/// open, nothing of that record is left behind, and its neighbours commit.
+#[test]
+fn a_refused_record_leaves_nothing_and_the_batch_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("cw.db")).unwrap();
+    store
+        .connection()
+        .set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, 10_000)
+        .unwrap();
+    let events = [
+        event("before", 1_000, CloudProvider::Aws, true),
+        event("huge", 2_000, CloudProvider::Aws, true),
+        event("after", 3_000, CloudProvider::Aws, true),
+    ];
+    let mut batch = store.begin().unwrap();
+    let mut refused = Vec::new();
+    for e in &events {
+        let raw = if e.metadata.uid == "huge" {
+            format!("{{\"pad\":\"{}\"}}", "x".repeat(20_000))
+        } else {
+            format!("{{\"id\":\"{}\"}}", e.metadata.uid)
+        };
+        let new = NewRecord {
+            event: e,
+            format: e.metadata.log_name,
+            raw: raw.as_bytes(),
+            origin: "test",
+        };
+        if batch.insert(&new).is_err() {
+            refused.push(e.metadata.uid.clone());
+            assert!(batch.is_open());
+        }
+    }
+    let stats = batch.commit().unwrap();
+    assert_eq!(refused, ["huge"]);
+    assert_eq!(stats.stored, 2);
+    let count = |sql: &str| -> i64 { store.connection().query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(count("SELECT count(*) FROM events"), 2);
+    assert_eq!(count("SELECT count(*) FROM raw_records"), 2);
+    assert_eq!(
+        count("SELECT count(*) FROM events WHERE record_id = 'huge'"),
+        0
+    );
+}

@@ -54,6 +54,11 @@ pub enum Command {
         /// Do not show progress on a terminal.
         #[arg(long)]
         no_progress: bool,
+        /// The largest record (or line, or document that is not an array of records) read
+        /// whole; a longer one is quarantined with its first bytes and its length (default:
+        /// `[import] max_record_bytes`, else 16 MiB).
+        #[arg(long, value_name = "BYTES")]
+        max_record_bytes: Option<u64>,
         #[arg(required = true, value_name = "FILE")]
         files: Vec<String>,
     },
@@ -213,11 +218,18 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Import {
             ref formats,
             no_progress,
+            max_record_bytes,
             ref files,
         } => {
             let (config, config_path) = load_config(cli.config.clone())?;
             let mut options =
                 ImportOptions::from_format_args(formats).map_err(|e| Failure::usage(anyhow!(e)))?;
+            options.max_record_bytes = config.import.max_record_bytes();
+            if let Some(n) = max_record_bytes {
+                crate::config::ImportConfig::check_max_record_bytes(n)
+                    .map_err(|e| Failure::usage(anyhow!("--max-record-bytes {e}")))?;
+                options.max_record_bytes = usize::try_from(n).unwrap_or(usize::MAX);
+            }
             let correlation = Correlation::from_config(&config, config_dir(config_path.as_deref()))
                 .map_err(Failure::usage)?;
             options.splunk = config

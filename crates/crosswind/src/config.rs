@@ -33,6 +33,44 @@ pub struct Config {
     pub splunk: Option<crosswind_hec::SplunkConfig>,
     #[serde(default)]
     pub http: Option<HttpConfig>,
+    #[serde(default)]
+    pub import: ImportConfig,
+}
+
+/// `[import]`: how `crosswind import` reads its files.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportConfig {
+    /// The largest record (or line, or document that is not an array of records) read whole;
+    /// a longer one is quarantined with its first bytes and its length. Default 16 MiB.
+    pub max_record_bytes: Option<u64>,
+}
+
+impl ImportConfig {
+    /// The smallest `max_record_bytes` accepted.
+    pub const MIN_RECORD_BYTES: u64 = 1024;
+
+    /// The limit (`validate` reports one out of range; here it is brought into range).
+    pub fn max_record_bytes(&self) -> usize {
+        let ceiling = crate::import::MAX_RECORD_BYTES_CEILING as u64;
+        self.max_record_bytes
+            .map(|n| n.clamp(Self::MIN_RECORD_BYTES, ceiling))
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(crosswind_normalize::DEFAULT_MAX_RECORD_BYTES)
+    }
+
+    /// Why `n` is not an acceptable record limit.
+    pub fn check_max_record_bytes(n: u64) -> Result<(), String> {
+        let ceiling = crate::import::MAX_RECORD_BYTES_CEILING as u64;
+        if (Self::MIN_RECORD_BYTES..=ceiling).contains(&n) {
+            Ok(())
+        } else {
+            Err(format!(
+                "must be between {} and {ceiling} bytes",
+                Self::MIN_RECORD_BYTES
+            ))
+        }
+    }
 }
 
 /// `[http]`: where the daemon serves `/healthz`, `/readyz` and `/metrics`.
@@ -164,6 +202,13 @@ impl Config {
         }
         if self.store.retention_days == 0 {
             problem("store.retention_days", "must be at least 1".into());
+        }
+        if let Some(Err(e)) = self
+            .import
+            .max_record_bytes
+            .map(ImportConfig::check_max_record_bytes)
+        {
+            problem("import.max_record_bytes", e);
         }
         let mut names = std::collections::HashSet::new();
         for (i, azure) in self.azure.iter().enumerate() {

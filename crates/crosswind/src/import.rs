@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use crosswind_hec::Renderer;
 use crosswind_normalize::{
-    ContainerError, FormatFamily, FormatHint, Normalized, RawRecord, RecordReader, Rejection,
-    normalize,
+    ContainerError, DEFAULT_MAX_RECORD_BYTES, FormatFamily, FormatHint, KEPT_BYTES, Normalized,
+    RawRecord, RecordReader, Rejection, normalize,
 };
 use crosswind_store::outbox::Quota;
 use crosswind_store::{
@@ -32,14 +32,32 @@ const BATCH_RECORDS: usize = 100_000;
 const BATCH_BYTES: usize = 256 << 20;
 
 /// How `import` reads its input and prints its summary.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct ImportOptions {
     pub family: FormatFamily,
     pub summary_format: OutputFormat,
     /// When `[splunk]` is configured: raw records (and events, if forwarded) are queued for
     /// Splunk in the transaction that stores them.
     pub splunk: Option<(Renderer, u64)>,
+    /// The largest record (or line, or document that is not an array of records) read; a
+    /// longer one is quarantined with its first bytes and its length.
+    pub max_record_bytes: usize,
 }
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            family: FormatFamily::default(),
+            summary_format: OutputFormat::default(),
+            splunk: None,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+        }
+    }
+}
+
+/// The largest `max_record_bytes` accepted: memory stays bounded (a few times the limit), and
+/// far below SQLite's largest value (1 GB by default).
+pub const MAX_RECORD_BYTES_CEILING: usize = 128 << 20;
 
 impl ImportOptions {
     /// `--format` values: input shapes and/or the summary format, at most one of each.
@@ -137,7 +155,9 @@ impl ImportSummary {
 }
 
 /// Imports every file in order; a file that fails midway keeps what was read before the failure
-/// and the others still run. Store failures abort (nothing half-committed: batches are atomic).
+/// and the others still run. A record the store refuses is quarantined; a store failure that
+/// ends the transaction loses that batch only (batches are atomic) and the file is reported
+/// as incomplete.
 pub fn import_files(
     store: &mut Store,
     paths: &[String],
@@ -156,16 +176,17 @@ pub fn import_files(
             File::open(path).map(|f| Box::new(f) as Box<dyn Read + Send>)
         };
         match input {
-            Ok(input) => {
-                let range = import_one(store, input, options, &mut file, progress)
-                    .with_context(|| format!("import of {path} failed"))?;
-                if let Some((lo, hi)) = range {
-                    summary.new_time_range = Some(match summary.new_time_range {
-                        Some((a, b)) => (a.min(lo), b.max(hi)),
-                        None => (lo, hi),
-                    });
+            Ok(input) => match import_one(store, input, options, &mut file, progress) {
+                Ok(range) => {
+                    if let Some((lo, hi)) = range {
+                        summary.new_time_range = Some(match summary.new_time_range {
+                            Some((a, b)) => (a.min(lo), b.max(hi)),
+                            None => (lo, hi),
+                        });
+                    }
                 }
-            }
+                Err(e) => file.error = Some(format!("{e:#}")),
+            },
             Err(e) => file.error = Some(format!("cannot open: {e}")),
         }
         if let Some(error) = &file.error {
@@ -184,7 +205,7 @@ fn import_one(
     progress: bool,
 ) -> anyhow::Result<Option<(i64, i64)>> {
     let records = match RecordReader::from_read(input) {
-        Ok(records) => records,
+        Ok(records) => records.with_max_record_bytes(options.max_record_bytes),
         Err(e) => {
             file.error = Some(format!("cannot read: {e}"));
             return Ok(None);
@@ -235,8 +256,11 @@ enum Item {
     Unreadable(ContainerError),
 }
 
-/// Items per hand-over between the threads, and hand-overs in flight (a few MiB at most).
+/// Items per hand-over between the threads, and hand-overs in flight (a few MiB at most: a
+/// chunk is handed over early once its records hold `CHUNK_BYTES`, so large records do not
+/// pile up 256 to a chunk).
 const CHUNK: usize = 256;
+const CHUNK_BYTES: usize = 2 << 20;
 const CHUNKS_IN_FLIGHT: usize = 8;
 
 /// The reading thread's end of the hand-over, with a count of chunks not yet taken.
@@ -267,10 +291,12 @@ fn read_and_normalize<R: io::BufRead>(
     handover: Handover,
 ) {
     let mut chunk = Vec::with_capacity(CHUNK);
+    let mut chunk_bytes = 0;
     let mut compress = false;
     for item in records {
         chunk.push(match item {
             Ok(record) => {
+                chunk_bytes += record.bytes.len();
                 let normalized = normalize(&record.bytes, hint);
                 let packed = normalized.as_ref().ok().and_then(|n| {
                     packer
@@ -283,9 +309,13 @@ fn read_and_normalize<R: io::BufRead>(
                     packed,
                 }
             }
-            Err(error) => Item::Unreadable(error),
+            Err(error) => {
+                chunk_bytes += error.raw_bytes().len();
+                Item::Unreadable(error)
+            }
         });
-        if chunk.len() == CHUNK {
+        if chunk.len() == CHUNK || chunk_bytes >= CHUNK_BYTES {
+            chunk_bytes = 0;
             if !handover.send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))) {
                 return;
             }
@@ -339,8 +369,28 @@ fn store_items(
                             origin: &origin,
                         };
                         let inserted = match &packed {
-                            Some(packed) => batch.insert_packed(&new, packed)?,
-                            None => batch.insert(&new)?,
+                            Some(packed) => batch.insert_packed(&new, packed),
+                            None => batch.insert(&new),
+                        };
+                        let inserted = match inserted {
+                            Ok(inserted) => inserted,
+                            // Refused by the store (the transaction goes on): quarantined, its
+                            // neighbours kept.
+                            Err(e) if batch.is_open() => {
+                                let reason =
+                                    format!("cannot store ({} bytes): {e}", record.bytes.len());
+                                batch.quarantine(&QuarantineRecord {
+                                    origin: &origin,
+                                    position: Some(&record.position.to_string()),
+                                    reason: &reason,
+                                    raw: record
+                                        .bytes
+                                        .get(..KEPT_BYTES.min(record.bytes.len()))
+                                        .unwrap_or_default(),
+                                })?;
+                                continue;
+                            }
+                            Err(e) => return Err(e.into()),
                         };
                         if let (Inserted::New(_), Some((renderer, max_rows))) =
                             (inserted, &options.splunk)
@@ -373,7 +423,14 @@ fn store_items(
                 file.error = Some(error.to_string());
                 break;
             }
+            Item::Unreadable(error) if error.raw_bytes().is_empty() && error.is_cut_short() => {
+                file.error = Some(error.to_string());
+            }
             Item::Unreadable(error) => {
+                if error.is_cut_short() {
+                    // The file is incomplete: its records are kept, the import says so.
+                    file.error = Some(error.to_string());
+                }
                 // A line that is not a record (malformed JSON, invalid UTF-8): kept with the
                 // reason so nothing read is ever silently dropped.
                 file.read += 1;

@@ -58,7 +58,8 @@ fn ndjson_with_bad_lines_between_good_ones() {
         err line 5: invalid json at column 4: EOF while parsing a list
         err line 6: invalid json at column 2: expected ident
         err line 7: not a json object or array (found a string)
-        err line 8: invalid utf-8 at byte 7
+        ok  line 8 {"d":4}
+        err line 8: invalid utf-8 at byte 0
         ok  line 9 {"e":"é"}
         ok  line 10 {"f":6}
     "#]]
@@ -231,7 +232,7 @@ fn truncated_plain_document_reports_where() {
     expect_test::expect![[r#"
         ok  line 2 element 0 {"a":1}
         ok  line 3 element 1 {"b":2}
-        err line 4: invalid json at line 4 column 6: EOF while parsing a value
+        err line 4: the input ends inside a record (invalid json at line 4 column 6: EOF while parsing a value)
     "#]]
     .assert_eq(&render(&items));
 }
@@ -325,7 +326,8 @@ fn braced_ndjson_lines_pass_without_a_validating_pass() {
         b"{\"a\": tru}\n{\"b\":1}{\"c\":2}\n{\"k\\u0065y\":{\"value\":[1]},\"s\":\"}\\\"{\"}\n";
     expect_test::expect![[r#"
         ok  line 1 {"a": tru}
-        err line 2: invalid json at column 8: trailing characters
+        ok  line 2 {"b":1}
+        ok  line 2 {"c":2}
         ok  line 3 {"k\u0065y":{"value":[1]},"s":"}\"{"}
     "#]]
     .assert_eq(&render(&read_all(input)));
@@ -362,4 +364,210 @@ fn plain_object_lines_are_told_from_envelopes() {
     assert!(!plain(br#"{"a":[1}"#), "unbalanced");
     assert!(!plain(b"[1,2]"));
     assert!(!plain(br#"{"a":"\"#));
+}
+
+fn read_limited(input: &[u8], max: usize) -> Vec<Result<RawRecord, ContainerError>> {
+    match RecordReader::from_read(Cursor::new(input.to_vec())) {
+        Ok(r) => r.with_max_record_bytes(max).collect(),
+        Err(e) => panic!("open: {e}"),
+    }
+}
+
+#[test]
+fn back_to_back_documents() {
+    // Trail files end with `}]}` and no newline: `zcat *.json.gz` runs them together.
+    let cases: [(&str, &[u8]); 6] = [
+        (
+            "trail files, no whitespace",
+            b"{\"Records\":[{\"a\":1},{\"b\":2}]}{\"Records\":[{\"c\":3}]}{\"Records\":[]}{\"Records\":[{\"d\":4}]}",
+        ),
+        (
+            "trail files, whitespace between",
+            b"{\"Records\":[{\"a\":1}]} \n\n {\"Records\":[{\"b\":2}]}\r\n",
+        ),
+        (
+            "graph pages",
+            b"{\"@odata.context\":\"c\",\"value\":[{\"id\":\"1\"}]}{\"value\":[{\"id\":\"2\"},{\"id\":\"3\"}],\"@odata.nextLink\":\"n\"}",
+        ),
+        ("objects and arrays", b"{\"a\":1}{\"b\":2}[{\"c\":3}]\n{\"d\":4} {\"e\":5}"),
+        (
+            "pretty documents",
+            b"{\n  \"Records\": [\n    {\"a\": 1}\n  ]\n}{\n  \"Records\": [\n    {\"b\": 2}\n  ]\n}\n{\n  \"records\": [{\"c\": 3}]\n}",
+        ),
+        ("a document then garbage", b"{\"Records\":[{\"a\":1}]} x\n{\"b\":2}"),
+    ];
+    let mut out = String::new();
+    for (name, input) in cases {
+        out.push_str(&format!("# {name}\n{}", render(&read_all(input))));
+    }
+    expect_test::expect![[r#"
+        # trail files, no whitespace
+        ok  line 1 element 0 {"a":1}
+        ok  line 1 element 1 {"b":2}
+        ok  line 1 element 0 {"c":3}
+        ok  line 1 element 0 {"d":4}
+        # trail files, whitespace between
+        ok  line 1 element 0 {"a":1}
+        ok  line 3 element 0 {"b":2}
+        # graph pages
+        ok  line 1 element 0 {"id":"1"}
+        ok  line 1 element 0 {"id":"2"}
+        ok  line 1 element 1 {"id":"3"}
+        # objects and arrays
+        ok  line 1 {"a":1}
+        ok  line 1 {"b":2}
+        ok  line 1 element 0 {"c":3}
+        ok  line 2 {"d":4}
+        ok  line 2 {"e":5}
+        # pretty documents
+        ok  line 3 element 0 {"a": 1}
+        ok  line 7 element 0 {"b": 2}
+        ok  line 11 element 0 {"c": 3}
+        # a document then garbage
+        ok  line 1 element 0 {"a":1}
+        err line 1: invalid json at column 1: expected value
+        ok  line 2 {"b":2}
+    "#]]
+    .assert_eq(&out);
+    // Gzipped one by one and concatenated, as `cat *.json.gz` gives them.
+    let mut gz = gzip(b"{\"Records\":[{\"a\":1}]}");
+    gz.extend(gzip(b"{\"Records\":[{\"b\":2}]}"));
+    assert_eq!(read_all(&gz).iter().flatten().count(), 2);
+}
+
+/// `(position, bytes)` of each record, and each error's text.
+fn summary(items: &[Result<RawRecord, ContainerError>]) -> Vec<String> {
+    items
+        .iter()
+        .map(|i| match i {
+            Ok(r) => format!("{} {}", r.position, r.as_str()),
+            Err(e) => format!("err {e}"),
+        })
+        .collect()
+}
+
+#[test]
+fn documents_over_the_limit_are_streamed_record_by_record() {
+    let mut doc = String::from("{\"@odata.context\":\"c\",\n\"value\":[\n");
+    for i in 0..100 {
+        if i > 0 {
+            doc.push_str(",\n");
+        }
+        doc.push_str(&format!(
+            "{{\"id\":\"{i}\",\"s\":\"x\\\"]}}{}\"}}",
+            "p".repeat(i % 7)
+        ));
+    }
+    doc.push_str("\n],\"@odata.nextLink\":\"n\"}");
+    let whole = read_all(doc.as_bytes());
+    assert_eq!(whole.iter().flatten().count(), 100);
+    // A limit far below the document's size, above each record's: the same records.
+    let streamed = read_limited(doc.as_bytes(), 200);
+    assert_eq!(summary(&streamed), summary(&whole));
+    // The same with a top-level array, on one line, twice in a row.
+    let records: Vec<String> = (0..50).map(|i| format!("{{\"n\":{i}}}")).collect();
+    let array = format!("[{}]", records.join(","));
+    let twice = format!("{array}{array}");
+    assert_eq!(
+        summary(&read_limited(twice.as_bytes(), 64)),
+        summary(&read_all(twice.as_bytes()))
+    );
+}
+
+#[test]
+fn a_record_over_the_limit_is_reported_and_reading_goes_on() {
+    let big = "y".repeat(5000);
+    // In a streamed document: the record is reported with its index, its length and its
+    // first bytes, the records after it are read.
+    let doc = format!(
+        "{{\"Records\":[{{\"a\":1}},{{\"big\":\"{big}\"}},{{\"b\":2}}]}}{{\"Records\":[{{\"c\":3}}]}}"
+    );
+    let items = read_limited(doc.as_bytes(), 1000);
+    expect_test::expect![[r#"
+        line 1 element 0 {"a":1}
+        err line 1 element 1: a record of 5010 bytes is over the 1000-byte limit
+        line 1 element 2 {"b":2}
+        line 1 element 0 {"c":3}
+    "#]]
+    .assert_eq(&(summary(&items).join("\n") + "\n"));
+    let kept = items
+        .get(1)
+        .and_then(|i| i.as_ref().err())
+        .map(|e| e.raw_bytes().to_vec())
+        .unwrap_or_default();
+    assert_eq!(kept.len(), crate::KEPT_BYTES);
+    assert!(kept.starts_with(b"{\"big\":\"yyy"));
+    // An NDJSON line, a single record and a line of garbage.
+    let input = format!("{{\"a\":1}}\n{{\"big\":\"{big}\"}}\n{{\"b\":2}}\n{big}\n{{\"c\":3}}\n");
+    expect_test::expect![[r#"
+        line 1 {"a":1}
+        err line 2: a record of 5010 bytes is over the 1000-byte limit
+        line 3 {"b":2}
+        err line 4: a record of 5000 bytes is over the 1000-byte limit
+        line 5 {"c":3}
+    "#]]
+    .assert_eq(&(summary(&read_limited(input.as_bytes(), 1000)).join("\n") + "\n"));
+    // A pretty single record over the limit.
+    let pretty = format!("{{\n \"big\": \"{big}\"\n}}\n{{\"b\":2}}");
+    expect_test::expect![[r#"
+        err line 1: a record of 5014 bytes is over the 1000-byte limit
+        line 4 {"b":2}
+    "#]]
+    .assert_eq(&(summary(&read_limited(pretty.as_bytes(), 1000)).join("\n") + "\n"));
+}
+
+#[test]
+fn blank_runs_and_deep_nesting_cost_nothing() {
+    let mut input = vec![b'\n'; 5_000_000];
+    input.extend_from_slice(b"  {\"a\":1}\n");
+    input.extend(std::iter::repeat_n(b' ', 1_000_000));
+    input.extend_from_slice(b"{\"b\":2}");
+    assert_eq!(
+        summary(&read_limited(&input, 100)),
+        ["line 5000001 {\"a\":1}", "line 5000002 {\"b\":2}"]
+    );
+    // 100k-deep nesting: no stack overflow; what the reader yields, the parser rejects, and
+    // the next line is read.
+    let mut deep = "[".repeat(100_000);
+    deep.push_str(&"]".repeat(100_000));
+    deep.push_str("\n{\"c\":3}\n");
+    for max in [crate::DEFAULT_MAX_RECORD_BYTES, 1000] {
+        let items = read_limited(deep.as_bytes(), max);
+        let (last, rest) = items.split_last().unwrap_or_else(|| panic!("nothing read"));
+        assert_eq!(last.as_ref().map(|r| r.as_str()).ok(), Some("{\"c\":3}"));
+        assert!(!rest.is_empty());
+        for item in rest.iter().flatten() {
+            assert!(crate::normalize(&item.bytes, None).is_err());
+        }
+    }
+}
+
+#[test]
+fn cut_short_input_is_reported_as_such() {
+    let doc = b"{\"Records\":[{\"a\":1},{\"b\":2},{\"c\":";
+    for max in [1 << 20, 16] {
+        let items = read_limited(doc, max);
+        let text = summary(&items);
+        assert_eq!(text.len(), 3, "{text:?}");
+        assert!(
+            items
+                .last()
+                .is_some_and(|i| i.as_ref().is_err_and(ContainerError::is_cut_short)),
+            "{text:?}"
+        );
+    }
+    let ndjson = b"{\"a\":1}\n{\"b\":";
+    let items = read_all(ndjson);
+    assert!(
+        items
+            .last()
+            .is_some_and(|i| i.as_ref().is_err_and(ContainerError::is_cut_short))
+    );
+    // A broken line in the middle is not the input being cut short.
+    let items = read_all(b"{\"b\":\n{\"a\":1}\n");
+    assert!(
+        items
+            .iter()
+            .all(|i| !i.as_ref().is_err_and(ContainerError::is_cut_short))
+    );
 }
