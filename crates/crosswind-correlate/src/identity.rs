@@ -65,7 +65,7 @@ fn iam_name_key(name: &str) -> String {
 }
 
 impl IdentityLinks {
-    /// Parse the `[[identity]] name / aws / azure` format (INTERFACES.md).
+    /// Parse the `[[identity]] name / aws / azure` format (config/crosswind.toml, `identities_file`).
     pub fn from_toml(text: &str) -> Result<IdentityLinks, IdentityFileError> {
         let file: IdentityFile =
             toml::from_str(text).map_err(|e| IdentityFileError::Toml(e.to_string()))?;

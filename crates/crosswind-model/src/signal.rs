@@ -12,7 +12,7 @@ pub struct Signal {
     pub schema_version: u32,
     /// Stable id: the same observation always gets the same id, so a rebuild never doubles it.
     pub id: String,
-    /// Signal name from DETECTIONS.md (`azure_high_risk_signin`, `aws_recon_burst`, …).
+    /// Signal name from docs/detections.md (`azure_high_risk_signin`, `aws_recon_burst`, …).
     pub signal: String,
     /// When it happened (epoch ms): the time of the event that completed it.
     pub time: i64,

@@ -212,7 +212,7 @@ pub(crate) enum Call {
     FilterLogEvents,
 }
 
-/// Event names DETECTIONS.md's `aws_recon_burst` counts as reconnaissance (the listed ones).
+/// Event names docs/detections.md's `aws_recon_burst` counts as reconnaissance (the listed ones).
 pub const RECON_EVENT_NAMES: &[&str] = &[
     "GetCallerIdentity",
     "ListAttachedUserPolicies",

@@ -1,6 +1,6 @@
 //! Crosswind's deterministic scenario generator: a realistic Entra tenant (`contoso.com`) and
 //! two or three AWS accounts producing Graph **beta** `signIn` records and CloudTrail records —
-//! benign office traffic, the false-positive traps DETECTIONS.md's tuning notes describe, and
+//! benign office traffic, the false-positive traps docs/detections.md's tuning notes describe, and
 //! six attack scenarios with ground truth.
 //!
 //! Invariants:
@@ -191,7 +191,7 @@ impl FromStr for Scenario {
     }
 }
 
-/// One signal the ground truth expects, scored as DETECTIONS.md says (before decay and the
+/// One signal the ground truth expects, scored as docs/detections.md says (before decay and the
 /// both-clouds multiplier).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ExpectedSignal {

@@ -1,6 +1,6 @@
 //! The attack scenarios, each injected into the benign stream at a chosen time with its
 //! ground truth: who is compromised, from where, which records, and which signals (scored as
-//! DETECTIONS.md says) should fire.
+//! docs/detections.md says) should fire.
 
 use serde_json::Value;
 

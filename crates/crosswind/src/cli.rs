@@ -1,4 +1,4 @@
-//! Command-line surface (INTERFACES.md "Command line") and dispatch to the commands.
+//! Command-line surface (README, `crosswind --help`, the man page) and dispatch to the commands.
 
 use std::fmt;
 use std::io::{self, Write};

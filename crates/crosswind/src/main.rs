@@ -1,6 +1,6 @@
 //! The crosswind binary: parses the command line and runs one command.
 //!
-//! Exit codes: 0 ok, 1 runtime failure, 2 bad usage or invalid config (INTERFACES.md).
+//! Exit codes: 0 ok, 1 runtime failure, 2 bad usage or invalid config (README).
 
 #![forbid(unsafe_code)]
 
