@@ -11,6 +11,7 @@ use aws_sdk_cloudtrail::primitives::DateTime as AwsDateTime;
 use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use chrono::{DateTime, Utc};
 use crosswind_store::Store;
+use crosswind_store::window::{Sweep, sweep};
 
 use crate::{
     AwsCollector, AwsError, PollStats, add, fmt_time, parse_time, region_error_name, store_record,
@@ -261,26 +262,22 @@ impl AwsCollector {
         let swept = store
             .checkpoint(&swept_name)?
             .and_then(|c| parse_time(&c.value));
-        let lookback =
-            chrono::Duration::seconds(self.cfg.lookback_secs.min(i64::MAX as u64 / 4) as i64);
-        // The band ends a lookback behind the window, so every record in it has had at least
-        // two lookbacks to arrive.
-        let to = window_start - lookback;
-        let from = match swept {
-            // At most two lookbacks: a wider band (the daemon was stopped) was just read by the
-            // window that caught up.
-            Some(t) if t <= window_start => t.max(to - lookback * 2),
-            // None, or a re-based checkpoint moved the window back: start sweeping from here.
-            _ => {
+        let lookback_ms = (self.cfg.lookback_secs.min(i64::MAX as u64 / 4_000) * 1_000) as i64;
+        let ms = |t: i64| DateTime::from_timestamp_millis(t).unwrap_or(window_start);
+        let (from, to) = match sweep(
+            swept.map(|t| t.timestamp_millis()),
+            window_start.timestamp_millis(),
+            lookback_ms,
+        ) {
+            Sweep::Read { from, to } => (ms(from), ms(to)),
+            Sweep::Wait => return Ok(()),
+            Sweep::Start(at) => {
                 let mut b = store.begin()?;
-                b.set_checkpoint(&swept_name, &fmt_time(window_start))?;
+                b.set_checkpoint(&swept_name, &fmt_time(ms(at)))?;
                 b.commit()?;
                 return Ok(());
             }
         };
-        if to - from < lookback.max(chrono::Duration::seconds(1)) {
-            return Ok(());
-        }
         let total_name = too_late_name(&self.cfg.name);
         let before: u64 = store
             .checkpoint(&total_name)?

@@ -21,6 +21,7 @@ mod migrations;
 pub mod outbox;
 pub mod report;
 pub mod retention;
+pub mod window;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
