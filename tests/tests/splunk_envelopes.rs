@@ -64,20 +64,6 @@ fn simulate(data: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out.sort();
-    out
-}
-
 /// Owner-only, as an operator keeps a config naming secrets (else validate warns).
 fn private(path: &std::path::Path) {
     use std::os::unix::fs::PermissionsExt;
@@ -546,4 +532,40 @@ async fn a_refused_index_dead_letters_only_the_kind_routed_to_it() {
             && !status.contains("outbox_dead_letters index=cloud"),
         "{status}"
     );
+
+    // `forward` left running logs the refusal as it happens: re-queue the dead letters, and
+    // the index is named again on stderr.
+    let mut child = std::process::Command::new(crosswind_bin())
+        .args(["--config", &cfg, "forward", "--retry-dead"])
+        .env_remove("CROSSWIND_CONFIG")
+        .env_remove("CROSSWIND_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr_pipe = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr_pipe).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    // A generous guard so a silent forwarder fails the test rather than hanging it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let named = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains("refused index riskx") => break true,
+            Ok(line) => seen.push(line),
+            Err(_) => break false,
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(named, "forward logs the refused index: {seen:?}");
 }
