@@ -722,8 +722,8 @@ fn forward(
                 stats.possible_duplicates,
                 stats.dead_lettered
             )).context("cannot write")?;
-            // `forward --once` has no log: name where the dead letters were bound and why
-            // (a refused index, HEC code 7, is the usual cause).
+            // A recap after the run: where the dead letters were bound and why (a refused
+            // index, HEC code 7, is the usual cause), past the log lines of the run.
             if stats.dead_lettered > 0 {
                 let store = forwarder.into_store();
                 for dead in crosswind_store::outbox::dead_by_index(&store)? {
