@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use chrono::{DateTime, SecondsFormat, Utc};
 use crosswind_model::SourceFormat;
 use crosswind_normalize::{FormatHint, normalize};
-use crosswind_store::window::{Sweep, sweep};
+use crosswind_store::window::{Sweep, rebased, sweep};
 use crosswind_store::{NewRecord, QuarantineRecord, Store};
 use reqwest::Url;
 use serde::Deserialize;
@@ -421,12 +421,15 @@ impl AzureCollector {
         let Some(cp) = checkpoint.filter(|cp| *cp > now) else {
             return Ok(checkpoint);
         };
-        let floor = now
-            - chrono::Duration::seconds(
-                self.cfg.initial_backfill_secs.min(i64::MAX as u64 / 4) as i64
-            );
+        let backfill_ms =
+            (self.cfg.initial_backfill_secs.min(i64::MAX as u64 / 4_000) * 1_000) as i64;
         let newest = self.newest_collected(store, now)?;
-        let rebased = newest.map_or(floor, |t| t.max(floor)).min(now);
+        let rebased = DateTime::from_timestamp_millis(rebased(
+            newest.map(|t| t.timestamp_millis()),
+            now.timestamp_millis(),
+            backfill_ms,
+        ))
+        .unwrap_or(now);
         Metrics::add(&self.metrics.checkpoint_rebases, 1);
         let ahead_secs = (cp - now).num_seconds();
         if !self.clock_warned {
