@@ -336,15 +336,19 @@ impl Engine {
             emitting: self.emitting,
             out,
         };
-        // A spray's source: the IP's /24 (/48); never a trusted one.
-        let source = if trusted {
-            None
-        } else {
-            addr.as_ref().map(source_of)
+        // A spray's source: the IP's /24 (/48); never a trusted one. Only sign-ins and console
+        // logins need it (computed on demand: it allocates).
+        let source = || {
+            if trusted {
+                None
+            } else {
+                addr.as_ref().map(source_of)
+            }
         };
         match ev.provider() {
             CloudProvider::Azure => {
                 self.travel.learn(&c);
+                let source = source();
                 let code = ev.status_code.as_deref().map(str::trim);
                 let success =
                     ev.is_success() || (ev.status_id != STATUS_FAILURE && code == Some("0"));
@@ -394,7 +398,7 @@ impl Engine {
                             vec![c.id.to_owned()],
                             &mut sink,
                         );
-                        if let Some(src) = &source {
+                        if let Some(src) = &source() {
                             self.spray.on_source_success(
                                 &c,
                                 src,
