@@ -68,11 +68,71 @@ impl Fired {
     }
 }
 
+/// The UTC days a pattern was observed on: the latest, and the [`HABIT_WINDOW_DAYS`] before it
+/// as bits (bit `i`: day `day − 1 − i`). Compact: there is one per pattern.
+#[derive(Clone, Copy)]
+struct Seen {
+    day: i64,
+    earlier: u8,
+}
+
+const _: () = assert!(HABIT_WINDOW_DAYS <= 8);
+const EARLIER_MASK: u32 = (1 << HABIT_WINDOW_DAYS) - 1;
+
+impl Default for Seen {
+    fn default() -> Self {
+        Seen {
+            day: i64::MIN,
+            earlier: 0,
+        }
+    }
+}
+
+impl Seen {
+    /// How many distinct days within the window before `today` it was observed on.
+    fn earlier_days(&self, today: i64) -> usize {
+        if self.day == i64::MIN {
+            return 0;
+        }
+        let within = |d: i64| d < today && d >= today - HABIT_WINDOW_DAYS;
+        let older = (0..HABIT_WINDOW_DAYS)
+            .filter(|i| self.earlier & (1 << i) != 0)
+            .filter(|i| within(self.day - 1 - i))
+            .count();
+        older + usize::from(within(self.day))
+    }
+
+    fn observe(&mut self, today: i64) {
+        if self.day == i64::MIN {
+            *self = Seen {
+                day: today,
+                earlier: 0,
+            };
+        } else if today > self.day {
+            let shift = today - self.day;
+            let bits = if shift > HABIT_WINDOW_DAYS {
+                0
+            } else {
+                ((u32::from(self.earlier) << 1 | 1) << (shift - 1)) & EARLIER_MASK
+            };
+            *self = Seen {
+                day: today,
+                earlier: bits as u8,
+            };
+        } else if today < self.day {
+            let back = self.day - 1 - today;
+            if back < HABIT_WINDOW_DAYS {
+                self.earlier |= 1 << back;
+            }
+        }
+    }
+}
+
 /// One (signal, risk object, threat object).
 #[derive(Clone, Default)]
 struct Pattern {
-    /// Distinct UTC day numbers it was observed on, ascending, within the habit window.
-    days: Vec<i64>,
+    /// The days it was observed on, for the habit check.
+    seen: Seen,
     /// Fired signals (emitted or seeded), ascending by time, within the suppression span.
     fired: Vec<Fired>,
 }
@@ -167,14 +227,8 @@ impl Emitter {
             None => self.patterns.entry(key).or_default(),
         };
         let today = t.div_euclid(DAY_MS);
-        let earlier_days = p
-            .days
-            .iter()
-            .filter(|d| **d < today && **d >= today - HABIT_WINDOW_DAYS)
-            .count();
-        if let Err(at) = p.days.binary_search(&today) {
-            p.days.insert(at, today);
-        }
+        let earlier_days = p.seen.earlier_days(today);
+        p.seen.observe(today);
         let habitual = earlier_days >= HABIT_MIN_DAYS;
         if !emitting {
             return;
@@ -290,12 +344,11 @@ impl Emitter {
         let day_cut = now.div_euclid(DAY_MS) - HABIT_WINDOW_DAYS;
         self.patterns.retain(|_, p| {
             p.fired.retain(|f| f.t >= fired_cut);
-            p.days.retain(|d| *d >= day_cut);
-            !p.fired.is_empty() || !p.days.is_empty()
+            !p.fired.is_empty() || p.seen.day >= day_cut
         });
         trim_oldest(&mut self.patterns, MAX_PATTERNS, |p| {
             let fired = p.fired.last().map_or(i64::MIN, |f| f.t);
-            let seen = p.days.last().map_or(i64::MIN, |d| d.saturating_mul(DAY_MS));
+            let seen = p.seen.day.saturating_mul(DAY_MS);
             fired.max(seen)
         });
     }
@@ -307,5 +360,29 @@ impl Emitter {
             .map(|k| cfg.signal(*k).suppress_ms)
             .max()
             .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seen_days_count_within_the_window_before_today() {
+        let mut s = Seen::default();
+        assert_eq!(s.earlier_days(10), 0);
+        for day in [1, 2, 5, 5, 9] {
+            s.observe(day);
+        }
+        // Day 10 looks back at days 3..=9: 5 and 9.
+        assert_eq!(s.earlier_days(10), 2);
+        assert_eq!(s.earlier_days(9), 2); // 2 and 5 are in 2..=8; 9 is today
+        assert_eq!(s.earlier_days(17), 0);
+        // Out of order (not in event order, but handled): day 7 joins the bits.
+        s.observe(7);
+        assert_eq!(s.earlier_days(10), 3);
+        s.observe(30);
+        assert_eq!(s.earlier_days(31), 1);
+        assert_eq!(s.earlier_days(30), 0);
     }
 }
