@@ -1012,6 +1012,7 @@ async fn s3_mode_unreadable_file_and_notification_shapes_against_moto() {
         trail_note(4),
         event_bridge(5),
         event_bridge(6),
+        "not a notification".to_owned(),
     ];
     for b in bodies {
         sqs.send_message()
@@ -1049,9 +1050,10 @@ async fn s3_mode_unreadable_file_and_notification_shapes_against_moto() {
     assert_eq!(depth(A::ApproximateNumberOfMessages).await, 0);
     assert_eq!(
         depth(A::ApproximateNumberOfMessagesNotVisible).await,
-        1,
-        "only the unreadable file's notification is left, in flight"
+        2,
+        "only the unreadable file's notification and the message of no known shape are left, in flight"
     );
+    assert_eq!(queued.metrics().snapshot().messages_unrecognized, 1);
     drop(store);
     assert_exact(&stored_ids(&store_path), &ids_of(&[0, 1, 2, 3, 4, 5]));
 }

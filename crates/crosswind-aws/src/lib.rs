@@ -153,6 +153,9 @@ pub struct Metrics {
     pub files: AtomicU64,
     /// Trail file reads that failed (S3 mode: access denied, KMS, archived; tried again).
     pub files_failed: AtomicU64,
+    /// Queue messages that name no trail file in a shape we know; left for the queue's redrive
+    /// policy (counted each time one is received).
+    pub messages_unrecognized: AtomicU64,
     /// `now - oldest region checkpoint`, seconds.
     pub lag_secs: AtomicI64,
     /// Checkpoints found ahead of the host clock and re-based (the clock ran fast, then was
@@ -186,6 +189,7 @@ pub struct MetricsSnapshot {
     pub retries: u64,
     pub files: u64,
     pub files_failed: u64,
+    pub messages_unrecognized: u64,
     pub lag_secs: i64,
     pub checkpoint_rebases: u64,
     pub records_too_late: u64,
@@ -218,6 +222,7 @@ impl Metrics {
             retries: l(&self.retries),
             files: l(&self.files),
             files_failed: l(&self.files_failed),
+            messages_unrecognized: l(&self.messages_unrecognized),
             lag_secs: self.lag_secs.load(Ordering::Relaxed),
             checkpoint_rebases: l(&self.checkpoint_rebases),
             records_too_late: l(&self.records_too_late),

@@ -317,6 +317,7 @@ impl AwsCollector {
                     Some(Notification::Objects(o)) => o,
                     None => {
                         // Not ours to judge: leave it for the queue's redrive policy.
+                        add(&self.metrics.messages_unrecognized, 1);
                         tracing::warn!(collector = %self.cfg.name, message_id = m.message_id().unwrap_or_default(), "Queue message is not an S3 event notification; leaving it.");
                         continue;
                     }

@@ -161,6 +161,13 @@ impl Collector for DaemonMetrics {
              lookback_secs: later ones may be missed).",
             &per(&|e| e.metrics.counts().records_too_late),
         )?;
+        counter(
+            &mut enc,
+            "crosswind_collector_unrecognized_messages",
+            "S3-mode queue messages naming no trail file in a known shape (left on the queue \
+             for its redrive policy; counted each time received).",
+            &per(&|e| e.metrics.messages_unrecognized()),
+        )?;
         // Per LookupEvents region: one failing region is visible beside the others.
         let mut region_up = Vec::new();
         let mut region_errors = Vec::new();

@@ -39,6 +39,14 @@ pub(crate) struct SourceCounts {
 }
 
 impl SourceMetrics {
+    /// Queue messages an S3-mode collector could not read (0 for others).
+    pub fn messages_unrecognized(&self) -> u64 {
+        match self {
+            SourceMetrics::Azure(_) => 0,
+            SourceMetrics::Aws(m) => m.snapshot().messages_unrecognized,
+        }
+    }
+
     /// Per-region figures (LookupEvents collectors; empty for others).
     pub fn regions(&self) -> Vec<(String, crosswind_aws::RegionMetrics)> {
         match self {
