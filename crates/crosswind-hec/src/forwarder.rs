@@ -164,8 +164,9 @@ impl Forwarder {
             Some(ch) => outbox::pending_acks(&store, ch)?.len(),
             None => 0,
         };
+        let limit_bytes = config.batch_max_bytes;
         Ok(Forwarder {
-            limit_bytes: config.batch_max_bytes,
+            limit_bytes,
             limit_changed: None,
             limit_rows: usize::MAX,
             backoff: Backoff::new(Duration::from_secs(config.retry_max_backoff_secs)),
@@ -173,7 +174,10 @@ impl Forwarder {
             store,
             client,
             prepared: None,
-            metrics: Arc::new(Metrics::default()),
+            metrics: Arc::new(Metrics {
+                batch_limit_bytes: (limit_bytes as u64).into(),
+                ..Metrics::default()
+            }),
             channel,
             clock: Clock::new(),
             needs_health: true,
@@ -205,7 +209,16 @@ impl Forwarder {
     /// Counts into `metrics` (those of a forwarder this one replaces) instead of its own.
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Forwarder {
         self.metrics = metrics;
+        self.set_limit(self.limit_bytes);
         self
+    }
+
+    /// Sets the batch size limit and its gauge.
+    fn set_limit(&mut self, bytes: usize) {
+        self.limit_bytes = bytes;
+        self.metrics
+            .batch_limit_bytes
+            .store(bytes as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn store(&self) -> &Store {
@@ -469,7 +482,7 @@ impl Forwarder {
             return;
         }
         let old = self.limit_bytes;
-        self.limit_bytes = old.saturating_mul(2).min(max);
+        self.set_limit(old.saturating_mul(2).min(max));
         self.limit_changed = Some(Instant::now());
         tracing::info!(
             old_limit = old,
@@ -682,7 +695,7 @@ impl Forwarder {
                     self.dead_letter(&claimed, &rows[0], 413, &text, now, stats)?;
                 } else {
                     Metrics::add(&self.metrics.splits, 1);
-                    self.limit_bytes = (claimed.body.len() / 2).max(1);
+                    self.set_limit((claimed.body.len() / 2).max(1));
                     self.limit_changed = Some(Instant::now());
                     tracing::warn!(
                         body_bytes = claimed.body.len(),

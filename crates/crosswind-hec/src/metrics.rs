@@ -48,6 +48,8 @@ pub struct Metrics {
     pub outbox_depth: AtomicU64,
     /// Gauge: age in ms of the oldest queued event at the last look.
     pub outbox_oldest_age_ms: AtomicU64,
+    /// Gauge: the batch size limit in force (below `batch_max_bytes` for a while after a 413).
+    pub batch_limit_bytes: AtomicU64,
 }
 
 /// A copy of [`Metrics`] at one instant.
@@ -150,6 +152,11 @@ impl Metrics {
                 u64::from(self.store_failing().is_some()),
             ),
             ("crosswind_splunk_hec_outbox_depth", s.outbox_depth),
+            (
+                "crosswind_splunk_hec_batch_limit_bytes",
+                self.batch_limit_bytes
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ),
             (
                 "crosswind_splunk_hec_outbox_oldest_age_ms",
                 s.outbox_oldest_age_ms,

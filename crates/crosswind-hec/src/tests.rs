@@ -810,6 +810,14 @@ async fn a_lowered_batch_limit_is_raised_back_after_a_quiet_while() {
     assert!(fwd.metrics().snapshot().splits > 0);
     let low = fwd.batch_limit_bytes();
     assert!(low <= 1_500, "{low}");
+    let gauge = |fwd: &Forwarder| {
+        fwd.metrics()
+            .export()
+            .into_iter()
+            .find(|(n, _)| *n == "crosswind_splunk_hec_batch_limit_bytes")
+            .map(|(_, v)| v)
+    };
+    assert_eq!(gauge(&fwd), Some(low as u64));
     sim.update_config(|c| c.max_content_length = None);
     // Within the quiet while it stays where the 413 put it.
     fx.enqueue(40, "soon");
@@ -828,6 +836,7 @@ async fn a_lowered_batch_limit_is_raised_back_after_a_quiet_while() {
         fwd.drain_once().await.unwrap();
     }
     assert_eq!(fwd.batch_limit_bytes(), max);
+    assert_eq!(gauge(&fwd), Some(max as u64));
     let m = fwd.metrics().snapshot();
     let report = fx.assert_exact(&sim, &m);
     assert_eq!(report.delivered, 80 + 40 * rounds);
