@@ -1057,3 +1057,86 @@ async fn s3_mode_unreadable_file_and_notification_shapes_against_moto() {
     drop(store);
     assert_exact(&stored_ids(&store_path), &ids_of(&[0, 1, 2, 3, 4, 5]));
 }
+
+/// Issue 16, clock, S3 listing mode: a listing poll on a clock two hours fast (just past
+/// midnight) leaves the listing checkpoint on the next day; back on the right clock the next
+/// poll would walk the day folders from tomorrow only, so a trail file delivered into today's
+/// folder after the fast poll was never listed. Re-based, it is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_listing_checkpoint_ahead_of_the_clock_skips_nothing() {
+    let Some(moto) = moto() else { return };
+    let sim_cfg = SimConfig {
+        hours: 6,
+        users: 60,
+        ..SimConfig::default()
+    };
+    let data = generate(&sim_cfg, &[Scenario::Mixed]);
+    let wanted: Vec<&Value> = data
+        .cloudtrail
+        .iter()
+        .filter(|r| crosswind_aws::DEFAULT_EVENT_NAMES.contains(&str_at(r, "eventName")))
+        .collect();
+    let (first, second) = wanted.split_at(wanted.len() / 2);
+    let ids = |recs: &[&Value]| -> BTreeSet<String> {
+        recs.iter()
+            .map(|r| str_at(r, "eventID").to_owned())
+            .collect()
+    };
+    let bucket = format!("crosswind-clock-{:x}", std::process::id() ^ 0xc10c);
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(&moto.url)
+        .credentials_provider(creds())
+        .load()
+        .await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&conf)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create bucket");
+    let put = |slot: i64, n: usize, recs: &[&Value]| {
+        let (s3, bucket) = (s3.clone(), bucket.clone());
+        let key = trail_key("AWSLogs/", "123456789012", "us-east-1", slot, n);
+        let body = gz_trail_file(recs);
+        async move {
+            s3.put_object()
+                .bucket(&bucket)
+                .key(&key)
+                .body(body.into())
+                .send()
+                .await
+                .expect("put trail file");
+        }
+    };
+    let toml = format!(
+        "name = \"listed\"\nmode = \"s3\"\nregions = []\nendpoint_url = \"{}\"\nbucket = \"{bucket}\"\nmax_retries = 2\nrequest_timeout_secs = 10\n",
+        moto.url
+    );
+    let cfg: AwsConfig = toml::from_str(&toml).expect("config");
+    let mut c = AwsCollector::with_credentials(cfg, CredentialSource::Static(creds()))
+        .await
+        .expect("collector");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store_path = dir.path().join("crosswind.db");
+    let mut store = Store::open(&store_path).expect("store");
+    let day = sim_cfg.start;
+    put(day + 22 * HOUR, 1, first).await;
+    // 23:10 on a clock two hours fast: 01:10 the next day.
+    c.poll_once(&mut store, ts(day + 25 * HOUR + 10 * MIN))
+        .await
+        .expect("fast poll");
+    put(day + 23 * HOUR + 30 * MIN, 2, second).await;
+    c.poll_once(&mut store, ts(day + 23 * HOUR + 50 * MIN))
+        .await
+        .expect("poll");
+    drop(store);
+    let mut expected = ids(first);
+    expected.extend(ids(second));
+    assert_exact(&stored_ids(&store_path), &expected);
+    assert_eq!(c.metrics().snapshot().checkpoint_rebases, 1);
+}
