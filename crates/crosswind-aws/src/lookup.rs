@@ -11,7 +11,7 @@ use aws_sdk_cloudtrail::primitives::DateTime as AwsDateTime;
 use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use chrono::{DateTime, Utc};
 use crosswind_store::Store;
-use crosswind_store::window::{Sweep, sweep};
+use crosswind_store::window::plan_late_sweep;
 
 use crate::{
     AwsCollector, AwsError, PollStats, add, fmt_time, parse_time, region_error_name, store_record,
@@ -258,37 +258,19 @@ impl AwsCollector {
         window_start: DateTime<Utc>,
         stats: &mut PollStats,
     ) -> Result<(), AwsError> {
-        let swept_name = swept_name(&self.cfg.name, region);
-        let swept = store
-            .checkpoint(&swept_name)?
-            .and_then(|c| parse_time(&c.value));
-        let lookback_ms = (self.cfg.lookback_secs.min(i64::MAX as u64 / 4_000) * 1_000) as i64;
-        let ms = |t: i64| DateTime::from_timestamp_millis(t).unwrap_or(window_start);
-        let (from, to) = match sweep(
-            swept.map(|t| t.timestamp_millis()),
+        let Some(plan) = plan_late_sweep(
+            store,
+            &swept_name(&self.cfg.name, region),
+            &too_late_name(&self.cfg.name),
             window_start.timestamp_millis(),
-            lookback_ms,
-        ) {
-            Sweep::Read { from, to } => (ms(from), ms(to)),
-            Sweep::Wait => return Ok(()),
-            Sweep::Start(at) => {
-                let mut b = store.begin()?;
-                b.set_checkpoint(&swept_name, &fmt_time(ms(at)))?;
-                b.commit()?;
-                return Ok(());
-            }
+            self.cfg.lookback_secs,
+        )?
+        else {
+            return Ok(());
         };
-        let total_name = too_late_name(&self.cfg.name);
-        let before: u64 = store
-            .checkpoint(&total_name)?
-            .and_then(|c| c.value.parse().ok())
-            .unwrap_or(0);
-        let close = |n: u64| {
-            vec![
-                (swept_name.clone(), fmt_time(to)),
-                (total_name.clone(), (before + n).to_string()),
-            ]
-        };
+        let ms = |t: i64| DateTime::from_timestamp_millis(t).unwrap_or(window_start);
+        let (from, to) = (ms(plan.from), ms(plan.to));
+        let close = |n: u64| plan.closing(n);
         let late = self
             .read_window(store, client, region, from, to, &close, stats)
             .await?;

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use chrono::{DateTime, SecondsFormat, Utc};
 use crosswind_model::SourceFormat;
 use crosswind_normalize::{FormatHint, normalize};
-use crosswind_store::window::{Sweep, rebased, sweep};
+use crosswind_store::window::{plan_late_sweep, rebased};
 use crosswind_store::{NewRecord, QuarantineRecord, Store};
 use reqwest::Url;
 use serde::Deserialize;
@@ -550,38 +550,19 @@ impl AzureCollector {
         window_start: DateTime<Utc>,
         stats: &mut PollStats,
     ) -> Result<(), AzureError> {
-        let swept_name = swept_name(&self.cfg.name);
-        let swept = store
-            .checkpoint(&swept_name)?
-            .and_then(|c| DateTime::parse_from_rfc3339(&c.value).ok())
-            .map(|t| t.with_timezone(&Utc));
-        let lookback_ms = (self.cfg.lookback_secs.min(i64::MAX as u64 / 4_000) * 1_000) as i64;
-        let ms = |t: i64| DateTime::from_timestamp_millis(t).unwrap_or(window_start);
-        let (from, to) = match sweep(
-            swept.map(|t| t.timestamp_millis()),
+        let Some(plan) = plan_late_sweep(
+            store,
+            &swept_name(&self.cfg.name),
+            &too_late_name(&self.cfg.name),
             window_start.timestamp_millis(),
-            lookback_ms,
-        ) {
-            Sweep::Read { from, to } => (ms(from), ms(to)),
-            Sweep::Wait => return Ok(()),
-            Sweep::Start(at) => {
-                let mut b = store.begin()?;
-                b.set_checkpoint(&swept_name, &fmt_time(ms(at)))?;
-                b.commit()?;
-                return Ok(());
-            }
+            self.cfg.lookback_secs,
+        )?
+        else {
+            return Ok(());
         };
-        let total_name = too_late_name(&self.cfg.name);
-        let before: u64 = store
-            .checkpoint(&total_name)?
-            .and_then(|c| c.value.parse().ok())
-            .unwrap_or(0);
-        let close = |n: u64| {
-            vec![
-                (swept_name.clone(), fmt_time(to)),
-                (total_name.clone(), (before + n).to_string()),
-            ]
-        };
+        let ms = |t: i64| DateTime::from_timestamp_millis(t).unwrap_or(window_start);
+        let (from, to) = (ms(plan.from), ms(plan.to));
+        let close = |n: u64| plan.closing(n);
         let mut sweep_stats = PollStats::default();
         let filters = self.cfg.event_type_filters();
         let read = self

@@ -3,6 +3,8 @@
 //! the late sweep reads behind the lookback. The collectors keep the I/O; README ("What could
 //! otherwise fall behind unseen") says what each is for.
 
+use crate::{Result, Store};
+
 /// Where a collector whose checkpoint is later than `now` (the host clock ran fast, then was set
 /// back) takes up again: the newest event time it had collected (the source's clock, so what it
 /// had really read), at least `now - initial_backfill` (as far as a first poll reads), at most
@@ -39,6 +41,77 @@ pub fn sweep(swept: Option<i64>, window_start: i64, lookback: i64) -> Sweep {
         }
         _ => Sweep::Start(window_start),
     }
+}
+
+/// One scope's late sweep for this poll, planned from its checkpoints by [`plan_late_sweep`]:
+/// the band to read again and the checkpoints that close it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LateSweep {
+    /// The band, epoch ms.
+    pub from: i64,
+    pub to: i64,
+    swept_name: String,
+    total_name: String,
+    total_before: u64,
+}
+
+impl LateSweep {
+    /// The checkpoints committed with the band's last page: the band is swept, and the
+    /// collector's count of records that arrived too late grows by `found`.
+    pub fn closing(&self, found: u64) -> Vec<(String, String)> {
+        vec![
+            (self.swept_name.clone(), checkpoint_time(self.to)),
+            (
+                self.total_name.clone(),
+                (self.total_before + found).to_string(),
+            ),
+        ]
+    }
+}
+
+/// Plans the late sweep of one scope (a Graph collector, a LookupEvents region) whose swept
+/// position is checkpoint `swept_name` and whose too-late total is `total_name`. `None` when
+/// there is nothing to read this poll; a first sweep only records `window_start` as swept.
+pub fn plan_late_sweep(
+    store: &mut Store,
+    swept_name: &str,
+    total_name: &str,
+    window_start: i64,
+    lookback_secs: u64,
+) -> Result<Option<LateSweep>> {
+    let swept = store
+        .checkpoint(swept_name)?
+        .and_then(|c| chrono::DateTime::parse_from_rfc3339(&c.value).ok())
+        .map(|t| t.timestamp_millis());
+    let lookback = (lookback_secs.min(i64::MAX as u64 / 4_000) * 1_000) as i64;
+    let (from, to) = match sweep(swept, window_start, lookback) {
+        Sweep::Read { from, to } => (from, to),
+        Sweep::Wait => return Ok(None),
+        Sweep::Start(at) => {
+            let mut b = store.begin()?;
+            b.set_checkpoint(swept_name, &checkpoint_time(at))?;
+            b.commit()?;
+            return Ok(None);
+        }
+    };
+    let total_before = store
+        .checkpoint(total_name)?
+        .and_then(|c| c.value.parse().ok())
+        .unwrap_or(0);
+    Ok(Some(LateSweep {
+        from,
+        to,
+        swept_name: swept_name.to_owned(),
+        total_name: total_name.to_owned(),
+        total_before,
+    }))
+}
+
+/// Epoch ms as the collectors write checkpoint times (RFC 3339, whole seconds, `Z`).
+fn checkpoint_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 #[cfg(test)]
