@@ -22,15 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::catalog::{SPRAY_FAILURE_CODES, SignalKind, recon_index};
 use crate::config::CorrelateConfig;
-use crate::detect::console_failures::ConsoleFailures;
-use crate::detect::console_login::ConsoleLogin;
-use crate::detect::cross_cloud::RiskyThenAws;
-use crate::detect::entra_risk::EntraRisk;
-use crate::detect::history::IpHistory;
-use crate::detect::recon::Recon;
-use crate::detect::spray::Spray;
-use crate::detect::travel::Travel;
-use crate::detect::{Ctx, Sink};
+use crate::detect::{Ctx, Detectors, Sink};
 use crate::emit::{Emitter, HABIT_WINDOW_DAYS};
 use crate::identity::{IdentityLinks, Resolved, resolve};
 use crate::net::{canonical, source_of};
@@ -165,15 +157,8 @@ pub struct Engine {
     next_long_sweep: i64,
     stats: EngineStats,
     emitter: Emitter,
-    // The detectors (detect/), each with its own state.
-    history: IpHistory,
-    entra_risk: EntraRisk,
-    spray: Spray,
-    console_login: ConsoleLogin,
-    console_failures: ConsoleFailures,
-    recon: Recon,
-    travel: Travel,
-    risky_then_aws: RiskyThenAws,
+    /// The detectors (detect/), each with its own state.
+    det: Detectors,
 }
 
 impl Engine {
@@ -186,14 +171,7 @@ impl Engine {
             next_long_sweep: i64::MIN,
             stats: EngineStats::default(),
             emitter: Emitter::default(),
-            history: IpHistory::default(),
-            entra_risk: EntraRisk,
-            spray: Spray::default(),
-            console_login: ConsoleLogin,
-            console_failures: ConsoleFailures::default(),
-            recon: Recon::default(),
-            travel: Travel::default(),
-            risky_then_aws: RiskyThenAws::default(),
+            det: Detectors::default(),
         }
     }
 
@@ -294,17 +272,17 @@ impl Engine {
     }
 
     pub fn state_sizes(&self) -> StateSizes {
-        let (spray_sources, sprayed_sources) = self.spray.sizes();
-        let (located_ips, identities_with_location) = self.travel.sizes();
+        let (spray_sources, sprayed_sources) = self.det.spray.sizes();
+        let (located_ips, identities_with_location) = self.det.travel.sizes();
         StateSizes {
             spray_sources,
             sprayed_sources,
-            console_failure_ips: self.console_failures.len(),
-            recon_keys: self.recon.len(),
-            identities_with_ip_history: self.history.len(),
+            console_failure_ips: self.det.console_failures.len(),
+            recon_keys: self.det.recon.len(),
+            identities_with_ip_history: self.det.history.len(),
             located_ips,
             identities_with_location,
-            risky_identities: self.risky_then_aws.len(),
+            risky_identities: self.det.cross_cloud.len(),
             occurrences: self.emitter.patterns(),
         }
     }
@@ -328,7 +306,7 @@ impl Engine {
             ip,
             trusted,
             cfg: &self.cfg,
-            history: &self.history,
+            history: &self.det.history,
         };
         let mut sink = Sink {
             emitter: &mut self.emitter,
@@ -347,7 +325,7 @@ impl Engine {
         };
         match ev.provider() {
             CloudProvider::Azure => {
-                self.travel.learn(&c);
+                self.det.travel.learn(&c);
                 let source = source();
                 let code = ev.status_code.as_deref().map(str::trim);
                 let success =
@@ -356,17 +334,25 @@ impl Engine {
                     if let (Some(src), Some(who), Some(code)) = (&source, &c.who, code)
                         && SPRAY_FAILURE_CODES.contains(&code)
                     {
-                        self.spray.on_failure(&c, src, &who.name, code, &mut sink);
+                        self.det
+                            .spray
+                            .on_failure(&c, src, &who.name, code, &mut sink);
                     }
                 } else if let Some(who) = &c.who {
-                    if let Some(risky) = self.entra_risk.on_success(&c, who, &mut sink) {
-                        self.risky_then_aws.on_risky_signin(&c, who, risky);
+                    if let Some(risky) = self.det.entra_risk.on_success(&c, who, &mut sink) {
+                        self.det.cross_cloud.on_risky_signin(&c, who, risky);
                     }
                     if let Some(src) = &source {
-                        self.spray
-                            .on_source_success(&c, src, who, CloudProvider::Azure, &mut sink);
+                        self.det.spray.on_source_success(
+                            &c,
+                            src,
+                            who,
+                            CloudProvider::Azure,
+                            &mut sink,
+                        );
                     }
-                    self.travel
+                    self.det
+                        .travel
                         .on_success(&c, who, CloudProvider::Azure, &mut sink);
                 }
             }
@@ -387,11 +373,11 @@ impl Engine {
                         None => ev.status_id == STATUS_FAILURE,
                     };
                     if failure && !trusted && ip.is_some() {
-                        self.console_failures.on_failure(&c, &mut sink);
+                        self.det.console_failures.on_failure(&c, &mut sink);
                     }
                     if success && let Some(who) = &c.who {
-                        self.console_login.on_success(&c, who, &mut sink);
-                        self.risky_then_aws.on_aws_activity(
+                        self.det.console_login.on_success(&c, who, &mut sink);
+                        self.det.cross_cloud.on_aws_activity(
                             &c,
                             who,
                             "logged in to the AWS console",
@@ -399,7 +385,7 @@ impl Engine {
                             &mut sink,
                         );
                         if let Some(src) = &source() {
-                            self.spray.on_source_success(
+                            self.det.spray.on_source_success(
                                 &c,
                                 src,
                                 who,
@@ -407,15 +393,16 @@ impl Engine {
                                 &mut sink,
                             );
                         }
-                        self.travel
+                        self.det
+                            .travel
                             .on_success(&c, who, CloudProvider::Aws, &mut sink);
                     }
                 } else if let Some(who) = &c.who {
                     if let Some(idx) = recon_index(plain_event_name(op))
                         && !made_by_console(ev)
-                        && let Some(burst) = self.recon.on_call(&c, who, idx, &mut sink)
+                        && let Some(burst) = self.det.recon.on_call(&c, who, idx, &mut sink)
                     {
-                        self.risky_then_aws.on_aws_activity(
+                        self.det.cross_cloud.on_aws_activity(
                             &c,
                             who,
                             &burst.what,
@@ -424,7 +411,8 @@ impl Engine {
                         );
                     }
                     if ev.is_success() {
-                        self.travel
+                        self.det
+                            .travel
                             .on_success(&c, who, CloudProvider::Aws, &mut sink);
                     }
                 }
@@ -432,7 +420,7 @@ impl Engine {
         }
         // After the detectors: a call does not make its own IP known.
         if let (Some(who), Some(ip)) = (&c.who, ip) {
-            self.history.on_event(ev, &who.name, ip, t);
+            self.det.history.on_event(ev, &who.name, ip, t);
         }
     }
 
@@ -443,18 +431,13 @@ impl Engine {
     fn sweep(&mut self, now: i64) {
         self.next_sweep =
             (now.div_euclid(SWEEP_EVERY_MS).saturating_add(1)).saturating_mul(SWEEP_EVERY_MS);
-        self.spray.sweep(&self.cfg, now);
-        self.console_failures.sweep(&self.cfg, now);
-        self.recon.sweep(&self.cfg, now);
-        if now < self.next_long_sweep {
-            return;
+        let hourly = now >= self.next_long_sweep;
+        self.det.sweep(&self.cfg, now, hourly);
+        if hourly {
+            self.next_long_sweep = (now.div_euclid(LONG_SWEEP_EVERY_MS).saturating_add(1))
+                .saturating_mul(LONG_SWEEP_EVERY_MS);
+            self.emitter.sweep(&self.cfg, now);
         }
-        self.next_long_sweep = (now.div_euclid(LONG_SWEEP_EVERY_MS).saturating_add(1))
-            .saturating_mul(LONG_SWEEP_EVERY_MS);
-        self.history.sweep(&self.cfg, now);
-        self.travel.sweep(&self.cfg, now);
-        self.risky_then_aws.sweep(&self.cfg, now);
-        self.emitter.sweep(&self.cfg, now);
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use super::{AWS, Ctx, MAX_EVENT_IDS, Sink};
+use super::{Detector, Sweep, AWS, Ctx, MAX_EVENT_IDS, Sink};
 use crate::catalog::SignalKind;
 use crate::config::CorrelateConfig;
 use crate::emit::Draft;
@@ -86,8 +86,12 @@ impl ConsoleFailures {
             },
         );
     }
+}
 
-    pub fn sweep(&mut self, cfg: &CorrelateConfig, now: i64) {
+impl Detector for ConsoleFailures {
+    const SWEEP: Sweep = Sweep::Often;
+
+    fn sweep(&mut self, cfg: &CorrelateConfig, now: i64) {
         let cut = now.saturating_sub(cfg.signal(SignalKind::AwsConsoleLoginFailures).window_ms);
         self.by_ip
             .retain(|_, q| q.back().is_some_and(|f| f.t >= cut));

@@ -2,7 +2,7 @@
 //! SAML/Identity Center sessions whose MFA is at the IdP; new source IP ×1.5) and
 //! `aws_root_console_login`.
 
-use super::{AWS, Ctx, Sink};
+use super::{Detector, AWS, Ctx, Sink};
 use crate::catalog::{NEW_IP_FACTOR, SignalKind};
 use crate::emit::Draft;
 use crate::identity::{PrincipalKind, Resolved};
@@ -11,6 +11,8 @@ use crate::net::fmt_duration;
 /// Stateless: every login is judged on its own.
 #[derive(Clone, Default)]
 pub(crate) struct ConsoleLogin;
+
+impl Detector for ConsoleLogin {}
 
 impl ConsoleLogin {
     pub fn on_success(&mut self, c: &Ctx<'_>, who: &Resolved, sink: &mut Sink<'_>) {

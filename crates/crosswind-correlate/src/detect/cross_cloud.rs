@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::entra_risk::RiskySignin;
-use super::{BOTH, Ctx, Sink, age};
+use super::{Detector, Sweep, BOTH, Ctx, Sink, age};
 use crate::catalog::SignalKind;
 use crate::config::CorrelateConfig;
 use crate::emit::Draft;
@@ -80,8 +80,12 @@ impl RiskyThenAws {
             || (msg, ids),
         );
     }
+}
 
-    pub fn sweep(&mut self, cfg: &CorrelateConfig, now: i64) {
+impl Detector for RiskyThenAws {
+    const SWEEP: Sweep = Sweep::Hourly;
+
+    fn sweep(&mut self, cfg: &CorrelateConfig, now: i64) {
         let cut = now.saturating_sub(cfg.signal(SignalKind::CrossCloudRiskyThenAws).window_ms);
         self.risky.retain(|_, r| r.t >= cut);
     }

@@ -5,7 +5,7 @@
 
 use crosswind_model::EntraDetail;
 
-use super::{AZURE, Ctx, Sink};
+use super::{Detector, AZURE, Ctx, Sink};
 use crate::catalog::{
     IP_BASED_RISK_TYPES, RISKY_EVENT_TYPES, SignalKind, TRAVEL_FACTOR, TRAVEL_RISK_TYPES,
 };
@@ -106,6 +106,8 @@ pub(crate) struct RiskySignin {
 /// Stateless: every sign-in is judged on its own.
 #[derive(Clone, Default)]
 pub(crate) struct EntraRisk;
+
+impl Detector for EntraRisk {}
 
 impl EntraRisk {
     pub fn on_success(

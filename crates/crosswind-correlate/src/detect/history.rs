@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use crosswind_model::{CloudProvider, Event};
 
+use super::{Detector, Sweep};
 use crate::catalog::SignalKind;
 use crate::config::CorrelateConfig;
 use crate::engine::trim_oldest;
@@ -72,8 +73,12 @@ impl IpHistory {
     /// The signals whose `lookback_secs` is this history's.
     pub const USERS: [SignalKind; 2] =
         [SignalKind::AwsConsoleLoginNoMfa, SignalKind::AwsReconBurst];
+}
 
-    pub fn sweep(&mut self, cfg: &CorrelateConfig, now: i64) {
+impl Detector for IpHistory {
+    const SWEEP: Sweep = Sweep::Hourly;
+
+    fn sweep(&mut self, cfg: &CorrelateConfig, now: i64) {
         let cut = now.saturating_sub(Self::lookback_ms(cfg));
         self.seen.retain(|_, v| {
             v.retain(|(_, t)| *t >= cut);

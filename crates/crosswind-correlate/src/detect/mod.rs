@@ -4,7 +4,8 @@
 //! observation feeds another (a risky Entra sign-in, a recon burst → `cross_cloud_risky_then_aws`),
 //! it returns it as a value and the engine routes it.
 //!
-//! Adding a detector: a new module here with its state type, `on_*` and `sweep`, a field and
+//! Adding a detector: a new module with its state type (`Clone + Default`), its `on_*` methods
+//! and an `impl Detector` (how often its state is swept), one line in [`detectors!`] below, and
 //! one routing line in `engine.rs`.
 
 use crosswind_model::{CloudProvider, Event, Signal};
@@ -14,14 +15,58 @@ use crate::config::CorrelateConfig;
 use crate::emit::{Draft, Emitter};
 use crate::identity::Resolved;
 
-pub(crate) mod console_failures;
-pub(crate) mod console_login;
-pub(crate) mod cross_cloud;
-pub(crate) mod entra_risk;
-pub(crate) mod history;
-pub(crate) mod recon;
-pub(crate) mod spray;
-pub(crate) mod travel;
+/// How often the engine frees a detector's expired state.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sweep {
+    /// Every 5 minutes of event time: windows of minutes.
+    Often,
+    /// Every hour of event time: windows of hours or days.
+    Hourly,
+}
+
+/// A detector's state as the engine sees it: cloneable (the daemon snapshots the engine),
+/// empty by default, and swept. Sweeping only frees what no time filter can read any more,
+/// so it never changes a result.
+pub(crate) trait Detector: Clone + Default {
+    const SWEEP: Sweep = Sweep::Hourly;
+
+    fn sweep(&mut self, _cfg: &CorrelateConfig, _now: i64) {}
+}
+
+/// The registry: one line per detector declares its module and its field in [`Detectors`].
+macro_rules! detectors {
+    ($($module:ident :: $state:ident,)*) => {
+        $(pub(crate) mod $module;)*
+
+        /// Every detector's state, one field per detector module, named after it.
+        #[derive(Clone, Default)]
+        pub(crate) struct Detectors {
+            $(pub $module: $module::$state,)*
+        }
+
+        impl Detectors {
+            /// Sweep the detectors due: the frequent ones always, the hourly ones when `hourly`.
+            pub fn sweep(&mut self, cfg: &CorrelateConfig, now: i64, hourly: bool) {
+                $(
+                    if hourly || <$module::$state as Detector>::SWEEP == Sweep::Often {
+                        self.$module.sweep(cfg, now);
+                    }
+                )*
+            }
+        }
+    };
+}
+
+detectors! {
+    history::IpHistory,
+    entra_risk::EntraRisk,
+    spray::Spray,
+    console_login::ConsoleLogin,
+    console_failures::ConsoleFailures,
+    recon::Recon,
+    travel::Travel,
+    cross_cloud::RiskyThenAws,
+}
 
 pub(crate) const AZURE: &[CloudProvider] = &[CloudProvider::Azure];
 pub(crate) const AWS: &[CloudProvider] = &[CloudProvider::Aws];

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use super::{AWS, Ctx, MAX_EVENT_IDS, Sink};
+use super::{Detector, Sweep, AWS, Ctx, MAX_EVENT_IDS, Sink};
 use crate::catalog::{DENIED_BONUS, NEW_IP_FACTOR, RECON_CALLS, SignalKind};
 use crate::config::CorrelateConfig;
 use crate::emit::Draft;
@@ -169,8 +169,12 @@ impl Recon {
             event_ids: ids,
         })
     }
+}
 
-    pub fn sweep(&mut self, cfg: &CorrelateConfig, now: i64) {
+impl Detector for Recon {
+    const SWEEP: Sweep = Sweep::Often;
+
+    fn sweep(&mut self, cfg: &CorrelateConfig, now: i64) {
         let cut = now.saturating_sub(cfg.signal(SignalKind::AwsReconBurst).window_ms);
         self.windows
             .retain(|_, w| w.calls.back().is_some_and(|f| f.t >= cut));

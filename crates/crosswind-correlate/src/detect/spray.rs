@@ -8,7 +8,7 @@ use std::collections::{HashMap, VecDeque};
 
 use crosswind_model::CloudProvider;
 
-use super::{AZURE, BOTH, Ctx, MAX_EVENT_IDS, Sink, age};
+use super::{Detector, Sweep, AZURE, BOTH, Ctx, MAX_EVENT_IDS, Sink, age};
 use crate::catalog::SignalKind;
 use crate::config::CorrelateConfig;
 use crate::emit::Draft;
@@ -282,8 +282,12 @@ impl Spray {
             },
         );
     }
+}
 
-    pub fn sweep(&mut self, cfg: &CorrelateConfig, now: i64) {
+impl Detector for Spray {
+    const SWEEP: Sweep = Sweep::Often;
+
+    fn sweep(&mut self, cfg: &CorrelateConfig, now: i64) {
         let spray = cfg.signal(SignalKind::AzurePasswordSpray);
         let follow = spray.lookback_ms.max(
             cfg.signal(SignalKind::CrossCloudSprayThenAwsLogin)

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use crosswind_model::CloudProvider;
 
-use super::{BOTH, Ctx, Sink, age};
+use super::{Detector, Sweep, BOTH, Ctx, Sink, age};
 use crate::catalog::{MIN_TRAVEL_KM, SignalKind};
 use crate::config::CorrelateConfig;
 use crate::emit::Draft;
@@ -188,8 +188,12 @@ impl Travel {
             || (msg, ids),
         );
     }
+}
 
-    pub fn sweep(&mut self, cfg: &CorrelateConfig, now: i64) {
+impl Detector for Travel {
+    const SWEEP: Sweep = Sweep::Hourly;
+
+    fn sweep(&mut self, cfg: &CorrelateConfig, now: i64) {
         let cut = |w: i64| now.saturating_sub(w);
         self.geo.retain(|_, g| g.t >= cut(GEO_TTL_MS));
         trim_oldest(&mut self.geo, MAX_GEO_IPS, |g| g.t);
