@@ -15,6 +15,7 @@ pub enum SignalKind {
     CrossCloudSprayThenAwsLogin,
     CrossCloudRiskyThenAws,
     CrossCloudImpossibleTravel,
+    AzureRiskDetection,
 }
 
 /// Defaults of one signal (docs/detections.md).
@@ -53,7 +54,7 @@ const fn plain(kind: SignalKind, name: &'static str, score: f64) -> SignalSpec {
 }
 
 /// The catalogue, in [`SignalKind`] order.
-const SPECS: [SignalSpec; 11] = [
+const SPECS: [SignalSpec; 12] = [
     plain(
         SignalKind::AzureHighRiskSignin,
         "azure_high_risk_signin",
@@ -136,10 +137,12 @@ const SPECS: [SignalSpec; 11] = [
             60.0,
         )
     },
+    // The score is the high level's; medium and low scale from it (RISK_LEVEL_FACTORS).
+    plain(SignalKind::AzureRiskDetection, "azure_risk_detection", 64.0),
 ];
 
 impl SignalKind {
-    pub const ALL: [SignalKind; 11] = [
+    pub const ALL: [SignalKind; 12] = [
         SignalKind::AzureHighRiskSignin,
         SignalKind::AzureRiskyEvent,
         SignalKind::AzureCrossTenantSfa,
@@ -151,6 +154,7 @@ impl SignalKind {
         SignalKind::CrossCloudSprayThenAwsLogin,
         SignalKind::CrossCloudRiskyThenAws,
         SignalKind::CrossCloudImpossibleTravel,
+        SignalKind::AzureRiskDetection,
     ];
 
     pub fn spec(self) -> SignalSpec {
@@ -280,3 +284,14 @@ pub const TRAVEL_FACTOR: f64 = 0.5;
 pub const BOTH_CLOUDS_FACTOR: f64 = 1.5;
 /// Impossible travel: pairs closer than this are geolocation noise, never a signal.
 pub const MIN_TRAVEL_KM: f64 = 500.0;
+
+/// `azure_risk_detection` score by `riskLevel`, as a fraction of the configured (high) score:
+/// high 64, medium 40, low 16 by default. Other levels (none, hidden) raise nothing.
+pub const RISK_LEVEL_FACTORS: &[(&str, f64)] =
+    &[("high", 1.0), ("medium", 40.0 / 64.0), ("low", 16.0 / 64.0)];
+/// `azure_risk_detection` states that count: not reviewed, or confirmed by an admin.
+pub const RISK_DETECTION_AT_RISK: &[&str] = &["atrisk", "confirmedcompromised"];
+/// Later states that take a detection's score back (reviewed safe, or the risk was remediated).
+pub const RISK_DETECTION_CLOSED: &[&str] = &["dismissed", "confirmedsafe", "remediated"];
+/// Risk detection types whose ATT&CK technique is not T1078.004.
+pub const RISK_TYPE_TECHNIQUES: &[(&str, &[&str])] = &[("leakedcredentials", &["T1586.003"])];

@@ -10,6 +10,11 @@
 //!   holds the whole observation, and Splunk sees the growth as its own risk event.
 //! - **Habitual.** A pattern observed on at least [`HABIT_MIN_DAYS`] earlier UTC days within the
 //!   previous [`HABIT_WINDOW_DAYS`] fires at a quarter of its score, flagged `habitual`.
+//! - **Withdrawals.** An observation later found harmless (an Identity Protection detection an
+//!   admin dismissed) is taken back by a signal with the negative of the score that was
+//!   reported, `extends` naming it: the identity's risk from then on no longer counts it (nor
+//!   does Splunk ES, which sums risk scores), and the withdrawn signal no longer silences
+//!   repeats.
 //!
 //! State and replay: observation days come from events alone (warm-up rebuilds them). What
 //! fired is not a function of a bounded event window (each firing depends on the previous
@@ -52,6 +57,14 @@ struct Fired {
     score: f64,
     /// Its escalations: time, id, score.
     escalations: Vec<(i64, String, f64)>,
+    /// When it was taken back ([`Emitter::withdraw`]): from then on it silences no repeat.
+    withdrawn_at: Option<i64>,
+}
+
+impl Fired {
+    fn live_at(&self, t: i64) -> bool {
+        self.t <= t && self.withdrawn_at.is_none_or(|w| w > t)
+    }
 }
 
 impl Fired {
@@ -137,6 +150,20 @@ struct Pattern {
     fired: Vec<Fired>,
 }
 
+/// A signal taken back: see the module docs.
+pub(crate) struct Withdrawal<'a> {
+    pub kind: SignalKind,
+    pub risk_object: &'a str,
+    pub threat: Option<&'a str>,
+    pub clouds: &'static [CloudProvider],
+    /// The signal taken back and the score it reported.
+    pub extends: &'a str,
+    pub score: f64,
+    pub message: String,
+    /// The events that took it back.
+    pub event_ids: Vec<String>,
+}
+
 /// Counters, for metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct EmitStats {
@@ -188,10 +215,22 @@ impl Emitter {
                     id: s.id.clone(),
                     score: sane(s.risk_score),
                     escalations: Vec::new(),
+                    withdrawn_at: None,
                 },
             );
         }
         for s in grown {
+            if s.risk_score < 0.0 {
+                let key = occurrence_key(&s.signal, &s.risk_object, s.threat_object.as_deref());
+                if let Some(f) = self.patterns.get_mut(&key).and_then(|p| {
+                    p.fired
+                        .iter_mut()
+                        .find(|f| Some(&f.id) == s.extends.as_ref())
+                }) {
+                    f.withdrawn_at = Some(f.withdrawn_at.map_or(s.time, |w| w.min(s.time)));
+                }
+                continue;
+            }
             let key = occurrence_key(&s.signal, &s.risk_object, s.threat_object.as_deref());
             if let Some(f) = self.patterns.get_mut(&key).and_then(|p| {
                 p.fired
@@ -235,7 +274,7 @@ impl Emitter {
         }
         // The common case, a plain repeat, is decided before the message is built.
         if !spec.escalates
-            && let Some(f) = p.fired.iter().rev().find(|f| f.t <= t)
+            && let Some(f) = p.fired.iter().rev().find(|f| f.live_at(t))
             && f.t < t
             && t.saturating_sub(f.t) < set.suppress_ms
         {
@@ -264,7 +303,7 @@ impl Emitter {
         }
         // The last firing at or before `t` other than this very signal (a re-run meets its
         // own stored copy among the seeds).
-        let prev = p.fired.iter().rposition(|f| f.t <= t && f.id != id);
+        let prev = p.fired.iter().rposition(|f| f.live_at(t) && f.id != id);
         let mut extends = None;
         let (id, score) = match prev {
             Some(i) if t.saturating_sub(p.fired[i].t) < set.suppress_ms => {
@@ -302,6 +341,7 @@ impl Emitter {
                             id: id.clone(),
                             score,
                             escalations: Vec::new(),
+                            withdrawn_at: None,
                         },
                     );
                 }
@@ -329,6 +369,60 @@ impl Emitter {
             event_ids,
             habitual,
             extends,
+        });
+        self.stats.signals += 1;
+    }
+
+    /// Take back a signal (see the module docs): push a signal carrying minus the score it
+    /// reported, linked to it by `extends`, and stop it silencing repeats. Not a repeat, not
+    /// habitual: a withdrawal always fires (the driver stores it once, by id).
+    pub fn withdraw(
+        &mut self,
+        cfg: &CorrelateConfig,
+        t: i64,
+        w: Withdrawal<'_>,
+        emitting: bool,
+        out: &mut Vec<Signal>,
+    ) {
+        if !cfg.signal(w.kind).enabled {
+            return;
+        }
+        let spec = w.kind.spec();
+        let key = occurrence_key(spec.name, w.risk_object, w.threat);
+        if let Some(f) = self
+            .patterns
+            .get_mut(&key)
+            .and_then(|p| p.fired.iter_mut().find(|f| f.id == w.extends))
+        {
+            f.withdrawn_at = Some(f.withdrawn_at.map_or(t, |x| x.min(t)));
+        }
+        if !emitting {
+            return;
+        }
+        let threat = w.threat.unwrap_or_default();
+        let mut parts: Vec<&str> = vec![spec.name, w.risk_object, threat, "withdraws", w.extends];
+        parts.extend(w.event_ids.iter().map(String::as_str));
+        let id = stable_id(&parts);
+        let score = -sane(w.score);
+        out.push(Signal {
+            schema_version: SCHEMA_VERSION,
+            id,
+            signal: spec.name.to_owned(),
+            time: t,
+            risk_object: w.risk_object.to_owned(),
+            risk_object_type: "user".to_owned(),
+            risk_score: score,
+            risk_message: format!(
+                "{} [withdraws the {:.0} of signal {}]",
+                w.message, -score, w.extends
+            ),
+            threat_object: w.threat.map(str::to_owned),
+            threat_object_type: w.threat.map(|_| "ip".to_owned()),
+            mitre_technique_id: spec.techniques.iter().map(|s| (*s).to_owned()).collect(),
+            cloud: w.clouds.to_vec(),
+            event_ids: w.event_ids,
+            habitual: false,
+            extends: Some(w.extends.to_owned()),
         });
         self.stats.signals += 1;
     }

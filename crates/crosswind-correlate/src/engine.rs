@@ -143,6 +143,8 @@ pub struct StateSizes {
     pub located_ips: usize,
     pub identities_with_location: usize,
     pub risky_identities: usize,
+    /// Identity Protection detections whose states are kept to meet their updates.
+    pub risk_detections: usize,
     pub occurrences: usize,
 }
 
@@ -283,6 +285,7 @@ impl Engine {
             located_ips,
             identities_with_location,
             risky_identities: self.det.cross_cloud.len(),
+            risk_detections: self.det.risk_detection.len(),
             occurrences: self.emitter.patterns(),
         }
     }
@@ -323,6 +326,19 @@ impl Engine {
                 addr.as_ref().map(source_of)
             }
         };
+        if ev.is_risk_detection() {
+            // Identity Protection (class 2004): one state of a detection, dated at its
+            // activity; its updates share that time and sort after it (detect/risk_detection.rs).
+            if let Some(risky) = self
+                .det
+                .risk_detection
+                .on_detection(&c, c.who.as_ref(), &mut sink)
+                && let Some(who) = &c.who
+            {
+                self.det.cross_cloud.on_risky_signin(&c, who, risky);
+            }
+            return;
+        }
         match ev.provider() {
             CloudProvider::Azure => {
                 self.det.travel.learn(&c);
@@ -339,7 +355,11 @@ impl Engine {
                             .on_failure(&c, src, &who.name, code, &mut sink);
                     }
                 } else if let Some(who) = &c.who {
-                    if let Some(risky) = self.det.entra_risk.on_success(&c, who, &mut sink) {
+                    let risk = self.det.entra_risk.on_success(&c, who, &mut sink);
+                    if risk.raised_risk {
+                        self.det.risk_detection.on_risky_signin(&c, &mut sink);
+                    }
+                    if let Some(risky) = risk.risky {
                         self.det.cross_cloud.on_risky_signin(&c, who, risky);
                     }
                     if let Some(src) = &source {

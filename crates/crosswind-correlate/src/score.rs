@@ -47,6 +47,16 @@ fn weight(score: f64) -> f64 {
     }
 }
 
+/// What a signal adds to the risk: its score, or for a withdrawal (a negative score extending
+/// another signal, `emit.rs`) minus the score it takes back.
+fn contribution(s: &Signal) -> f64 {
+    if s.extends.is_some() && s.risk_score.is_finite() && s.risk_score < 0.0 {
+        s.risk_score
+    } else {
+        weight(s.risk_score)
+    }
+}
+
 fn decay(age_ms: i64, half_life_ms: i64) -> f64 {
     if age_ms <= 0 {
         return 1.0;
@@ -86,6 +96,16 @@ pub fn score_identity(
         .max_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
     let raised_until = last.map_or(i64::MIN, |l| l.0);
 
+    // Signals taken back, and when: they leave the finding's list and are never fresh.
+    let mut withdrawn: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+    for s in mine.iter().filter(|s| contribution(s) < 0.0) {
+        if let Some(x) = s.extends.as_deref() {
+            let w = withdrawn.entry(x).or_insert(s.time);
+            *w = (*w).min(s.time);
+        }
+    }
+    let withdrawn_by = |s: &Signal, t: i64| withdrawn.get(s.id.as_str()).is_some_and(|w| *w <= t);
+
     let mut out = IdentityScore::default();
     let mut sum = 0.0f64;
     let mut sum_t = i64::MIN;
@@ -95,21 +115,24 @@ pub fn score_identity(
     let mut fresh_at_instant = false;
     for (i, &s) in mine.iter().enumerate() {
         let first_at_instant = i == 0 || mine[i - 1].time != s.time;
-        fresh_at_instant =
-            (fresh_at_instant && !first_at_instant) || (!s.habitual && weight(s.risk_score) > 0.0);
-        let w = weight(s.risk_score);
+        fresh_at_instant = (fresh_at_instant && !first_at_instant)
+            || (!s.habitual && weight(s.risk_score) > 0.0 && !withdrawn_by(s, s.time));
+        let w = contribution(s);
         sum = if sum_t == i64::MIN {
             w
         } else {
             sum * decay(s.time.saturating_sub(sum_t), hl) + w
         };
         sum_t = s.time;
-        if w > 0.0 {
+        if w > 0.0 && !withdrawn_by(s, s.time) {
             for c in &s.cloud {
                 let i = cloud_index(*c);
                 last_cloud[i] = Some(s.time);
             }
             active.push_back(s);
+        }
+        if w < 0.0 {
+            active.retain(|a| Some(&a.id) != s.extends.as_ref());
         }
         while active
             .front()
@@ -232,7 +255,7 @@ pub fn score_at(identity: &str, signals: &[Signal], at_ms: i64, cfg: &CorrelateC
         .iter()
         .filter(|s| s.risk_object == identity && !identity.is_empty() && s.time <= at_ms)
     {
-        let w = weight(s.risk_score);
+        let w = contribution(s);
         sum += w * decay(at_ms.saturating_sub(s.time), hl);
         if w > 0.0 {
             for c in &s.cloud {

@@ -16,10 +16,12 @@ use crate::net::{fmt_duration, fmt_time};
 struct Risky {
     t: i64,
     event_id: String,
+    what: &'static str,
     why: String,
 }
 
-/// Each identity's last risky Entra sign-in.
+/// Each identity's last risky Entra observation (a risky sign-in, a risk detection at high or
+/// medium, MFA fatigue that ended in a success, a legacy-protocol sign-in).
 #[derive(Clone, Default)]
 pub(crate) struct RiskyThenAws {
     risky: HashMap<String, Risky>,
@@ -36,6 +38,7 @@ impl RiskyThenAws {
             Risky {
                 t: c.t,
                 event_id: r.event_id,
+                what: r.what,
                 why: r.why,
             },
         );
@@ -57,10 +60,11 @@ impl RiskyThenAws {
             return;
         }
         let msg = format!(
-            "{} {what} from {} {} after a risky Entra sign-in ({}) at {}",
+            "{} {what} from {} {} after {} ({}) at {}",
             who.name,
             c.ip.unwrap_or("an unknown IP"),
             fmt_duration(c.t - r.t),
+            r.what,
             r.why,
             fmt_time(r.t)
         );

@@ -97,10 +97,23 @@ pub fn seed_dimensions(entra: &EntraDetail, tenant: Option<&str>) -> SeedDimensi
     }
 }
 
-/// A risky Entra sign-in, for `cross_cloud_risky_then_aws` (travel-like low risk excluded).
+/// A risky Entra observation, for `cross_cloud_risky_then_aws` (travel-like low risk
+/// excluded): a sign-in here, or another Entra detector's (risk detection, MFA fatigue, legacy
+/// protocol).
 pub(crate) struct RiskySignin {
     pub event_id: String,
+    /// What it was, for the message ("a risky Entra sign-in").
+    pub what: &'static str,
     pub why: String,
+}
+
+/// What one successful sign-in showed.
+pub(crate) struct SigninRisk {
+    /// It counts as the risky side of `cross_cloud_risky_then_aws`.
+    pub risky: Option<RiskySignin>,
+    /// It raised `azure_high_risk_signin` or `azure_risky_event` (a risk detection tied to it
+    /// adds nothing).
+    pub raised_risk: bool,
 }
 
 /// Stateless: every sign-in is judged on its own.
@@ -110,16 +123,17 @@ pub(crate) struct EntraRisk;
 impl Detector for EntraRisk {}
 
 impl EntraRisk {
-    pub fn on_success(
-        &mut self,
-        c: &Ctx<'_>,
-        who: &Resolved,
-        sink: &mut Sink<'_>,
-    ) -> Option<RiskySignin> {
-        let d = c.ev.entra.as_ref()?;
+    pub fn on_success(&mut self, c: &Ctx<'_>, who: &Resolved, sink: &mut Sink<'_>) -> SigninRisk {
+        let none = SigninRisk {
+            risky: None,
+            raised_risk: false,
+        };
+        let Some(d) = c.ev.entra.as_ref() else {
+            return none;
+        };
         let dims = seed_dimensions(d, c.ev.cloud.account.uid.as_deref());
         if dims.threat_score() == 0 {
-            return None;
+            return none;
         }
         let lower = |s: &Option<String>| {
             s.as_deref()
@@ -182,6 +196,7 @@ impl EntraRisk {
             clouds: AZURE,
         };
         let mut whys = Vec::new();
+        let raised_risk = (dims.high_risk && !trusted_ip_risk) || !risky.is_empty();
         if dims.high_risk && !trusted_ip_risk {
             let why = format!(
                 "Entra sign-in risk level `{}`, risk state `{}`",
@@ -240,10 +255,12 @@ impl EntraRisk {
                 "single-factor cross-tenant sign-in from tenant {home}"
             ));
         }
-        (!whys.is_empty() && !travel_only || cross).then(|| RiskySignin {
+        let risky = (!whys.is_empty() && !travel_only || cross).then(|| RiskySignin {
             event_id: c.id.to_owned(),
+            what: "a risky Entra sign-in",
             why: format!("{} from {ip_text}", whys.join(", ")),
-        })
+        });
+        SigninRisk { risky, raised_risk }
     }
 }
 

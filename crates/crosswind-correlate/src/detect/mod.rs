@@ -66,6 +66,7 @@ detectors! {
     recon::Recon,
     travel::Travel,
     cross_cloud::RiskyThenAws,
+    risk_detection::RiskDetections,
 }
 
 pub(crate) const AZURE: &[CloudProvider] = &[CloudProvider::Azure];
@@ -131,6 +132,36 @@ impl Sink<'_> {
     ) {
         self.emitter
             .emit(self.cfg, t, d, self.emitting, self.out, build);
+    }
+
+    /// [`Sink::fire`] for an observation that may be taken back later: returns the id and
+    /// final score of the signal when one was emitted (not while warming up, not a repeat).
+    /// `techniques` replaces the catalogue's when given (one signal, several techniques by
+    /// what was detected).
+    pub fn fire_tracked(
+        &mut self,
+        t: i64,
+        d: Draft<'_>,
+        factor: f64,
+        techniques: Option<&[&str]>,
+        build: impl FnOnce() -> (String, Vec<String>),
+    ) -> Option<(String, f64)> {
+        let before = self.out.len();
+        self.fire(t, d, factor, build);
+        if self.out.len() == before {
+            return None;
+        }
+        let s = self.out.last_mut()?;
+        if let Some(tech) = techniques {
+            s.mitre_technique_id = tech.iter().map(|t| (*t).to_owned()).collect();
+        }
+        Some((s.id.clone(), s.risk_score))
+    }
+
+    /// Take back a signal this engine emitted (see [`Emitter::withdraw`]).
+    pub fn withdraw(&mut self, t: i64, w: crate::emit::Withdrawal<'_>) {
+        self.emitter
+            .withdraw(self.cfg, t, w, self.emitting, self.out);
     }
 }
 

@@ -288,5 +288,6 @@ mod emission;
 mod entra_risk;
 mod properties;
 mod recon;
+mod risk_detection;
 mod score;
 mod spray;

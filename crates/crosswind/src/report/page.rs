@@ -5,7 +5,7 @@
 use crosswind_model::{CloudProvider, Finding};
 
 use super::html::Html;
-use super::timeline::{self, TimelineData, fmt_score, short_time, thousands};
+use super::timeline::{self, TimelineData, fmt_delta, fmt_score, short_time, thousands};
 use super::{IdentityView, IpRow, Report, place_text};
 use crate::correlation::clouds_of;
 use crate::explain::what_happened;
@@ -592,9 +592,7 @@ fn signals_table(h: &mut Html, v: &IdentityView) {
                         });
                         match after {
                             Some(after) => {
-                                h.tag("td")
-                                    .class("num")
-                                    .text(&format!("+{}", fmt_score(s.risk_score)));
+                                h.tag("td").class("num").text(&fmt_delta(s.risk_score));
                                 h.tag("td").class("num").text(&fmt_score(*after));
                             }
                             None => {

@@ -491,7 +491,7 @@ fn draw_signals(h: &mut Html, g: &Geometry, signals: &[(&Signal, Option<f64>)]) 
         };
         let threat = s.threat_object.as_deref().unwrap_or("?");
         let label = match after {
-            Some(_) => format!("{} +{}", s.signal, fmt_score(s.risk_score)),
+            Some(_) => format!("{} {}", s.signal, fmt_delta(s.risk_score)),
             None => format!("{} from {threat}", s.signal),
         };
         let width = label.chars().count() as f64 * CHAR_W;
@@ -508,10 +508,10 @@ fn draw_signals(h: &mut Html, g: &Geometry, signals: &[(&Signal, Option<f64>)]) 
         };
         let tip = match after {
             Some(after) => format!(
-                "{} UTC · {} +{} → score {} · ATT&CK {attack} · {}",
+                "{} UTC · {} {} → score {} · ATT&CK {attack} · {}",
                 short_time(s.time),
                 s.signal,
-                fmt_score(s.risk_score),
+                fmt_delta(s.risk_score),
                 fmt_score(*after),
                 s.risk_message
             ),
@@ -702,6 +702,15 @@ fn nice_ceiling(v: f64) -> f64 {
 }
 
 /// A score as the report prints it: whole when it is, else one decimal.
+/// A signal's score as what it adds: `+64`, or `-64` for a withdrawal.
+pub fn fmt_delta(v: f64) -> String {
+    if v < 0.0 {
+        format!("-{}", fmt_score(-v))
+    } else {
+        format!("+{}", fmt_score(v))
+    }
+}
+
 pub fn fmt_score(v: f64) -> String {
     let r = (v * 10.0).round() / 10.0;
     if r == r.trunc() {
