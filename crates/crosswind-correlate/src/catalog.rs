@@ -16,6 +16,7 @@ pub enum SignalKind {
     CrossCloudRiskyThenAws,
     CrossCloudImpossibleTravel,
     AzureRiskDetection,
+    AzureLegacyAuthSignin,
 }
 
 /// Defaults of one signal (docs/detections.md).
@@ -54,7 +55,7 @@ const fn plain(kind: SignalKind, name: &'static str, score: f64) -> SignalSpec {
 }
 
 /// The catalogue, in [`SignalKind`] order.
-const SPECS: [SignalSpec; 12] = [
+const SPECS: [SignalSpec; 13] = [
     plain(
         SignalKind::AzureHighRiskSignin,
         "azure_high_risk_signin",
@@ -139,10 +140,15 @@ const SPECS: [SignalSpec; 12] = [
     },
     // The score is the high level's; medium and low scale from it (RISK_LEVEL_FACTORS).
     plain(SignalKind::AzureRiskDetection, "azure_risk_detection", 64.0),
+    plain(
+        SignalKind::AzureLegacyAuthSignin,
+        "azure_legacy_auth_signin",
+        32.0,
+    ),
 ];
 
 impl SignalKind {
-    pub const ALL: [SignalKind; 12] = [
+    pub const ALL: [SignalKind; 13] = [
         SignalKind::AzureHighRiskSignin,
         SignalKind::AzureRiskyEvent,
         SignalKind::AzureCrossTenantSfa,
@@ -155,6 +161,7 @@ impl SignalKind {
         SignalKind::CrossCloudRiskyThenAws,
         SignalKind::CrossCloudImpossibleTravel,
         SignalKind::AzureRiskDetection,
+        SignalKind::AzureLegacyAuthSignin,
     ];
 
     pub fn spec(self) -> SignalSpec {
@@ -295,3 +302,9 @@ pub const RISK_DETECTION_AT_RISK: &[&str] = &["atrisk", "confirmedcompromised"];
 pub const RISK_DETECTION_CLOSED: &[&str] = &["dismissed", "confirmedsafe", "remediated"];
 /// Risk detection types whose ATT&CK technique is not T1078.004.
 pub const RISK_TYPE_TECHNIQUES: &[(&str, &[&str])] = &[("leakedcredentials", &["T1586.003"])];
+
+/// `clientAppUsed` values of modern clients (case-insensitive); any other non-empty value is a
+/// legacy protocol that cannot do MFA (`azure_legacy_auth_signin`), except these unknowns.
+pub const MODERN_CLIENT_APPS: &[&str] = &["browser", "mobile apps and desktop clients"];
+/// `clientAppUsed` values that say nothing about the protocol.
+pub const UNKNOWN_CLIENT_APPS: &[&str] = &["unknown", "unknownfuturevalue", "none", "-"];

@@ -244,6 +244,21 @@ impl Emitter {
         }
     }
 
+    /// Whether an observation of `kind` for this risk and threat object at `t` would be habitual
+    /// (read from observation days, which warm-up rebuilds too, so a detector may use it).
+    pub fn would_be_habitual(
+        &self,
+        kind: SignalKind,
+        risk_object: &str,
+        threat: Option<&str>,
+        t: i64,
+    ) -> bool {
+        let key = occurrence_key(kind.spec().name, risk_object, threat);
+        self.patterns
+            .get(&key)
+            .is_some_and(|p| p.seen.earlier_days(t.div_euclid(DAY_MS)) >= HABIT_MIN_DAYS)
+    }
+
     /// Record the observation; unless `emitting` is off (warm-up) or the signal is disabled,
     /// push the signal, its escalation, or nothing (a repeat).
     pub fn emit(

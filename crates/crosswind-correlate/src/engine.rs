@@ -359,7 +359,9 @@ impl Engine {
                     if risk.raised_risk {
                         self.det.risk_detection.on_risky_signin(&c, &mut sink);
                     }
-                    if let Some(risky) = risk.risky {
+                    let legacy = self.det.legacy_auth.on_success(&c, who, &mut sink);
+                    // One sign-in is one risky observation: its risk, else its protocol.
+                    if let Some(risky) = risk.risky.or(legacy) {
                         self.det.cross_cloud.on_risky_signin(&c, who, risky);
                     }
                     if let Some(src) = &source {

@@ -308,6 +308,8 @@ fn password_spray(world: &World, v: &Victims, sc: &mut Sc<'_>, at: i64) {
     sc.truth.identities.push(victim.upn.clone());
     sc.truth.ips.extend(ips.iter().cloned());
     sc.expect(&victim.upn, "azure_password_spray", 100.0, Some(&ips[0]));
+    // ROPC from "Other clients": a legacy protocol, no MFA.
+    sc.expect(&victim.upn, "azure_legacy_auth_signin", 32.0, Some(&ips[0]));
 }
 
 fn anonymizer(world: &World, v: &Victims, sc: &mut Sc<'_>, at: i64) {

@@ -67,6 +67,7 @@ detectors! {
     travel::Travel,
     cross_cloud::RiskyThenAws,
     risk_detection::RiskDetections,
+    legacy_auth::LegacyAuth,
 }
 
 pub(crate) const AZURE: &[CloudProvider] = &[CloudProvider::Azure];

@@ -286,6 +286,7 @@ mod console;
 mod cross_cloud;
 mod emission;
 mod entra_risk;
+mod legacy_auth;
 mod properties;
 mod recon;
 mod risk_detection;
