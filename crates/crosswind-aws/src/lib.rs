@@ -16,6 +16,7 @@
 pub mod config;
 mod lookup;
 mod s3;
+pub mod trail;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};

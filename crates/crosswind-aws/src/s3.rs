@@ -4,32 +4,15 @@
 //! listing the day prefixes of the poll window. Each file is one transaction that also records
 //! the key as done, so a file is read once even when notified twice.
 
-use std::io::Read;
-
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use chrono::{DateTime, Datelike, Utc};
 use crosswind_store::{QuarantineRecord, Store};
-use serde::Deserialize;
-use serde_json::value::RawValue;
 
-use crate::{AwsCollector, AwsError, PollStats, add, fmt_time, parse_time, store_record};
+use crate::trail::{EventFilter, MAX_FILE_BYTES, store_trail_file};
+use crate::{AwsCollector, AwsError, PollStats, add, fmt_time, parse_time};
 
 /// Most notification batches one poll receives (10 messages each).
 const MAX_RECEIVES: usize = 1000;
-/// Largest trail file read (CloudTrail files are at most a few MB compressed).
-const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
-
-#[derive(Deserialize)]
-struct TrailFile<'a> {
-    #[serde(borrow, rename = "Records")]
-    records: Vec<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct NameOnly<'a> {
-    #[serde(borrow, rename = "eventName", default)]
-    event_name: Option<&'a str>,
-}
 
 /// One S3 object named by a notification.
 #[derive(Debug, PartialEq, Eq)]
@@ -523,56 +506,19 @@ impl AwsCollector {
             })?
             .into_bytes();
         tracing::debug!(collector = %self.cfg.name, method = "GET", path = %format!("/{bucket}/{key}"), status = 200u16, duration_ms = started.elapsed().as_millis() as u64, bytes = body.len(), "S3 request.");
-        let mut json = Vec::new();
-        let decoded = if body.starts_with(&[0x1f, 0x8b]) {
-            flate2::read::MultiGzDecoder::new(&body[..])
-                .take(MAX_FILE_BYTES)
-                .read_to_end(&mut json)
-                .map(|_| ())
-                .map_err(|e| format!("not a valid gzip file: {e}"))
-        } else {
-            json.extend_from_slice(&body);
-            Ok(())
-        };
         let origin = self.origin();
-        let names = self.cfg.event_names.clone();
+        let filter = EventFilter::new(&self.cfg.event_names);
         let mut batch = store.begin()?;
-        let parsed = decoded.and_then(|()| {
-            serde_json::from_slice::<TrailFile<'_>>(&json)
-                .map_err(|e| format!("not a CloudTrail file ({{\"Records\":[…]}}): {e}"))
-        });
-        match parsed {
-            Ok(file) => {
-                for (i, raw) in file.records.iter().enumerate() {
-                    let bytes = raw.get().as_bytes();
-                    if !names.is_empty() {
-                        let name = serde_json::from_slice::<NameOnly<'_>>(bytes)
-                            .ok()
-                            .and_then(|n| n.event_name);
-                        if let Some(n) = name
-                            && !names.iter().any(|x| x == n)
-                        {
-                            stats.filtered += 1;
-                            continue;
-                        }
-                    }
-                    stats.records += 1;
-                    add(&self.metrics.records, 1);
-                    store_record(&mut batch, bytes, &origin, &|| {
-                        format!("s3://{bucket}/{key} record {i}")
-                    })?;
-                }
-            }
-            Err(reason) => {
-                let pos = format!("s3://{bucket}/{key}");
-                batch.quarantine_once(&QuarantineRecord {
-                    origin: &origin,
-                    position: Some(&pos),
-                    reason: &reason,
-                    raw: &body,
-                })?;
-            }
-        }
+        let out = store_trail_file(
+            &mut batch,
+            &body,
+            &filter,
+            &origin,
+            &format!("s3://{bucket}/{key}"),
+        )?;
+        stats.records += out.records;
+        stats.filtered += out.filtered;
+        add(&self.metrics.records, out.records);
         batch.set_checkpoint(&cp, &etag)?;
         let b = batch.commit()?;
         stats.files += 1;
