@@ -17,6 +17,7 @@ pub enum SignalKind {
     CrossCloudImpossibleTravel,
     AzureRiskDetection,
     AzureLegacyAuthSignin,
+    AzureMfaFatigue,
 }
 
 /// Defaults of one signal (docs/detections.md).
@@ -55,7 +56,7 @@ const fn plain(kind: SignalKind, name: &'static str, score: f64) -> SignalSpec {
 }
 
 /// The catalogue, in [`SignalKind`] order.
-const SPECS: [SignalSpec; 13] = [
+const SPECS: [SignalSpec; 14] = [
     plain(
         SignalKind::AzureHighRiskSignin,
         "azure_high_risk_signin",
@@ -145,10 +146,21 @@ const SPECS: [SignalSpec; 13] = [
         "azure_legacy_auth_signin",
         32.0,
     ),
+    SignalSpec {
+        techniques: &["T1621"],
+        // Denied or unanswered prompts for one user within the window, and how long after the
+        // burst the user's success makes it 80.
+        window_secs: Some(600),
+        threshold: Some(5),
+        lookback_secs: Some(3600),
+        // The success grows the reported 24 to 80 (`extends`), like a recon burst's growth.
+        escalates: true,
+        ..plain(SignalKind::AzureMfaFatigue, "azure_mfa_fatigue", 24.0)
+    },
 ];
 
 impl SignalKind {
-    pub const ALL: [SignalKind; 13] = [
+    pub const ALL: [SignalKind; 14] = [
         SignalKind::AzureHighRiskSignin,
         SignalKind::AzureRiskyEvent,
         SignalKind::AzureCrossTenantSfa,
@@ -162,6 +174,7 @@ impl SignalKind {
         SignalKind::CrossCloudImpossibleTravel,
         SignalKind::AzureRiskDetection,
         SignalKind::AzureLegacyAuthSignin,
+        SignalKind::AzureMfaFatigue,
     ];
 
     pub fn spec(self) -> SignalSpec {
@@ -308,3 +321,21 @@ pub const RISK_TYPE_TECHNIQUES: &[(&str, &[&str])] = &[("leakedcredentials", &["
 pub const MODERN_CLIENT_APPS: &[&str] = &["browser", "mobile apps and desktop clients"];
 /// `clientAppUsed` values that say nothing about the protocol.
 pub const UNKNOWN_CLIENT_APPS: &[&str] = &["unknown", "unknownfuturevalue", "none", "-"];
+
+/// `azure_mfa_fatigue`: the Entra code of a failed strong authentication (MFA) request...
+pub const MFA_DENIED_CODE: &str = "500121";
+/// ...counted when its `status.additionalDetails` (case-insensitive) says the user declined,
+/// did not respond, or reported fraud: "MFA denied; user declined the authentication", "MFA
+/// denied; user did not respond to mobile app notification", "MFA denied; Phone App Reported
+/// Fraud". Other 500121 details (a duplicate request, a wrong code typed) are not a prompt the
+/// user refused; 50074/50076 are the ordinary "MFA required" interrupts.
+pub const MFA_REFUSED_DETAILS: &[&str] = &[
+    "declined",
+    "did not respond",
+    "didn't respond",
+    "not answered",
+    "reported fraud",
+    "fraud code",
+];
+/// `azure_mfa_fatigue` when the user then signs in successfully: 24 → 80.
+pub const MFA_FATIGUE_SUCCESS_FACTOR: f64 = 80.0 / 24.0;

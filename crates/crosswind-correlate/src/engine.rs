@@ -354,14 +354,19 @@ impl Engine {
                             .spray
                             .on_failure(&c, src, &who.name, code, &mut sink);
                     }
+                    if let (Some(who), Some(code)) = (&c.who, code) {
+                        self.det.mfa_fatigue.on_failure(&c, who, code, &mut sink);
+                    }
                 } else if let Some(who) = &c.who {
                     let risk = self.det.entra_risk.on_success(&c, who, &mut sink);
                     if risk.raised_risk {
                         self.det.risk_detection.on_risky_signin(&c, &mut sink);
                     }
                     let legacy = self.det.legacy_auth.on_success(&c, who, &mut sink);
-                    // One sign-in is one risky observation: its risk, else its protocol.
-                    if let Some(risky) = risk.risky.or(legacy) {
+                    let fatigue = self.det.mfa_fatigue.on_success(&c, who, &mut sink);
+                    // One sign-in is one risky observation: MFA fatigue that worked, else its
+                    // risk, else its protocol.
+                    if let Some(risky) = fatigue.or(risk.risky).or(legacy) {
                         self.det.cross_cloud.on_risky_signin(&c, who, risky);
                     }
                     if let Some(src) = &source {

@@ -480,8 +480,14 @@ pub struct EntraDetail {
     pub resource_tenant_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cross_tenant_access_type: Option<String>,
+    /// `clientAppUsed`: Browser, Mobile Apps and Desktop clients, or a legacy protocol (IMAP4,
+    /// POP3, Exchange ActiveSync, Authenticated SMTP, Other clients, …), as given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_app_used: Option<String>,
+    /// `status.additionalDetails`: why a sign-in failed beyond its code, as given ("MFA denied;
+    /// user declined the authentication" on a 500121).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_additional_details: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authentication_protocol: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -6,7 +6,7 @@ use crosswind_model::{Event, SourceFormat};
 use crate::Rejection;
 use crate::entra::{self, CAMEL, Input};
 use crate::fields::{J, Obj, code, owned, string_list, tenant_from_resource_id};
-use crate::graph::{entra_time, status_of};
+use crate::graph::{Status, entra_time, status_of};
 
 pub(crate) fn map(record: &[u8], obj: &Obj<'_>) -> Result<Event, Rejection> {
     let props = &properties(obj)?;
@@ -17,7 +17,11 @@ pub(crate) fn map(record: &[u8], obj: &Obj<'_>) -> Result<Event, Rejection> {
 
     // The sign-in's own status wins over the envelope's resultType (which Panther's hand-written
     // tests sometimes set to "Success"/"Failure").
-    let (mut status_code, mut status_detail) = status_of(props.get("status"), "properties.status")?;
+    let Status {
+        code: mut status_code,
+        detail: mut status_detail,
+        additional: status_additional_details,
+    } = status_of(props.get("status"), "properties.status")?;
     if status_code.is_none() {
         status_code = code(obj.get_ci("resultType"), "resultType")?;
     }
@@ -53,6 +57,7 @@ pub(crate) fn map(record: &[u8], obj: &Obj<'_>) -> Result<Event, Rejection> {
         time,
         status_code,
         status_detail,
+        status_additional_details,
         tenant,
         event_types,
         ip_fallback: owned(obj.get_ci("callerIpAddress"), "callerIpAddress")?,

@@ -129,6 +129,8 @@ pub(crate) struct Input<'a> {
     /// `status.errorCode` / `resultType` / `ResultType` as text.
     pub status_code: Option<String>,
     pub status_detail: Option<String>,
+    /// `status.additionalDetails`.
+    pub status_additional_details: Option<String>,
     pub tenant: Option<String>,
     pub event_types: Vec<String>,
     /// Used when `fields` lacks the IP (diagnostic `callerIpAddress`).
@@ -223,6 +225,7 @@ pub(crate) fn build(input: Input<'_>) -> Result<Event, Rejection> {
         resource_tenant_id: owned(get(k.resource_tenant), k.resource_tenant)?,
         cross_tenant_access_type: owned(get(k.cross_tenant), k.cross_tenant)?,
         client_app_used: owned(get(k.client_app), k.client_app)?,
+        status_additional_details: input.status_additional_details,
         authentication_protocol: owned(get(k.auth_protocol), k.auth_protocol)?,
         is_interactive: flag(get(k.is_interactive), k.is_interactive)?,
         conditional_access_status: owned(get(k.ca_status), k.ca_status)?,

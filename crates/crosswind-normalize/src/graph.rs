@@ -8,7 +8,11 @@ use crate::fields::{J, Obj, code, member, object, owned, string_list, tenant_fro
 
 pub(crate) fn map(record: &[u8], obj: &Obj<'_>) -> Result<Event, Rejection> {
     let time = entra_time(obj.get("createdDateTime"), "createdDateTime")?;
-    let (status_code, status_detail) = status_of(obj.get("status"), "status")?;
+    let Status {
+        code: status_code,
+        detail: status_detail,
+        additional: status_additional_details,
+    } = status_of(obj.get("status"), "status")?;
     let tenant = match owned(obj.get("tenantId"), "tenantId")? {
         Some(t) => Some(t),
         None => owned(obj.get("resourceId"), "resourceId")?
@@ -24,6 +28,7 @@ pub(crate) fn map(record: &[u8], obj: &Obj<'_>) -> Result<Event, Rejection> {
         time,
         status_code,
         status_detail,
+        status_additional_details,
         tenant,
         event_types: string_list(obj.get("signInEventTypes"), "signInEventTypes")?,
         ip_fallback: None,
@@ -59,14 +64,19 @@ pub(crate) fn truncate(s: &str) -> &str {
     }
 }
 
-/// `status{errorCode, failureReason}` (an object, or a JSON string of one in Log Analytics):
-/// the code as text and the failure reason.
-pub(crate) fn status_of(
-    v: Option<J<'_>>,
-    field: &str,
-) -> Result<(Option<String>, Option<String>), Rejection> {
+/// A sign-in's `status`: the code as text, the failure reason, and the additional details.
+#[derive(Default)]
+pub(crate) struct Status {
+    pub code: Option<String>,
+    pub detail: Option<String>,
+    pub additional: Option<String>,
+}
+
+/// `status{errorCode, failureReason, additionalDetails}` (an object, or a JSON string of one in
+/// Log Analytics).
+pub(crate) fn status_of(v: Option<J<'_>>, field: &str) -> Result<Status, Rejection> {
     let Some(status) = object(v, field)? else {
-        return Ok((None, None));
+        return Ok(Status::default());
     };
     let code = code(
         member(&status, "errorCode"),
@@ -76,5 +86,13 @@ pub(crate) fn status_of(
         member(&status, "failureReason"),
         format_args!("{field}.failureReason"),
     )?;
-    Ok((code, detail))
+    let additional = owned(
+        member(&status, "additionalDetails"),
+        format_args!("{field}.additionalDetails"),
+    )?;
+    Ok(Status {
+        code,
+        detail,
+        additional,
+    })
 }

@@ -23,8 +23,14 @@ pub(crate) fn map(record: &[u8], obj: &Obj<'_>) -> Result<Event, Rejection> {
         None => return Err(Rejection::new("missing CreatedDateTime")),
     };
 
+    // `Status` is a dynamic column; some exports name it `Status_dynamic`.
+    let status = match obj.get("Status").filter(|v| !v.is_null()) {
+        Some(v) => status_of(Some(v), "Status")?,
+        None => status_of(obj.get("Status_dynamic"), "Status_dynamic")?,
+    };
+    let status_additional_details = status.additional;
     let (status_code, status_detail) = {
-        let (s_code, s_detail) = status_of(obj.get("Status"), "Status")?;
+        let (s_code, s_detail) = (status.code, status.detail);
         let code = match code(obj.get("ResultType"), "ResultType")? {
             Some(c) => Some(c),
             None => s_code,
@@ -60,6 +66,7 @@ pub(crate) fn map(record: &[u8], obj: &Obj<'_>) -> Result<Event, Rejection> {
         time,
         status_code,
         status_detail,
+        status_additional_details,
         tenant,
         event_types,
         ip_fallback: None,

@@ -68,6 +68,7 @@ detectors! {
     cross_cloud::RiskyThenAws,
     risk_detection::RiskDetections,
     legacy_auth::LegacyAuth,
+    mfa_fatigue::MfaFatigue,
 }
 
 pub(crate) const AZURE: &[CloudProvider] = &[CloudProvider::Azure];

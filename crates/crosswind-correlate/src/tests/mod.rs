@@ -287,6 +287,7 @@ mod cross_cloud;
 mod emission;
 mod entra_risk;
 mod legacy_auth;
+mod mfa_fatigue;
 mod properties;
 mod recon;
 mod risk_detection;

@@ -581,3 +581,51 @@ fn hostile_inputs_never_panic() {
         }
     }
 }
+
+#[test]
+fn mfa_denial_details_and_client_app_in_every_entra_shape() {
+    // A denied push (500121) over a legacy protocol, as each sign-in shape carries it.
+    let status = json!({
+        "errorCode": 500121,
+        "failureReason": "Authentication failed during strong authentication request.",
+        "additionalDetails": "MFA denied; user declined the authentication"
+    });
+    let graph = json!({
+        "id": "g-1", "createdDateTime": "2026-03-01T10:00:00Z",
+        "userPrincipalName": "Ann@corp.example", "clientAppUsed": "IMAP4", "status": status
+    });
+    let diagnostic = json!({
+        "time": "2026-03-01T10:00:00Z", "category": "SignInLogs", "operationName": "Sign-in activity",
+        "properties": {
+            "id": "d-1", "createdDateTime": "2026-03-01T10:00:00Z",
+            "userPrincipalName": "ann@corp.example", "clientAppUsed": "IMAP4", "status": status
+        }
+    });
+    let row = json!({
+        "TimeGenerated": "2026-03-01T10:00:00Z", "CreatedDateTime": "2026-03-01T10:00:00Z",
+        "Type": "SigninLogs", "Id": "r-1", "UserPrincipalName": "ann@corp.example",
+        "ResultType": "500121", "ClientAppUsed": "IMAP4", "Status": status.to_string()
+    });
+    // Some exports name the dynamic column `Status_dynamic`.
+    let mut row_dynamic = row.clone();
+    let o = row_dynamic.as_object_mut().unwrap();
+    o.remove("Status");
+    o.insert("Status_dynamic".into(), status.clone());
+    for (want, record) in [
+        (SourceFormat::GraphSignIn, graph),
+        (SourceFormat::DiagnosticSignIn, diagnostic),
+        (SourceFormat::SigninLogsRow, row),
+        (SourceFormat::SigninLogsRow, row_dynamic),
+    ] {
+        let n = ok(&serde_json::to_vec(&record).unwrap());
+        assert_eq!(n.format, want);
+        assert_eq!(n.event.status_code.as_deref(), Some("500121"), "{want:?}");
+        let e = n.event.entra.as_ref().unwrap();
+        assert_eq!(
+            e.status_additional_details.as_deref(),
+            Some("MFA denied; user declined the authentication"),
+            "{want:?}"
+        );
+        assert_eq!(e.client_app_used.as_deref(), Some("IMAP4"), "{want:?}");
+    }
+}
