@@ -18,6 +18,7 @@ pub enum SignalKind {
     AzureRiskDetection,
     AzureLegacyAuthSignin,
     AzureMfaFatigue,
+    AwsCredentialPersistence,
 }
 
 /// Defaults of one signal (docs/detections.md).
@@ -56,7 +57,7 @@ const fn plain(kind: SignalKind, name: &'static str, score: f64) -> SignalSpec {
 }
 
 /// The catalogue, in [`SignalKind`] order.
-const SPECS: [SignalSpec; 14] = [
+const SPECS: [SignalSpec; 15] = [
     plain(
         SignalKind::AzureHighRiskSignin,
         "azure_high_risk_signin",
@@ -157,10 +158,23 @@ const SPECS: [SignalSpec; 14] = [
         escalates: true,
         ..plain(SignalKind::AzureMfaFatigue, "azure_mfa_fatigue", 24.0)
     },
+    SignalSpec {
+        techniques: &["T1098.001", "T1136.003"],
+        // How far back another signal of the identity makes a persistence call score ×3.
+        window_secs: Some(8 * 3600),
+        // A call first reported at 16 that gains context (another signal, then the same call
+        // again within the day) fires the difference rather than being a silent repeat.
+        escalates: true,
+        ..plain(
+            SignalKind::AwsCredentialPersistence,
+            "aws_credential_persistence",
+            16.0,
+        )
+    },
 ];
 
 impl SignalKind {
-    pub const ALL: [SignalKind; 14] = [
+    pub const ALL: [SignalKind; 15] = [
         SignalKind::AzureHighRiskSignin,
         SignalKind::AzureRiskyEvent,
         SignalKind::AzureCrossTenantSfa,
@@ -175,6 +189,7 @@ impl SignalKind {
         SignalKind::AzureRiskDetection,
         SignalKind::AzureLegacyAuthSignin,
         SignalKind::AzureMfaFatigue,
+        SignalKind::AwsCredentialPersistence,
     ];
 
     pub fn spec(self) -> SignalSpec {
@@ -259,6 +274,30 @@ pub fn recon_index(op: &str) -> Option<u8> {
         .get(op)
         .copied()
 }
+
+/// IAM calls that create a way back in (`aws_credential_persistence`), with what each does.
+/// AttachUserPolicy / PutUserPolicy / AddUserToGroup count only when they grant admin.
+pub const PERSISTENCE_CALLS: &[(&str, &str)] = &[
+    ("CreateAccessKey", "created an access key"),
+    ("CreateLoginProfile", "created a console password"),
+    ("UpdateLoginProfile", "changed a console password"),
+    ("CreateUser", "created an IAM user"),
+    ("DeactivateMFADevice", "deactivated an MFA device"),
+    ("DeleteVirtualMFADevice", "deleted a virtual MFA device"),
+    (
+        "AttachUserPolicy",
+        "attached an administrator policy to a user",
+    ),
+    (
+        "PutUserPolicy",
+        "put an inline policy allowing every action on a user",
+    ),
+    ("AddUserToGroup", "added a user to an admin group"),
+];
+/// The grant calls among [`PERSISTENCE_CALLS`]: they count only when `grants_admin`.
+pub const GRANT_CALLS: &[&str] = &["AttachUserPolicy", "PutUserPolicy", "AddUserToGroup"];
+/// `aws_credential_persistence` with another signal of the identity in its window: 16 → 48.
+pub const PERSISTENCE_CONTEXT_FACTOR: f64 = 3.0;
 
 /// Entra failure codes that make a sign-in part of a password spray.
 pub const SPRAY_FAILURE_CODES: &[&str] = &["50126", "50053", "50055", "50057"];

@@ -174,6 +174,9 @@ pub(crate) struct EmitStats {
 #[derive(Clone, Default)]
 pub(crate) struct Emitter {
     patterns: HashMap<String, Pattern>,
+    /// Each identity's latest observed signal (time, kind) other than the ones that read it
+    /// (`aws_credential_persistence`): from events alone, so warm-up rebuilds it.
+    last_other: HashMap<String, (i64, SignalKind)>,
     pub stats: EmitStats,
 }
 
@@ -284,6 +287,17 @@ impl Emitter {
         let earlier_days = p.seen.earlier_days(today);
         p.seen.observe(today);
         let habitual = earlier_days >= HABIT_MIN_DAYS;
+        if d.kind != SignalKind::AwsCredentialPersistence
+            && !d.risk_object.is_empty()
+            && d.score > 0.0
+            && self
+                .last_other
+                .get(d.risk_object)
+                .is_none_or(|(at, _)| *at <= t)
+        {
+            self.last_other
+                .insert(d.risk_object.to_owned(), (t, d.kind));
+        }
         if !emitting {
             return;
         }
@@ -442,8 +456,16 @@ impl Emitter {
         self.stats.signals += 1;
     }
 
+    /// The identity's latest observed signal other than `aws_credential_persistence`.
+    pub fn last_other(&self, identity: &str) -> Option<(i64, SignalKind)> {
+        self.last_other.get(identity).copied()
+    }
+
     /// Forget what no repeat or habit check at or after `now` can read.
     pub fn sweep(&mut self, cfg: &CorrelateConfig, now: i64) {
+        let other_cut =
+            now.saturating_sub(cfg.signal(SignalKind::AwsCredentialPersistence).window_ms);
+        self.last_other.retain(|_, (t, _)| *t >= other_cut);
         let suppress = SignalKind::ALL
             .iter()
             .map(|k| cfg.signal(*k).suppress_ms)

@@ -439,6 +439,9 @@ impl Engine {
                     }
                     if ev.is_success() {
                         self.det
+                            .persistence
+                            .on_call(&c, who, plain_event_name(op), &mut sink);
+                        self.det
                             .travel
                             .on_success(&c, who, CloudProvider::Aws, &mut sink);
                     }

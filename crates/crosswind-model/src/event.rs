@@ -522,4 +522,10 @@ pub struct AwsDetail {
     /// a signed-in user (browsing, not a script).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_credential_from_console: Option<bool>,
+    /// AttachUserPolicy / PutUserPolicy / AddUserToGroup whose `requestParameters` grant
+    /// administrator rights (the AdministratorAccess policy, a policy document allowing action
+    /// `*`, a group named like `*admin*`); absent for other calls (docs/detections.md,
+    /// `aws_credential_persistence`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grants_admin: Option<bool>,
 }

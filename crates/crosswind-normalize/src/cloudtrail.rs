@@ -57,6 +57,82 @@ pub(crate) struct Input<'a> {
     pub saml_provider_arn: Option<String>,
     /// `sessionCredentialFromConsole`.
     pub from_console: Option<bool>,
+    /// `requestParameters` grant admin (only judged for the calls [`grants_admin`] reads).
+    pub grants_admin: Option<bool>,
+}
+
+/// The calls whose `requestParameters` can grant administrator rights to a user.
+pub(crate) const GRANT_CALLS: &[&str] = &["AttachUserPolicy", "PutUserPolicy", "AddUserToGroup"];
+
+/// Whether a grant call's `requestParameters` give administrator rights: the
+/// AdministratorAccess managed policy, an inline policy document whose statement allows action
+/// `*` (the document is URL-encoded JSON text in CloudTrail), or a group whose name says admin.
+/// `None` for other calls.
+pub(crate) fn grants_admin(event_name: &str, params: Option<&Value>) -> Option<bool> {
+    if !GRANT_CALLS.contains(&event_name) {
+        return None;
+    }
+    let text = |k: &str| params.and_then(|p| p.get(k)).and_then(Value::as_str);
+    let admin = match event_name {
+        "AttachUserPolicy" => text("policyArn").is_some_and(|a| {
+            a.rsplit('/')
+                .next()
+                .is_some_and(|n| n.eq_ignore_ascii_case("AdministratorAccess"))
+        }),
+        "PutUserPolicy" => text("policyDocument").is_some_and(policy_allows_everything),
+        _ => text("groupName").is_some_and(|g| g.to_ascii_lowercase().contains("admin")),
+    };
+    Some(admin)
+}
+
+/// A policy document (possibly URL-encoded) with an Allow statement whose Action is `*` (or a
+/// list holding `*`).
+fn policy_allows_everything(doc: &str) -> bool {
+    let decoded = percent_decode(doc);
+    let Ok(v) = serde_json::from_str::<Value>(&decoded) else {
+        // Not JSON: fall back to the literal text.
+        let flat: String = decoded.chars().filter(|c| !c.is_whitespace()).collect();
+        return flat.contains("\"Action\":\"*\"");
+    };
+    let statements = match v.get("Statement") {
+        Some(Value::Array(a)) => a.clone(),
+        Some(s) => vec![s.clone()],
+        None => vec![],
+    };
+    statements.iter().any(|st| {
+        let allow = st
+            .get("Effect")
+            .and_then(Value::as_str)
+            .is_some_and(|e| e.eq_ignore_ascii_case("allow"));
+        let star = match st.get("Action") {
+            Some(Value::String(a)) => a == "*",
+            Some(Value::Array(a)) => a.iter().any(|x| x.as_str() == Some("*")),
+            _ => false,
+        };
+        allow && star
+    })
+}
+
+/// `%XX` decoding (CloudTrail records policy documents URL-encoded); invalid escapes are kept.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 pub(crate) fn map(record: &[u8], obj: &Obj<'_>, format: SourceFormat) -> Result<Event, Rejection> {
@@ -79,6 +155,12 @@ pub(crate) fn map(record: &[u8], obj: &Obj<'_>, format: SourceFormat) -> Result<
         None
     };
     let extra = object(obj.get("additionalEventData"), "additionalEventData")?;
+    let params = if GRANT_CALLS.contains(&event_name.as_str()) {
+        object(obj.get("requestParameters"), "requestParameters")?
+    } else {
+        None
+    };
+    let grants_admin = grants_admin(&event_name, params.as_deref());
     let s = |key: &str| owned(obj.get(key), key);
     build(Input {
         format,
@@ -109,6 +191,7 @@ pub(crate) fn map(record: &[u8], obj: &Obj<'_>, format: SourceFormat) -> Result<
             obj.get("sessionCredentialFromConsole"),
             "sessionCredentialFromConsole",
         )?,
+        grants_admin,
     })
 }
 
@@ -366,6 +449,53 @@ pub(crate) fn build(input: Input<'_>) -> Result<Event, Rejection> {
             console_login: input.console_login,
             event_version: input.event_version,
             session_credential_from_console: input.from_console,
+            grants_admin: input.grants_admin,
         }),
     })
+}
+
+#[cfg(test)]
+mod grant_tests {
+    use super::*;
+
+    #[test]
+    fn grants_admin_reads_the_request_parameters() {
+        let p = grants_admin_of;
+        fn grants_admin_of(v: Value) -> (Option<bool>, Option<bool>, Option<bool>) {
+            (
+                grants_admin("AttachUserPolicy", Some(&v)),
+                grants_admin("PutUserPolicy", Some(&v)),
+                grants_admin("AddUserToGroup", Some(&v)),
+            )
+        }
+        let attach = p(serde_json::json!({
+            "userName": "backdoor",
+            "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"
+        }));
+        assert_eq!(attach.0, Some(true));
+        let read_only = p(serde_json::json!({
+            "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"
+        }));
+        assert_eq!(read_only.0, Some(false));
+        // CloudTrail records inline policy documents URL-encoded.
+        let doc = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22*%22%2C%22Resource%22%3A%22*%22%7D%5D%7D";
+        assert_eq!(p(serde_json::json!({"policyDocument": doc})).1, Some(true));
+        let narrow = r#"{"Statement":{"Effect":"Allow","Action":["s3:GetObject"],"Resource":"*"}}"#;
+        assert_eq!(
+            p(serde_json::json!({"policyDocument": narrow})).1,
+            Some(false)
+        );
+        let deny = r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#;
+        assert_eq!(
+            p(serde_json::json!({"policyDocument": deny})).1,
+            Some(false)
+        );
+        assert_eq!(p(serde_json::json!({"groupName": "Admins"})).2, Some(true));
+        assert_eq!(
+            p(serde_json::json!({"groupName": "developers"})).2,
+            Some(false)
+        );
+        assert_eq!(grants_admin("CreateAccessKey", None), None);
+        assert_eq!(grants_admin("AttachUserPolicy", None), Some(false));
+    }
 }

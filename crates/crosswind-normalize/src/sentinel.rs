@@ -49,6 +49,12 @@ pub(crate) fn map(record: &[u8], obj: &Obj<'_>) -> Result<Event, Rejection> {
 
     let response = object(obj.get("ResponseElements"), "ResponseElements")?;
     let extra = object(obj.get("AdditionalEventData"), "AdditionalEventData")?;
+    let params = if cloudtrail::GRANT_CALLS.contains(&event_name.as_str()) {
+        object(obj.get("RequestParameters"), "RequestParameters")?
+    } else {
+        None
+    };
+    let grants_admin = cloudtrail::grants_admin(&event_name, params.as_deref());
     cloudtrail::build(Input {
         format: SourceFormat::SentinelCloudTrailRow,
         record,
@@ -78,5 +84,6 @@ pub(crate) fn map(record: &[u8], obj: &Obj<'_>) -> Result<Event, Rejection> {
             obj.get("SessionCredentialFromConsole"),
             "SessionCredentialFromConsole",
         )?,
+        grants_admin,
     })
 }

@@ -69,6 +69,7 @@ detectors! {
     risk_detection::RiskDetections,
     legacy_auth::LegacyAuth,
     mfa_fatigue::MfaFatigue,
+    persistence::Persistence,
 }
 
 pub(crate) const AZURE: &[CloudProvider] = &[CloudProvider::Azure];

@@ -288,6 +288,7 @@ mod emission;
 mod entra_risk;
 mod legacy_auth;
 mod mfa_fatigue;
+mod persistence;
 mod properties;
 mod recon;
 mod risk_detection;
