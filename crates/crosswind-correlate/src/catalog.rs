@@ -276,7 +276,8 @@ pub fn recon_index(op: &str) -> Option<u8> {
 }
 
 /// IAM calls that create a way back in (`aws_credential_persistence`), with what each does.
-/// AttachUserPolicy / PutUserPolicy / AddUserToGroup count only when they grant admin.
+/// AttachUserPolicy / PutUserPolicy / AddUserToGroup ([`crosswind_model::ADMIN_GRANT_CALLS`])
+/// count only when they grant admin.
 pub const PERSISTENCE_CALLS: &[(&str, &str)] = &[
     ("CreateAccessKey", "created an access key"),
     ("CreateLoginProfile", "created a console password"),
@@ -294,8 +295,6 @@ pub const PERSISTENCE_CALLS: &[(&str, &str)] = &[
     ),
     ("AddUserToGroup", "added a user to an admin group"),
 ];
-/// The grant calls among [`PERSISTENCE_CALLS`]: they count only when `grants_admin`.
-pub const GRANT_CALLS: &[&str] = &["AttachUserPolicy", "PutUserPolicy", "AddUserToGroup"];
 /// `aws_credential_persistence` with another signal of the identity in its window: 16 → 48.
 pub const PERSISTENCE_CONTEXT_FACTOR: f64 = 3.0;
 

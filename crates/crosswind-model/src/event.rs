@@ -529,3 +529,8 @@ pub struct AwsDetail {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grants_admin: Option<bool>,
 }
+
+/// The IAM calls whose `requestParameters` can grant a user administrator rights: the
+/// normaliser judges them into [`AwsDetail::grants_admin`], the correlator counts them only when
+/// they do (docs/detections.md, `aws_credential_persistence`).
+pub const ADMIN_GRANT_CALLS: &[&str] = &["AttachUserPolicy", "PutUserPolicy", "AddUserToGroup"];

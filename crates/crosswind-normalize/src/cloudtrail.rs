@@ -3,9 +3,9 @@
 //! is shared with the Sentinel `AWSCloudTrail` row mapping.
 
 use crosswind_model::{
-    Account, Actor, Api, AwsDetail, CLASS_API_ACTIVITY, CLASS_AUTHENTICATION, Cloud, CloudProvider,
-    Event, HttpRequest, Metadata, SCHEMA_VERSION, STATUS_FAILURE, STATUS_SUCCESS, STATUS_UNKNOWN,
-    Session, SourceFormat, SrcEndpoint, User,
+    ADMIN_GRANT_CALLS, Account, Actor, Api, AwsDetail, CLASS_API_ACTIVITY, CLASS_AUTHENTICATION,
+    Cloud, CloudProvider, Event, HttpRequest, Metadata, SCHEMA_VERSION, STATUS_FAILURE,
+    STATUS_SUCCESS, STATUS_UNKNOWN, Session, SourceFormat, SrcEndpoint, User,
 };
 use serde_json::Value;
 
@@ -61,15 +61,12 @@ pub(crate) struct Input<'a> {
     pub grants_admin: Option<bool>,
 }
 
-/// The calls whose `requestParameters` can grant administrator rights to a user.
-pub(crate) const GRANT_CALLS: &[&str] = &["AttachUserPolicy", "PutUserPolicy", "AddUserToGroup"];
-
 /// Whether a grant call's `requestParameters` give administrator rights: the
 /// AdministratorAccess managed policy, an inline policy document whose statement allows action
 /// `*` (the document is URL-encoded JSON text in CloudTrail), or a group whose name says admin.
 /// `None` for other calls.
 pub(crate) fn grants_admin(event_name: &str, params: Option<&Value>) -> Option<bool> {
-    if !GRANT_CALLS.contains(&event_name) {
+    if !ADMIN_GRANT_CALLS.contains(&event_name) {
         return None;
     }
     let text = |k: &str| params.and_then(|p| p.get(k)).and_then(Value::as_str);
@@ -155,7 +152,7 @@ pub(crate) fn map(record: &[u8], obj: &Obj<'_>, format: SourceFormat) -> Result<
         None
     };
     let extra = object(obj.get("additionalEventData"), "additionalEventData")?;
-    let params = if GRANT_CALLS.contains(&event_name.as_str()) {
+    let params = if ADMIN_GRANT_CALLS.contains(&event_name.as_str()) {
         object(obj.get("requestParameters"), "requestParameters")?
     } else {
         None

@@ -1,7 +1,7 @@
 //! Log Analytics / Sentinel `AWSCloudTrail` row: PascalCase columns, `RequestParameters`,
 //! `ResponseElements` and `AdditionalEventData` as JSON text.
 
-use crosswind_model::{Event, SourceFormat};
+use crosswind_model::{ADMIN_GRANT_CALLS, Event, SourceFormat};
 
 use crate::Rejection;
 use crate::cloudtrail::{self, Identity, Input, sub, time_field};
@@ -49,7 +49,7 @@ pub(crate) fn map(record: &[u8], obj: &Obj<'_>) -> Result<Event, Rejection> {
 
     let response = object(obj.get("ResponseElements"), "ResponseElements")?;
     let extra = object(obj.get("AdditionalEventData"), "AdditionalEventData")?;
-    let params = if cloudtrail::GRANT_CALLS.contains(&event_name.as_str()) {
+    let params = if ADMIN_GRANT_CALLS.contains(&event_name.as_str()) {
         object(obj.get("RequestParameters"), "RequestParameters")?
     } else {
         None

@@ -3,8 +3,10 @@
 //! routine, so on its own it scores 16; with another signal of the same identity in the
 //! previous 8 h (the window) ×3 = 48 (docs/detections.md).
 
+use crosswind_model::ADMIN_GRANT_CALLS;
+
 use super::{AWS, Ctx, Detector, Sink, age};
-use crate::catalog::{GRANT_CALLS, PERSISTENCE_CALLS, PERSISTENCE_CONTEXT_FACTOR, SignalKind};
+use crate::catalog::{PERSISTENCE_CALLS, PERSISTENCE_CONTEXT_FACTOR, SignalKind};
 use crate::emit::Draft;
 use crate::identity::Resolved;
 use crate::net::{fmt_duration, fmt_time};
@@ -21,7 +23,8 @@ impl Persistence {
         let Some((_, what)) = PERSISTENCE_CALLS.iter().find(|(name, _)| *name == op) else {
             return;
         };
-        if GRANT_CALLS.contains(&op) && c.ev.aws.as_ref().and_then(|a| a.grants_admin) != Some(true)
+        if ADMIN_GRANT_CALLS.contains(&op)
+            && c.ev.aws.as_ref().and_then(|a| a.grants_admin) != Some(true)
         {
             return;
         }
