@@ -525,16 +525,30 @@ pub fn max_event_time(store: &Store) -> Result<Option<i64>> {
 /// The stored events with these source record ids (either source), for the events behind
 /// signals.
 pub fn events_by_record_ids(store: &Store, record_ids: &[String]) -> Result<Vec<StoredEvent>> {
-    let mut stmt = store.conn.prepare_cached(
-        "SELECT id, event, event_dict FROM events WHERE source = ?1 AND record_id = ?2",
-    )?;
+    // By the dedup key (see `crate::dedup`): the keyed row, else an unkeyed one.
+    let mut stmt = store.conn.prepare_cached(if store.keyed {
+        "SELECT id, event, event_dict FROM events
+         WHERE record_key = ?3 AND source = ?1 AND record_id = ?2
+         UNION ALL
+         SELECT id, event, event_dict FROM events INDEXED BY events_unkeyed
+         WHERE record_key IS NULL AND source = ?1 AND record_id = ?2
+         LIMIT 1"
+    } else {
+        "SELECT id, event, event_dict FROM events WHERE source = ?1 AND record_id = ?2"
+    })?;
     let mut out = Vec::new();
     for record_id in record_ids {
         for source in [
             crosswind_model::RecordSource::EntraSignIn,
             crosswind_model::RecordSource::CloudTrail,
         ] {
-            let mut rows = stmt.query(params![source.as_str(), record_id])?;
+            let source = source.as_str();
+            let mut rows = if store.keyed {
+                let key = crate::dedup::record_key(source, record_id);
+                stmt.query(params![source, record_id, key])?
+            } else {
+                stmt.query(params![source, record_id])?
+            };
             while let Some(row) = rows.next()? {
                 out.push(crate::stored_event(store, row)?);
             }

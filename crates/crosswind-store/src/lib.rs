@@ -15,6 +15,7 @@ pub mod codec;
 pub mod correlate;
 pub mod cursor;
 mod decode;
+pub mod dedup;
 pub mod feed;
 pub mod marks;
 mod migrations;
@@ -92,6 +93,8 @@ pub struct Store {
     /// Whether `events` has the `marks` column (schema 7): always, but in tests that build a
     /// store as an older version wrote it.
     marks: bool,
+    /// Whether `events` has the integer dedup key (schema 8, see [`dedup`]); the same.
+    keyed: bool,
 }
 
 /// A record ready to be stored: its normalised event and the exact bytes it came as.
@@ -187,14 +190,16 @@ pub struct QuarantineRow {
     pub raw: Vec<u8>,
 }
 
+// The source is spelt out, not bound: SQLite uses the partial index `events_risk_states`
+// (schema 8) only for a query whose WHERE names its condition.
 const RISK_STATES_ASC: &str = "SELECT id, event, event_dict FROM events
-     WHERE source = ?1 AND record_id >= ?2 AND record_id < ?3
-       AND instr(substr(record_id, ?4), '@') = 0
-     ORDER BY record_id ASC LIMIT ?5";
+     WHERE source = 'entra_risk_detection' AND record_id >= ?1 AND record_id < ?2
+       AND instr(substr(record_id, ?3), '@') = 0
+     ORDER BY record_id ASC LIMIT ?4";
 const RISK_STATES_DESC: &str = "SELECT id, event, event_dict FROM events
-     WHERE source = ?1 AND record_id >= ?2 AND record_id < ?3
-       AND instr(substr(record_id, ?4), '@') = 0
-     ORDER BY record_id DESC LIMIT ?5";
+     WHERE source = 'entra_risk_detection' AND record_id >= ?1 AND record_id < ?2
+       AND instr(substr(record_id, ?3), '@') = 0
+     ORDER BY record_id DESC LIMIT ?4";
 
 /// Wall clock in epoch milliseconds.
 pub fn now_ms() -> i64 {
@@ -394,6 +399,7 @@ impl Store {
         conn.pragma_update(None, "journal_size_limit", 64i64 << 20)
             .map_err(open_err)?;
         conn.set_prepared_statement_cache_capacity(64);
+        dedup::register_sql_function(&conn).map_err(open_err)?;
         migrations::apply_up_to(&mut conn, &path, version)?;
         let codecs = Codecs::load(&conn)?;
         Ok(Store {
@@ -401,6 +407,7 @@ impl Store {
             path,
             codecs,
             marks: version >= marks::SCHEMA_VERSION,
+            keyed: version >= dedup::SCHEMA_VERSION,
         })
     }
 
@@ -420,10 +427,14 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // Under the write lock: no other writer adds unkeyed rows until the batch ends.
+        let unkeyed = self.keyed && dedup::any_unkeyed(&tx)?;
         Ok(Batch {
             tx,
             codecs: &mut self.codecs,
             marks: self.marks,
+            keyed: self.keyed,
+            unkeyed,
             now: now_ms(),
             stats: BatchStats::default(),
             json: Vec::with_capacity(4096),
@@ -512,11 +523,21 @@ impl Store {
 
     /// Looks an event up by its dedup key.
     pub fn event_id(&self, source: RecordSource, record_id: &str) -> Result<Option<i64>> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT id FROM events WHERE source = ?1 AND record_id = ?2")?
-            .query_row(params![source.as_str(), record_id], |r| r.get(0))
-            .optional()?)
+        let source = source.as_str();
+        Ok(if self.keyed {
+            self.conn
+                .prepare_cached(dedup::FIND)?
+                .query_row(
+                    params![source, record_id, dedup::record_key(source, record_id)],
+                    |r| r.get(0),
+                )
+                .optional()?
+        } else {
+            self.conn
+                .prepare_cached(dedup::FIND_UNKEYED_SCHEMA)?
+                .query_row(params![source, record_id], |r| r.get(0))
+                .optional()?
+        })
     }
 
     /// Every state stored of the risk detection whose own id (Graph `id`, the event's
@@ -536,7 +557,7 @@ impl Store {
             .next())
     }
 
-    /// States of one detection by record id: an index range on `(source, record_id)` over
+    /// States of one detection by record id: an index range on `record_id` over
     /// `<id>@…` (`'A'` follows `'@'`), excluding ids of other detections that merely start with
     /// `<id>@` (the version part holds no `@`).
     fn risk_detection_query(
@@ -553,13 +574,7 @@ impl Store {
             RISK_STATES_ASC
         };
         let mut stmt = self.conn.prepare_cached(sql)?;
-        let rows = stmt.query(params![
-            RecordSource::EntraRiskDetection.as_str(),
-            prefix,
-            upper,
-            prefix.len() as i64 + 1,
-            limit
-        ])?;
+        let rows = stmt.query(params![prefix, upper, prefix.len() as i64 + 1, limit])?;
         collect_events(self, rows)
     }
 
@@ -684,6 +699,10 @@ pub struct Batch<'a> {
     tx: rusqlite::Transaction<'a>,
     codecs: &'a mut Codecs,
     marks: bool,
+    keyed: bool,
+    /// Whether some event may be stored without a key, so an insert must search those too (see
+    /// [`dedup`]): almost never.
+    unkeyed: bool,
     now: i64,
     stats: BatchStats,
     /// Reused buffers (serialised event, compressed event and raw): allocated per batch, not
@@ -766,50 +785,83 @@ impl Batch<'_> {
             None => ToSqlOutput::Borrowed(ValueRef::Text(event_value)),
         };
         let principal = event.principal();
-        let values: [&dyn rusqlite::ToSql; 16] = [
-            &rec.format.record_source().as_str(),
-            &event.metadata.uid,
-            &rec.format.as_str(),
-            &event.time,
-            &event.cloud.provider.as_str(),
-            &event.class_uid,
-            &event.status_id,
-            &principal.and_then(|u| u.name.as_deref()),
-            &event.src_ip(),
-            &event.operation(),
-            &event.cloud.account.uid.as_deref(),
-            &self.now,
-            &rec.origin,
-            &event_value,
-            &event_dict,
-            &marks::marks_of(event),
-        ];
-        // A plain INSERT, a duplicate being the UNIQUE (source, record_id) violation: with
+        let source = rec.format.record_source().as_str();
+        let record_id = &event.metadata.uid;
+        let mut record_key = self.keyed.then(|| dedup::record_key(source, record_id));
+        if self.unkeyed && dedup::stored_unkeyed(&self.tx, source, record_id)? {
+            self.stats.duplicates += 1;
+            return Ok(Inserted::Duplicate);
+        }
+        // A plain INSERT, a duplicate being the violation of the UNIQUE dedup key: with
         // AUTOINCREMENT, `INSERT OR IGNORE` would use up an id for every duplicate (collectors
         // re-read an overlap window on every poll), while a failed statement takes its id back.
-        let inserted = self
-            .tx
-            .prepare_cached(if self.marks {
+        let (sql, columns) = if self.keyed {
+            (
+                "INSERT INTO events
+                   (source, record_id, format, time, provider, class_uid, status_id, user_name,
+                    src_ip, operation, account_uid, ingested_at, origin, event, event_dict, marks,
+                    record_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                         ?17)",
+                17,
+            )
+        } else if self.marks {
+            (
                 "INSERT INTO events
                    (source, record_id, format, time, provider, class_uid, status_id, user_name,
                     src_ip, operation, account_uid, ingested_at, origin, event, event_dict, marks)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
-            } else {
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                16,
+            )
+        } else {
+            (
                 "INSERT INTO events
                    (source, record_id, format, time, provider, class_uid, status_id, user_name,
                     src_ip, operation, account_uid, ingested_at, origin, event, event_dict)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
-            })?
-            .execute(&values[..if self.marks { 16 } else { 15 }]);
-        match inserted {
-            Ok(_) => {}
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
-            {
-                self.stats.duplicates += 1;
-                return Ok(Inserted::Duplicate);
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                15,
+            )
+        };
+        let marks = marks::marks_of(event);
+        loop {
+            let values: [&dyn rusqlite::ToSql; 17] = [
+                &source,
+                record_id,
+                &rec.format.as_str(),
+                &event.time,
+                &event.cloud.provider.as_str(),
+                &event.class_uid,
+                &event.status_id,
+                &principal.and_then(|u| u.name.as_deref()),
+                &event.src_ip(),
+                &event.operation(),
+                &event.cloud.account.uid.as_deref(),
+                &self.now,
+                &rec.origin,
+                &event_value,
+                &event_dict,
+                &marks,
+                &record_key,
+            ];
+            let inserted = self.tx.prepare_cached(sql)?.execute(&values[..columns]);
+            match inserted {
+                Ok(_) => break,
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+                {
+                    // Schema 8: the key is taken, by this record or by another one with the
+                    // same hash, which is then stored unkeyed (see `dedup`).
+                    if let Some(key) = record_key.take()
+                        && !dedup::key_holder_is(&self.tx, key, source, record_id)?
+                    {
+                        self.unkeyed = true;
+                        continue;
+                    }
+                    self.stats.duplicates += 1;
+                    return Ok(Inserted::Duplicate);
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
         }
         let id = self.tx.last_insert_rowid();
         let (raw, raw_dict) = match raw_packed {
