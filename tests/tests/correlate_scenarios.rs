@@ -33,17 +33,21 @@ fn record_files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn simulate(name: &str) -> Scenario {
+    simulate_with(name, &["--users", USERS])
+}
+
+fn simulate_with(name: &str, knobs: &[&str]) -> Scenario {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let out = crosswind(&[
+    let mut args = vec![
         "simulate",
         "--scenario",
         name,
         "--out",
         data.to_str().unwrap(),
-        "--users",
-        USERS,
-    ]);
+    ];
+    args.extend(knobs);
+    let out = crosswind(&args);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let mut files = Vec::new();
     record_files(&data, &mut files);
@@ -164,6 +168,38 @@ fn spray_to_aws() {
 #[test]
 fn impossible_travel() {
     check("impossible-travel");
+}
+
+#[test]
+fn mfa_fatigue() {
+    check("mfa-fatigue");
+}
+
+#[test]
+fn imap_new_country() {
+    check("imap-new-country");
+}
+
+/// The Entra traps over four days: a user who denies one or two prompts every morning before
+/// approving (then opens the AWS console), and a mail-room device on Exchange ActiveSync all
+/// day, every day (habitual from the third day; unit-tested in crosswind-correlate): neither
+/// reaches a finding.
+#[test]
+fn entra_traps_stay_below_a_finding_over_four_days() {
+    let s = simulate_with("benign", &["--users", "200", "--hours", "96"]);
+    let kinds: BTreeSet<&str> = s.truth["benign_trap_kinds"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains("mfa_denier") && kinds.contains("mail_room"),
+        "{kinds:?}"
+    );
+    let cfg = config(&s, "traps");
+    import(&cfg, &s.files);
+    assert_eq!(identities_with_findings(&cfg), BTreeSet::new());
 }
 
 #[test]

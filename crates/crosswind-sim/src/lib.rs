@@ -19,6 +19,7 @@ mod benign;
 mod cloudtrail;
 pub mod cloudtrail_api;
 mod entra;
+mod entra_traps;
 pub mod graph;
 pub mod hec;
 pub mod hostile;
@@ -114,12 +115,16 @@ pub enum Scenario {
     AwsRecon,
     SprayToAws,
     ImpossibleTravel,
+    /// Push-bombing until the user approves, then the AWS console.
+    MfaFatigue,
+    /// A stolen password used over IMAP from a country the user never signs in from.
+    ImapNewCountry,
     /// Every attack in one benign tenant.
     Mixed,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 10] = [
         Scenario::Benign,
         Scenario::PasswordSpray,
         Scenario::AnonymizerSignin,
@@ -127,17 +132,21 @@ impl Scenario {
         Scenario::AwsRecon,
         Scenario::SprayToAws,
         Scenario::ImpossibleTravel,
+        Scenario::MfaFatigue,
+        Scenario::ImapNewCountry,
         Scenario::Mixed,
     ];
 
     /// The attacks, in injection order.
-    pub const ATTACKS: [Scenario; 6] = [
+    pub const ATTACKS: [Scenario; 8] = [
         Scenario::PasswordSpray,
         Scenario::AnonymizerSignin,
         Scenario::CrossTenantSfa,
         Scenario::ImpossibleTravel,
         Scenario::AwsRecon,
         Scenario::SprayToAws,
+        Scenario::MfaFatigue,
+        Scenario::ImapNewCountry,
     ];
 
     pub fn name(self) -> &'static str {
@@ -149,6 +158,8 @@ impl Scenario {
             Scenario::AwsRecon => "aws-recon",
             Scenario::SprayToAws => "spray-to-aws",
             Scenario::ImpossibleTravel => "impossible-travel",
+            Scenario::MfaFatigue => "mfa-fatigue",
+            Scenario::ImapNewCountry => "imap-new-country",
             Scenario::Mixed => "mixed",
         }
     }
@@ -162,6 +173,8 @@ impl Scenario {
             Scenario::ImpossibleTravel => 0.40,
             Scenario::AwsRecon => 0.46,
             Scenario::SprayToAws => 0.58,
+            Scenario::MfaFatigue => 0.66,
+            Scenario::ImapNewCountry => 0.75,
             Scenario::Benign | Scenario::Mixed => 0.0,
         }
     }
@@ -235,7 +248,8 @@ pub struct GroundTruth {
     pub malicious_ips: BTreeSet<String>,
     /// Benign identities built to look suspicious (must not reach a finding).
     pub benign_traps: BTreeSet<String>,
-    /// Trap identity → kind (`vpn`, `traveller`, `partner_guest`, `service_account`).
+    /// Trap identity → kind (`vpn`, `traveller`, `partner_guest`, `service_account`,
+    /// `mfa_denier`, `mail_room`).
     pub benign_trap_kinds: BTreeMap<String, String>,
 }
 
@@ -278,6 +292,7 @@ pub fn generate(cfg: &SimConfig, scenarios: &[Scenario]) -> Dataset {
     let (start, end) = cfg.window();
     let mut recs = benign::Records::default();
     benign::generate(&world, cfg.seed, start, end, &mut recs);
+    let entra_traps = entra_traps::generate(&world, cfg.seed, start, end, &mut recs);
 
     let attacks = expand(scenarios);
     let victims = scenarios::Victims::pick(&world);
@@ -308,7 +323,13 @@ pub fn generate(cfg: &SimConfig, scenarios: &[Scenario]) -> Dataset {
         .collect();
 
     let with_guest = attacks.contains(&Scenario::CrossTenantSfa);
-    let truth = ground_truth(&world, cfg, truths);
+    let mut truth = ground_truth(&world, cfg, truths);
+    for (identity, kind) in entra_traps {
+        if !truth.malicious_identities.contains(&identity) {
+            truth.benign_traps.insert(identity.clone());
+            truth.benign_trap_kinds.insert(identity, kind.to_owned());
+        }
+    }
     Dataset {
         signins: recs.signins.into_iter().map(|(_, v)| v).collect(),
         signin_arrival_delay_ms: delays,

@@ -7,11 +7,13 @@ use serde_json::Value;
 use crate::benign::Records;
 use crate::cloudtrail::{self, Call, ConsoleUser, Principal};
 use crate::rng::Rng;
-use crate::signin::{self, Auth, DeviceView, NO_RISK, Risk, SignIn, Who};
+use crate::signin::{
+    self, Auth, DeviceView, MFA_DECLINED, MFA_NO_RESPONSE, NO_RISK, Risk, SignIn, Who,
+};
 use crate::time::{HOUR, MIN, SEC, iso};
 use crate::world::{
-    APP_AAD_PS, APP_EXO_ROPC, APP_OFFICE, APP_OUTLOOK, APP_PORTAL, ATTACK_NETS, Aws, Device,
-    FOREIGN, HOME, IamUser, Kind, User, World,
+    APP_AAD_PS, APP_AWS_SSO, APP_EXO_ROPC, APP_OFFICE, APP_OUTLOOK, APP_PORTAL, ATTACK_NETS, Aws,
+    Device, FOREIGN, HOME, IamUser, Kind, User, World,
 };
 use crate::{ExpectedSignal, Scenario, ScenarioTruth};
 
@@ -47,6 +49,26 @@ const ATTACKER_CLI_UA: &str = "aws-cli/2.13.0 Python/3.11.4 Linux/6.5.0-kali3-am
 const ATTACKER_BOTO_UA: &str =
     "Boto3/1.28.36 Python/3.11.4 Linux/6.5.0-kali3-amd64 Botocore/1.31.36";
 
+/// An IMAP client: Entra records no browser or user agent for basic authentication over IMAP.
+static IMAP_DEVICE: Device = Device {
+    os: "",
+    browser: "",
+    ua: "",
+    managed: false,
+    trust: "",
+};
+/// Identity Protection's real-time view of a sign-in from unfamiliar properties (a new country).
+const UNFAMILIAR_MEDIUM: Risk = Risk {
+    level: "medium",
+    aggregated: "medium",
+    state: "atRisk",
+    detail: "none",
+    events: &["unfamiliarFeatures"],
+};
+/// The attack networks the two Entra scenarios come from (indices into `ATTACK_NETS`).
+const FATIGUE_NET: usize = 2;
+const IMAP_NET: usize = 4;
+
 const ANON_RISK: Risk = Risk {
     level: "high",
     aggregated: "high",
@@ -62,6 +84,10 @@ pub(crate) struct Victims {
     recon: usize,
     spray_aws: usize,
     travel: usize,
+    /// An Identity Center user (console via SSO): the MFA fatigue victim.
+    fatigue: usize,
+    /// An office user without AWS, living outside the IMAP attacker's country.
+    imap: usize,
 }
 
 impl Victims {
@@ -88,14 +114,36 @@ impl Victims {
         let mut rest = keys.iter().copied().filter(|&i| i != travel);
         let recon = rest.next().unwrap_or(0);
         let spray_aws = rest.next().unwrap_or(0);
+        let spray = plain.get(plain.len() / 3).copied().unwrap_or(0);
+        let anonymizer = plain.get(2 * plain.len() / 3).copied().unwrap_or(0);
+        let fatigue = sso_office_users(world).next().unwrap_or(0);
+        let imap = plain
+            .iter()
+            .copied()
+            .skip(plain.len() / 2)
+            .find(|&i| {
+                i != spray
+                    && i != anonymizer
+                    && world.users[i].net.place.country != ATTACK_NETS[IMAP_NET].place.country
+            })
+            .unwrap_or(0);
         Victims {
-            spray: plain.get(plain.len() / 3).copied().unwrap_or(0),
-            anonymizer: plain.get(2 * plain.len() / 3).copied().unwrap_or(0),
+            spray,
+            anonymizer,
             recon,
             spray_aws,
             travel,
+            fatigue,
+            imap,
         }
     }
+}
+
+/// Office users (not VPN, not travellers) who reach AWS through Identity Center, in order.
+pub(crate) fn sso_office_users(world: &World) -> impl Iterator<Item = usize> + '_ {
+    (0..world.users.len()).filter(|&i| {
+        world.users[i].kind == Kind::Office && matches!(world.users[i].aws, Aws::Sso(_))
+    })
 }
 
 struct Sc<'a> {
@@ -234,6 +282,12 @@ pub(crate) fn inject(
         Scenario::ImpossibleTravel => {
             "a European user signs in at home; 30 min later their IAM user logs in to the console from Vietnam, an IP Entra saw fail against them"
         }
+        Scenario::MfaFatigue => {
+            "an attacker with a user's password push-bombs them until they approve, then opens the AWS console through Identity Center"
+        }
+        Scenario::ImapNewCountry => {
+            "a stolen password is used over IMAP (no MFA possible) from a country the user never signs in from; Identity Protection rates it medium"
+        }
         Scenario::Benign | Scenario::Mixed => return None,
     };
     let mut sc = Sc {
@@ -248,11 +302,16 @@ pub(crate) fn inject(
         Scenario::AwsRecon => aws_recon(world, v, &mut sc, at),
         Scenario::SprayToAws => spray_to_aws(world, v, &mut sc, at, window),
         Scenario::ImpossibleTravel => impossible_travel(world, v, &mut sc, at),
+        Scenario::MfaFatigue => mfa_fatigue(world, v, &mut sc, at),
+        Scenario::ImapNewCountry => imap_new_country(world, v, &mut sc, at),
         Scenario::Benign | Scenario::Mixed => {}
     }
     let both = matches!(
         s,
-        Scenario::CrossTenantSfa | Scenario::SprayToAws | Scenario::ImpossibleTravel
+        Scenario::CrossTenantSfa
+            | Scenario::SprayToAws
+            | Scenario::ImpossibleTravel
+            | Scenario::MfaFatigue
     );
     Some(sc.finish(both))
 }
@@ -595,6 +654,111 @@ fn impossible_travel(world: &World, v: &Victims, sc: &mut Sc<'_>, at: i64) {
     sc.truth.ips.push(ip.clone());
     sc.expect(&name, "cross_cloud_impossible_travel", 60.0, Some(&ip));
     sc.expect(&name, "aws_console_login_no_mfa", 96.0, Some(&ip));
+}
+
+fn mfa_fatigue(world: &World, v: &Victims, sc: &mut Sc<'_>, at: i64) {
+    let victim = &world.users[v.fatigue];
+    let Aws::Sso(role) = &victim.aws else { return };
+    let net = &ATTACK_NETS[FATIGUE_NET];
+    let ip = attack_ip(&mut sc.rng, FATIGUE_NET);
+    let attempt = |t: i64, error: u32, auth: Auth, app| SignIn {
+        time: t,
+        who: who(victim),
+        app,
+        ip: &ip,
+        asn: net.asn,
+        place: &net.place,
+        device: attacker_view(&ATTACKER_DEVICE),
+        client_app: "Browser",
+        protocol: "none",
+        interactive: true,
+        error,
+        auth,
+        risk: NO_RISK,
+    };
+    // Eight pushes in about seven minutes, ignored or declined, until one is approved.
+    let mut t = at;
+    for k in 0..8 {
+        let why = if k % 3 == 1 {
+            MFA_DECLINED
+        } else {
+            MFA_NO_RESPONSE
+        };
+        let s = attempt(t, 500121, Auth::MfaRefused(why), &APP_OFFICE);
+        sc.signin(&s);
+        t += sc.rng.range(40 * SEC, 65 * SEC);
+    }
+    let approved = t + 20 * SEC;
+    let s = attempt(approved, 0, Auth::FreshMfa(victim.mfa_method), &APP_OFFICE);
+    sc.signin(&s);
+    // Into AWS through Identity Center with the session just won.
+    let sso = approved + 31 * MIN + sc.rng.range(0, 2 * MIN);
+    let s = attempt(sso, 0, Auth::Token, &APP_AWS_SSO);
+    sc.signin(&s);
+    let login = sso + sc.rng.range(20 * SEC, 60 * SEC);
+    let rec = cloudtrail::console_login(
+        &mut sc.rng,
+        login,
+        &ConsoleUser::Sso {
+            role,
+            session: &victim.upn,
+        },
+        &ip,
+        ATTACKER_DEVICE.ua,
+        true,
+        false,
+    );
+    sc.ct(login, rec);
+    let key = format!("ASIA{}", sc.rng.base32(16));
+    let p = Principal::Sso {
+        role,
+        session: &victim.upn,
+        key: &key,
+        created: login,
+    };
+    for (off, call) in [(2 * MIN, Call::ListBuckets), (6 * MIN, Call::GetObject)] {
+        let t = login + off + sc.rng.range(0, 20 * SEC);
+        let rec = cloudtrail::api_call(&mut sc.rng, t, &p, &ip, ATTACKER_DEVICE.ua, call, false);
+        sc.ct(t, rec);
+    }
+    sc.truth.identities.push(victim.upn.clone());
+    sc.truth.ips.push(ip.clone());
+    sc.expect(&victim.upn, "azure_mfa_fatigue", 24.0, Some(&ip));
+    // The approval grows it to 80 (an escalation carrying the difference).
+    sc.expect(&victim.upn, "azure_mfa_fatigue", 56.0, Some(&ip));
+    sc.expect(&victim.upn, "cross_cloud_risky_then_aws", 80.0, Some(&ip));
+}
+
+fn imap_new_country(world: &World, v: &Victims, sc: &mut Sc<'_>, at: i64) {
+    let victim = &world.users[v.imap];
+    let net = &ATTACK_NETS[IMAP_NET];
+    let ip = attack_ip(&mut sc.rng, IMAP_NET);
+    // The first sign-in is rated; the mail client then syncs every twenty minutes or so.
+    let mut t = at;
+    for k in 0..4 {
+        let s = SignIn {
+            time: t,
+            who: who(victim),
+            app: &APP_EXO_ROPC,
+            ip: &ip,
+            asn: net.asn,
+            place: &net.place,
+            device: attacker_view(&IMAP_DEVICE),
+            client_app: "IMAP4",
+            protocol: "none",
+            interactive: false,
+            error: 0,
+            auth: Auth::PasswordOnly,
+            risk: if k == 0 { UNFAMILIAR_MEDIUM } else { NO_RISK },
+        };
+        sc.signin(&s);
+        t += sc.rng.range(17 * MIN, 24 * MIN);
+    }
+    sc.truth.identities.push(victim.upn.clone());
+    sc.truth.ips.push(ip.clone());
+    sc.expect(&victim.upn, "azure_high_risk_signin", 56.0, Some(&ip));
+    sc.expect(&victim.upn, "azure_risky_event", 48.0, Some(&ip));
+    sc.expect(&victim.upn, "azure_legacy_auth_signin", 32.0, Some(&ip));
 }
 
 // === impl SignIn (scenario helpers) ===

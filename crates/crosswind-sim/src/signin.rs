@@ -33,7 +33,16 @@ pub(crate) enum Auth {
     Token,
     /// Password only (guests, legacy clients, attackers).
     PasswordOnly,
+    /// Password right, then an MFA push the user refused (500121); the text is Entra's
+    /// `status.additionalDetails` ([`MFA_DECLINED`], [`MFA_NO_RESPONSE`]).
+    MfaRefused(&'static str),
 }
+
+/// `status.additionalDetails` of a push the user declined (500121).
+pub(crate) const MFA_DECLINED: &str = "MFA denied; user declined the authentication";
+/// `status.additionalDetails` of a push the user left unanswered (500121).
+pub(crate) const MFA_NO_RESPONSE: &str =
+    "MFA denied; user did not respond to mobile app notification";
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Risk {
@@ -78,6 +87,7 @@ pub(crate) fn failure_reason(code: u32) -> &'static str {
             "Account is locked because user tried to sign in too many times with an incorrect user ID or password."
         }
         50074 => "Strong Authentication is required.",
+        500121 => "Authentication failed during strong authentication request.",
         50140 => {
             "This error occurred due to 'Keep me signed in' interrupt when the user was signing in."
         }
@@ -123,7 +133,10 @@ fn ca_policy(
 pub(crate) fn build(rng: &mut Rng, s: &SignIn<'_>) -> Value {
     let ok = s.error == 0;
     let legacy = s.client_app == "Other clients";
-    let mfa = matches!(s.auth, Auth::FreshMfa(_) | Auth::Token);
+    let mfa = matches!(
+        s.auth,
+        Auth::FreshMfa(_) | Auth::Token | Auth::MfaRefused(_)
+    );
     let requirement = if mfa {
         "multiFactorAuthentication"
     } else {
@@ -177,7 +190,7 @@ pub(crate) fn build(rng: &mut Rng, s: &SignIn<'_>) -> Value {
             vec![],
             Some("MFA requirement satisfied by claim in the token"),
         ),
-        (true, Auth::PasswordOnly, _) => (
+        (true, Auth::PasswordOnly | Auth::MfaRefused(_), _) => (
             vec![step(
                 s.time - 3 * SEC,
                 "Password",
@@ -188,6 +201,21 @@ pub(crate) fn build(rng: &mut Rng, s: &SignIn<'_>) -> Value {
             )],
             vec!["Password"],
             None,
+        ),
+        (false, Auth::MfaRefused(why), 500121) => (
+            vec![
+                step(
+                    s.time - 25 * SEC,
+                    "Password",
+                    Some("Password in the cloud"),
+                    true,
+                    "Correct password",
+                    "Primary authentication",
+                ),
+                step(s.time, "Mobile app notification", None, false, why, "MFA"),
+            ],
+            vec!["Password"],
+            Some(why),
         ),
         (false, _, 50074) => (
             vec![
@@ -282,7 +310,7 @@ pub(crate) fn build(rng: &mut Rng, s: &SignIn<'_>) -> Value {
                 ),
             ],
         )
-    } else if s.error == 50074 {
+    } else if s.error == 50074 || s.error == 500121 {
         (
             "failure",
             vec![

@@ -445,6 +445,111 @@ fn password_spray_truth() {
 }
 
 #[test]
+fn mfa_fatigue_truth() {
+    let ds = generate(&cfg(), &[Scenario::MfaFatigue]);
+    let tr = truth_of(&ds, "mfa-fatigue");
+    let recs = scenario_signins(&ds, tr);
+    let refused: Vec<&&Value> = recs.iter().filter(|v| err(v) == 500121).collect();
+    assert_eq!(refused.len(), 8);
+    // Entra's own words for a push the user declined or did not answer.
+    for v in &refused {
+        let details = s(v, &["status", "additionalDetails"]);
+        assert!(
+            details == "MFA denied; user declined the authentication"
+                || details == "MFA denied; user did not respond to mobile app notification",
+            "{details}"
+        );
+        assert_eq!(
+            s(v, &["status", "failureReason"]),
+            "Authentication failed during strong authentication request."
+        );
+    }
+    let first = refused
+        .iter()
+        .map(|v| t(v, "createdDateTime"))
+        .min()
+        .unwrap();
+    let last = refused
+        .iter()
+        .map(|v| t(v, "createdDateTime"))
+        .max()
+        .unwrap();
+    assert!(last - first <= 10 * 60_000, "within the fatigue window");
+    // Then approved from the same IP, then the AWS console through Identity Center.
+    let approved: Vec<&&Value> = recs.iter().filter(|v| err(v) == 0).collect();
+    assert!(approved.iter().all(|v| t(v, "createdDateTime") > last));
+    assert!(approved.iter().all(|v| s(v, &["ipAddress"]) == tr.ips[0]));
+    assert_eq!(tr.cloudtrail_event_ids.len(), 3);
+    assert!(tr.expected_min_score >= 100.0);
+}
+
+#[test]
+fn imap_new_country_truth() {
+    let ds = generate(&cfg(), &[Scenario::ImapNewCountry]);
+    let tr = truth_of(&ds, "imap-new-country");
+    let recs = scenario_signins(&ds, tr);
+    assert!(recs.len() >= 2);
+    assert!(
+        recs.iter()
+            .all(|v| s(v, &["clientAppUsed"]) == "IMAP4" && err(v) == 0)
+    );
+    let country = s(recs[0], &["location", "countryOrRegion"]);
+    // The victim never signs in from that country otherwise.
+    let upn = &tr.identities[0];
+    assert!(
+        ds.signins
+            .iter()
+            .all(|v| s(v, &["userPrincipalName"]) != upn
+                || s(v, &["location", "countryOrRegion"]) != country
+                || recs.iter().any(|r| r["id"] == v["id"]))
+    );
+    assert!(tr.expected_min_score >= 100.0);
+}
+
+#[test]
+fn entra_traps_in_every_tenant() {
+    let ds = generate(&cfg(), &[Scenario::Benign]);
+    let kind = |k: &str| {
+        ds.truth
+            .benign_trap_kinds
+            .iter()
+            .find(|(_, v)| v.as_str() == k)
+            .map(|(id, _)| id.clone())
+            .unwrap_or_else(|| panic!("no {k} trap"))
+    };
+    let denier = kind("mfa_denier");
+    let mail_room = kind("mail_room");
+    let of = |upn: &str| -> Vec<&Value> {
+        ds.signins
+            .iter()
+            .filter(|v| s(v, &["userPrincipalName"]) == upn)
+            .collect()
+    };
+    // One or two refusals at a time, never near the fatigue threshold.
+    let refused: Vec<i64> = of(&denier)
+        .iter()
+        .filter(|v| err(v) == 500121)
+        .map(|v| t(v, "createdDateTime"))
+        .collect();
+    assert!(!refused.is_empty());
+    for &r in &refused {
+        assert!(
+            refused
+                .iter()
+                .filter(|&&x| (x - r).abs() <= 10 * 60_000)
+                .count()
+                <= 2
+        );
+    }
+    let eas = of(&mail_room);
+    assert!(eas.len() >= 8);
+    assert!(
+        eas.iter()
+            .all(|v| s(v, &["clientAppUsed"]) == "Exchange ActiveSync" && err(v) == 0)
+    );
+}
+
+#[test]
 fn anonymizer_truth() {
     let ds = generate(&cfg(), &[Scenario::AnonymizerSignin]);
     let tr = truth_of(&ds, "anonymizer-signin");
@@ -611,8 +716,8 @@ fn impossible_travel_truth() {
 #[test]
 fn mixed_has_every_attack_with_distinct_victims() {
     let ds = generate(&cfg(), &[Scenario::Mixed]);
-    assert_eq!(ds.truth.scenarios.len(), 6);
-    assert_eq!(ds.truth.malicious_identities.len(), 6);
+    assert_eq!(ds.truth.scenarios.len(), Scenario::ATTACKS.len());
+    assert_eq!(ds.truth.malicious_identities.len(), Scenario::ATTACKS.len());
     for tr in &ds.truth.scenarios {
         assert!(tr.expected_min_score >= 100.0, "{}", tr.scenario);
         assert!(tr.start_ms >= DEFAULT_START && tr.end_ms < DEFAULT_START + 24 * 3_600_000);
@@ -630,7 +735,14 @@ fn mixed_has_every_attack_with_distinct_victims() {
         .collect();
     assert_eq!(
         kinds,
-        BTreeSet::from(["partner_guest", "service_account", "traveller", "vpn"])
+        BTreeSet::from([
+            "mail_room",
+            "mfa_denier",
+            "partner_guest",
+            "service_account",
+            "traveller",
+            "vpn"
+        ])
     );
 }
 
@@ -784,7 +896,10 @@ fn files_look_like_graph_pages_and_trails() {
         &std::fs::read_to_string(dir.path().join("truth.json")).expect("truth"),
     )
     .expect("json");
-    assert_eq!(truth["scenarios"].as_array().map(Vec::len), Some(6));
+    assert_eq!(
+        truth["scenarios"].as_array().map(Vec::len),
+        Some(Scenario::ATTACKS.len())
+    );
     let correlate = std::fs::read_to_string(dir.path().join("correlate.toml")).expect("correlate");
     assert!(
         correlate.contains("[correlate]")
