@@ -2,9 +2,12 @@
 
 use serde::Deserialize;
 
-/// The recon and sign-in calls the default config collects (Splunk's AWS add-on drops
-/// Get/List/Describe by default; these are exactly the ones attackers use first).
-pub const DEFAULT_EVENT_NAMES: [&str; 9] = [
+/// The calls the default config collects: every call a signal reads (docs/detections.md) —
+/// sign-in, recon (Splunk's AWS add-on drops Get/List/Describe by default; these are the ones
+/// attackers use first), persistence, SES/SNS messaging, infrastructure creation. LookupEvents
+/// filters one event name per call, so each name costs one call per region and poll.
+pub const DEFAULT_EVENT_NAMES: [&str; 36] = [
+    // Console sign-in and the recon burst.
     "ConsoleLogin",
     "GetCallerIdentity",
     "ListAttachedUserPolicies",
@@ -14,6 +17,36 @@ pub const DEFAULT_EVENT_NAMES: [&str; 9] = [
     "ListUsers",
     "ListRoles",
     "GetAccountAuthorizationDetails",
+    // aws_credential_persistence.
+    "CreateAccessKey",
+    "CreateLoginProfile",
+    "UpdateLoginProfile",
+    "CreateUser",
+    "DeactivateMFADevice",
+    "DeleteVirtualMFADevice",
+    "AttachUserPolicy",
+    "PutUserPolicy",
+    "AddUserToGroup",
+    // aws_messaging_abuse (SES, SES v2, SNS).
+    "GetSendQuota",
+    "GetAccount",
+    "GetAccountSendingEnabled",
+    "ListIdentities",
+    "ListEmailIdentities",
+    "UpdateAccountSendingEnabled",
+    "PutAccountDetails",
+    "CreateEmailIdentity",
+    "VerifyEmailIdentity",
+    "VerifyDomainIdentity",
+    "GetSMSAttributes",
+    "SetSMSAttributes",
+    "GetSMSSandboxAccountStatus",
+    "CreateSMSSandboxPhoneNumber",
+    // aws_unused_region (Lambda logs CreateFunction with its API version).
+    "RunInstances",
+    "CreateFunction20150331",
+    "CreateFunction",
+    "CreateStack",
 ];
 
 /// Where the records come from.

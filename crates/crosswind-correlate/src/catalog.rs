@@ -19,6 +19,8 @@ pub enum SignalKind {
     AzureLegacyAuthSignin,
     AzureMfaFatigue,
     AwsCredentialPersistence,
+    AwsMessagingAbuse,
+    AwsUnusedRegion,
 }
 
 /// Defaults of one signal (docs/detections.md).
@@ -57,7 +59,7 @@ const fn plain(kind: SignalKind, name: &'static str, score: f64) -> SignalSpec {
 }
 
 /// The catalogue, in [`SignalKind`] order.
-const SPECS: [SignalSpec; 15] = [
+const SPECS: [SignalSpec; 17] = [
     plain(
         SignalKind::AzureHighRiskSignin,
         "azure_high_risk_signin",
@@ -171,10 +173,27 @@ const SPECS: [SignalSpec; 15] = [
             16.0,
         )
     },
+    SignalSpec {
+        techniques: &["T1496.004"],
+        // Distinct messaging calls by one identity within the window.
+        window_secs: Some(600),
+        threshold: Some(2),
+        // The "source IP not seen for this identity" history.
+        lookback_secs: Some(14 * DAY),
+        ..plain(SignalKind::AwsMessagingAbuse, "aws_messaging_abuse", 56.0)
+    },
+    SignalSpec {
+        techniques: &["T1535"],
+        // Days of the account's history (within the look-back) before a region can be unused.
+        threshold: Some(7),
+        // How long a region without activity is unused.
+        lookback_secs: Some(14 * DAY),
+        ..plain(SignalKind::AwsUnusedRegion, "aws_unused_region", 40.0)
+    },
 ];
 
 impl SignalKind {
-    pub const ALL: [SignalKind; 15] = [
+    pub const ALL: [SignalKind; 17] = [
         SignalKind::AzureHighRiskSignin,
         SignalKind::AzureRiskyEvent,
         SignalKind::AzureCrossTenantSfa,
@@ -190,6 +209,8 @@ impl SignalKind {
         SignalKind::AzureLegacyAuthSignin,
         SignalKind::AzureMfaFatigue,
         SignalKind::AwsCredentialPersistence,
+        SignalKind::AwsMessagingAbuse,
+        SignalKind::AwsUnusedRegion,
     ];
 
     pub fn spec(self) -> SignalSpec {
@@ -295,6 +316,34 @@ pub const PERSISTENCE_CALLS: &[(&str, &str)] = &[
     ),
     ("AddUserToGroup", "added a user to an admin group"),
 ];
+/// Account-level messaging calls counted by `aws_messaging_abuse` (at most 32), each with the
+/// `eventSource` values it is logged under: SES and SES v2 share `ses.amazonaws.com` (SES v2's
+/// endpoint is `email.<region>.amazonaws.com`, accepted too). A call logged under another
+/// service (API Gateway's `GetAccount`, Cognito Identity's `ListIdentities`) does not count.
+pub const MESSAGING_CALLS: &[(&str, &[&str])] = &[
+    ("GetSendQuota", SES),
+    ("GetAccount", SES),
+    ("GetAccountSendingEnabled", SES),
+    ("ListIdentities", SES),
+    ("ListEmailIdentities", SES),
+    ("UpdateAccountSendingEnabled", SES),
+    ("PutAccountDetails", SES),
+    ("CreateEmailIdentity", SES),
+    ("VerifyEmailIdentity", SES),
+    ("VerifyDomainIdentity", SES),
+    ("GetSMSAttributes", SNS),
+    ("SetSMSAttributes", SNS),
+    ("GetSMSSandboxAccountStatus", SNS),
+    ("CreateSMSSandboxPhoneNumber", SNS),
+];
+const _: () = assert!(MESSAGING_CALLS.len() <= 32);
+const SES: &[&str] = &["ses.amazonaws.com", "email.amazonaws.com"];
+const SNS: &[&str] = &["sns.amazonaws.com"];
+
+/// Calls that create infrastructure, read by `aws_unused_region` (without API version:
+/// Lambda logs `CreateFunction20150331`).
+pub const UNUSED_REGION_CALLS: &[&str] = &["RunInstances", "CreateFunction", "CreateStack"];
+
 /// `aws_credential_persistence` with another signal of the identity in its window: 16 → 48.
 pub const PERSISTENCE_CONTEXT_FACTOR: f64 = 3.0;
 

@@ -22,6 +22,9 @@ use sha2::{Digest, Sha256};
 
 use crate::catalog::{SPRAY_FAILURE_CODES, SignalKind, recon_index};
 use crate::config::CorrelateConfig;
+use crate::detect::history::IpHistory;
+use crate::detect::messaging::messaging_index;
+use crate::detect::unused_region::UnusedRegion;
 use crate::detect::{Ctx, Detectors, Sink};
 use crate::emit::{Emitter, HABIT_WINDOW_DAYS};
 use crate::identity::{IdentityLinks, Resolved, resolve};
@@ -145,6 +148,10 @@ pub struct StateSizes {
     pub risky_identities: usize,
     /// Identity Protection detections whose states are kept to meet their updates.
     pub risk_detections: usize,
+    /// Identities with recent SES/SNS messaging calls.
+    pub messaging_identities: usize,
+    /// AWS accounts whose regions and active days are kept.
+    pub accounts_with_region_history: usize,
     pub occurrences: usize,
 }
 
@@ -203,13 +210,18 @@ impl Engine {
     ///
     /// Stored signals are seeded over [`Engine::seed_lookback_ms`] (what fired last).
     pub fn max_lookback_ms(&self) -> i64 {
-        let score_history = [SignalKind::AwsConsoleLoginNoMfa, SignalKind::AwsReconBurst];
+        // Look-backs that only change a score (the new-IP history) are history, not state a
+        // detection needs before an observation; `aws_unused_region`'s look-back decides
+        // whether it observes at all, so it is detection state.
+        let score_history = IpHistory::USERS;
         let detection = SignalKind::ALL
             .iter()
             .map(|k| {
                 let s = self.cfg.signal(*k);
                 let follow = if score_history.contains(k) {
                     0
+                } else if *k == SignalKind::AwsUnusedRegion {
+                    UnusedRegion::lookback_ms(&self.cfg)
                 } else {
                     s.lookback_ms
                 };
@@ -218,11 +230,7 @@ impl Engine {
             .max()
             .unwrap_or(0)
             .max(GEO_TTL_MS);
-        let history = score_history
-            .iter()
-            .map(|k| self.cfg.signal(*k).lookback_ms)
-            .max()
-            .unwrap_or(0);
+        let history = IpHistory::lookback_ms(&self.cfg);
         let habits = (HABIT_WINDOW_DAYS + 1)
             .saturating_mul(DAY_MS)
             .saturating_add(detection);
@@ -286,6 +294,8 @@ impl Engine {
             identities_with_location,
             risky_identities: self.det.cross_cloud.len(),
             risk_detections: self.det.risk_detection.len(),
+            messaging_identities: self.det.messaging.len(),
+            accounts_with_region_history: self.det.unused_region.len(),
             occurrences: self.emitter.patterns(),
         }
     }
@@ -437,9 +447,35 @@ impl Engine {
                             &mut sink,
                         );
                     }
+                    let service = ev.api.as_ref().and_then(|a| a.service.as_deref());
+                    if let Some(idx) = messaging_index(plain_event_name(op), service)
+                        && !made_by_console(ev)
+                        && let Some(burst) = self.det.messaging.on_call(&c, who, idx, &mut sink)
+                    {
+                        self.det.cross_cloud.on_aws_activity(
+                            &c,
+                            who,
+                            &burst.what,
+                            burst.event_ids,
+                            &mut sink,
+                        );
+                    }
                     if ev.is_success() {
+                        if let Some(what) =
+                            self.det
+                                .persistence
+                                .on_call(&c, who, plain_event_name(op), &mut sink)
+                        {
+                            self.det.cross_cloud.on_aws_activity(
+                                &c,
+                                who,
+                                &what,
+                                vec![c.id.to_owned()],
+                                &mut sink,
+                            );
+                        }
                         self.det
-                            .persistence
+                            .unused_region
                             .on_call(&c, who, plain_event_name(op), &mut sink);
                         self.det
                             .travel
@@ -452,6 +488,7 @@ impl Engine {
         if let (Some(who), Some(ip)) = (&c.who, ip) {
             self.det.history.on_event(ev, &who.name, ip, t);
         }
+        self.det.unused_region.on_event(ev, t);
     }
 
     // === impl sweep ===

@@ -1,5 +1,5 @@
 //! The identity's source-IP history behind the "new source IP" modifier (×1.5 on
-//! `aws_console_login_no_mfa` and `aws_recon_burst`): source IPs of the identity's
+//! `aws_console_login_no_mfa`, `aws_recon_burst` and `aws_messaging_abuse`): source IPs of the identity's
 //! **successful AWS activity** in the look-back (14 days). Entra sign-ins are no baseline for
 //! AWS: an attacker's Entra sign-in just before using AWS must not make its IP "known".
 
@@ -71,8 +71,11 @@ impl IpHistory {
     }
 
     /// The signals whose `lookback_secs` is this history's.
-    pub const USERS: [SignalKind; 2] =
-        [SignalKind::AwsConsoleLoginNoMfa, SignalKind::AwsReconBurst];
+    pub const USERS: [SignalKind; 3] = [
+        SignalKind::AwsConsoleLoginNoMfa,
+        SignalKind::AwsReconBurst,
+        SignalKind::AwsMessagingAbuse,
+    ];
 }
 
 impl Detector for IpHistory {

@@ -70,6 +70,8 @@ detectors! {
     legacy_auth::LegacyAuth,
     mfa_fatigue::MfaFatigue,
     persistence::Persistence,
+    messaging::Messaging,
+    unused_region::UnusedRegion,
 }
 
 pub(crate) const AZURE: &[CloudProvider] = &[CloudProvider::Azure];

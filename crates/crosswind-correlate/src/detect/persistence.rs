@@ -18,15 +18,20 @@ pub(crate) struct Persistence;
 impl Detector for Persistence {}
 
 impl Persistence {
-    /// A successful AWS call named `op` (without API version).
-    pub fn on_call(&mut self, c: &Ctx<'_>, who: &Resolved, op: &str, sink: &mut Sink<'_>) {
-        let Some((_, what)) = PERSISTENCE_CALLS.iter().find(|(name, _)| *name == op) else {
-            return;
-        };
+    /// A successful AWS call named `op` (without API version). What it did when it is a
+    /// persistence call (the AWS side of `cross_cloud_risky_then_aws`).
+    pub fn on_call(
+        &mut self,
+        c: &Ctx<'_>,
+        who: &Resolved,
+        op: &str,
+        sink: &mut Sink<'_>,
+    ) -> Option<String> {
+        let (_, what) = PERSISTENCE_CALLS.iter().find(|(name, _)| *name == op)?;
         if ADMIN_GRANT_CALLS.contains(&op)
             && c.ev.aws.as_ref().and_then(|a| a.grants_admin) != Some(true)
         {
-            return;
+            return None;
         }
         let window = c.cfg.signal(SignalKind::AwsCredentialPersistence).window_ms;
         let context = sink
@@ -65,5 +70,6 @@ impl Persistence {
                 (m, vec![c.id.to_owned()])
             },
         );
+        Some(format!("{what} ({op})"))
     }
 }

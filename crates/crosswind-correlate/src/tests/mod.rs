@@ -281,6 +281,7 @@ fn sig(id: &str, who: &str, secs: i64, score: f64, clouds: &[CloudProvider]) -> 
 const AZ: &[CloudProvider] = &[CloudProvider::Azure];
 const AW: &[CloudProvider] = &[CloudProvider::Aws];
 
+mod aws_post;
 mod config;
 mod console;
 mod cross_cloud;
