@@ -6,7 +6,7 @@ use crate::graph::GraphSim;
 use crate::loopback::{LoopbackError, TestCa};
 use crate::token::{TokenSim, TokenSimConfig};
 
-/// A test CA, the token endpoint and Graph serving a dataset's sign-ins, all over TLS on
+/// A test CA, the token endpoint and Graph serving a dataset's sign-ins and risk detections, all over TLS on
 /// 127.0.0.1 (azure_identity accepts only `https://` authorities). Graph accepts the tokens
 /// this token endpoint issues.
 pub struct EntraSims {
@@ -27,6 +27,7 @@ impl EntraSims {
             Some(&ca),
         )
         .await?;
+        graph.set_risk_detections(&data.risk_detections, &data.risk_detection_arrival_delay_ms);
         Ok(EntraSims { ca, token, graph })
     }
 }

@@ -9,6 +9,16 @@
 //!   ([`GraphSim::set_now`]), so a late sign-in shows up with an old `createdDateTime`;
 //! - injected faults: 429 with `Retry-After`, 503, 500; 401 `InvalidAuthenticationToken`
 //!   for tokens the token simulator expired; 403 when told the app lacks permissions.
+//!
+//! And `GET /{v1.0|beta}/identityProtection/riskDetections` (Graph's riskDetection list):
+//! - one object per detection id, in its latest state visible on the simulator clock: a
+//!   detection dismissed or remediated later is served again with the newer
+//!   `lastUpdatedDateTime` (the old state is gone from Graph, as in Entra);
+//! - `$filter` on `lastUpdatedDateTime` or `detectedDateTime` (`ge`, `gt`, `le`, `lt`);
+//!   `$top` 1..=500, default 20; newest `lastUpdatedDateTime` first; `@odata.nextLink`;
+//! - the same fault queue as sign-ins (429 + `Retry-After` …), and a 403
+//!   `Authorization_RequestDenied` when the app lacks IdentityRiskEvent.Read.All
+//!   ([`GraphSim::deny_risk_detections`]) while sign-ins are still served.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -41,9 +51,28 @@ struct Stored {
     bytes: Vec<u8>,
 }
 
+/// One state of one risk detection: visible from `arrival_ms` until a later state of the same
+/// id arrives.
+#[derive(Clone, Debug)]
+struct RiskVersion {
+    id: String,
+    updated_ms: i64,
+    detected_ms: i64,
+    arrival_ms: i64,
+    bytes: Vec<u8>,
+}
+
 #[derive(Debug, Default)]
 struct GraphState {
     records: Vec<Stored>,
+    /// Every state of every risk detection, by (id, arrival).
+    risk: Vec<RiskVersion>,
+    /// The app lacks IdentityRiskEvent.Read.All: riskDetections answers 403.
+    risk_denied: bool,
+    /// `<id>@<lastUpdatedDateTime ms>` of every risk detection state served in a page.
+    risk_served: BTreeSet<String>,
+    risk_served_count: u64,
+    risk_requests: u64,
     now_ms: i64,
     faults: VecDeque<GraphFault>,
     /// Every `n`-th request gets this fault.
@@ -143,6 +172,67 @@ impl GraphSim {
     /// Sets the simulator clock (epoch ms): records whose arrival is later are not visible.
     pub fn set_now(&self, now_ms: i64) {
         lock(&self.state).now_ms = now_ms;
+    }
+
+    /// Risk detection states (Graph `riskDetection` objects; several objects with one `id` are
+    /// its successive states) and, parallel to them, how many ms after its
+    /// `lastUpdatedDateTime` each becomes visible. Replaces what was set before.
+    pub fn set_risk_detections(&self, detections: &[Value], arrival_delay_ms: &[i64]) {
+        let mut risk = Vec::with_capacity(detections.len());
+        for (i, d) in detections.iter().enumerate() {
+            let time = |k: &str| d.get(k).and_then(Value::as_str).and_then(parse_ms);
+            let Some(updated_ms) = time("lastUpdatedDateTime") else {
+                continue;
+            };
+            risk.push(RiskVersion {
+                id: d
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                updated_ms,
+                detected_ms: time("detectedDateTime").unwrap_or(updated_ms),
+                arrival_ms: updated_ms + arrival_delay_ms.get(i).copied().unwrap_or(0).max(0),
+                bytes: serde_json::to_vec(d).unwrap_or_default(),
+            });
+        }
+        risk.sort_by(|a, b| {
+            a.id.cmp(&b.id)
+                .then(a.arrival_ms.cmp(&b.arrival_ms))
+                .then(a.updated_ms.cmp(&b.updated_ms))
+        });
+        lock(&self.state).risk = risk;
+    }
+
+    /// Answers riskDetections with 403 `Authorization_RequestDenied` (the app lacks
+    /// IdentityRiskEvent.Read.All) or, with `false`, serves them again.
+    pub fn deny_risk_detections(&self, denied: bool) {
+        lock(&self.state).risk_denied = denied;
+    }
+
+    /// Requests to riskDetections (all statuses, faults included).
+    pub fn risk_requests(&self) -> u64 {
+        lock(&self.state).risk_requests
+    }
+
+    /// `<id>@<lastUpdatedDateTime epoch ms>` of every risk detection state served.
+    pub fn served_risk_states(&self) -> BTreeSet<String> {
+        lock(&self.state).risk_served.clone()
+    }
+
+    /// Risk detection objects served in pages, counting repeats.
+    pub fn risk_served_count(&self) -> u64 {
+        lock(&self.state).risk_served_count
+    }
+
+    /// `<id>@<lastUpdatedDateTime epoch ms>` of the states visible at `now_ms` (one per id, the
+    /// latest that has arrived) with `lastUpdatedDateTime` in `[from_ms, to_ms]`.
+    pub fn visible_risk_states(&self, now_ms: i64, from_ms: i64, to_ms: i64) -> BTreeSet<String> {
+        latest_risk(&lock(&self.state).risk, now_ms)
+            .into_iter()
+            .filter(|r| r.updated_ms >= from_ms && r.updated_ms <= to_ms)
+            .map(|r| format!("{}@{}", r.id, r.updated_ms))
+            .collect()
     }
 
     /// Refuses every query filtered on `event_type` with a 400 `BadRequest` (as Graph answers a
@@ -330,9 +420,17 @@ fn respond(
     scheme: &str,
     req: &SimRequest,
 ) -> SimResponse {
+    let risk_version = match req.path.as_str() {
+        "/v1.0/identityProtection/riskDetections" => Some("v1.0"),
+        "/beta/identityProtection/riskDetections" => Some("beta"),
+        _ => None,
+    };
     {
         let mut st = lock(state);
         st.requests += 1;
+        if risk_version.is_some() {
+            st.risk_requests += 1;
+        }
         let n = st.requests;
         if let Some(f) = st.faults.pop_front() {
             return fault_response(f);
@@ -362,6 +460,9 @@ fn respond(
                 "Lifetime validation failed, the token is expired.",
             );
         }
+    }
+    if let Some(version) = risk_version {
+        return respond_risk(state, scheme, req, version);
     }
     let version = if req.path == "/beta/auditLogs/signIns" {
         "beta"
@@ -472,6 +573,172 @@ fn respond(
     }
 }
 
+/// The latest arrived state of each detection at `now` (versions sorted by id, then arrival).
+fn latest_risk(versions: &[RiskVersion], now: i64) -> Vec<&RiskVersion> {
+    let mut out: Vec<&RiskVersion> = Vec::new();
+    for v in versions.iter().filter(|v| v.arrival_ms <= now) {
+        match out.last_mut() {
+            Some(last) if last.id == v.id => *last = v,
+            _ => out.push(v),
+        }
+    }
+    out
+}
+
+/// A `$filter` on riskDetections: `lastUpdatedDateTime` and `detectedDateTime` bounds.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct RiskFilter {
+    /// (field is lastUpdatedDateTime, op, ms)
+    terms: Vec<(bool, String, i64)>,
+}
+
+fn parse_risk_filter(f: &str) -> Result<RiskFilter, String> {
+    let mut out = RiskFilter::default();
+    for term in f.split(" and ") {
+        let term = term
+            .trim()
+            .trim_start_matches('(')
+            .trim_end_matches(')')
+            .trim();
+        if term.is_empty() {
+            continue;
+        }
+        let mut parts = term.splitn(3, ' ');
+        let (Some(field), Some(op), Some(val)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(format!("invalid filter clause: {term}"));
+        };
+        let updated = match field {
+            "lastUpdatedDateTime" => true,
+            "detectedDateTime" => false,
+            _ => return Err(format!("unsupported filter property: {field}")),
+        };
+        if !matches!(op, "ge" | "gt" | "le" | "lt") {
+            return Err(format!("unsupported operator: {op}"));
+        }
+        let ms = parse_ms(val.trim_matches('\''))
+            .ok_or_else(|| format!("invalid DateTimeOffset: {val}"))?;
+        out.terms.push((updated, op.to_owned(), ms));
+    }
+    Ok(out)
+}
+
+impl RiskFilter {
+    fn matches(&self, r: &RiskVersion) -> bool {
+        self.terms.iter().all(|(updated, op, ms)| {
+            let t = if *updated {
+                r.updated_ms
+            } else {
+                r.detected_ms
+            };
+            match op.as_str() {
+                "ge" => t >= *ms,
+                "gt" => t > *ms,
+                "le" => t <= *ms,
+                _ => t < *ms,
+            }
+        })
+    }
+}
+
+fn respond_risk(
+    state: &Mutex<GraphState>,
+    scheme: &str,
+    req: &SimRequest,
+    version: &str,
+) -> SimResponse {
+    if req.method != "GET" {
+        return graph_error(405, "BadRequest", "Only GET is supported.");
+    }
+    if lock(state).risk_denied {
+        return fault_response(GraphFault::Forbidden);
+    }
+    let q = req.query_pairs();
+    let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let filter_s = get("$filter").unwrap_or("");
+    let filter = match parse_risk_filter(filter_s) {
+        Ok(f) => f,
+        Err(e) => return graph_error(400, "BadRequest", &format!("Invalid filter clause: {e}")),
+    };
+    // Graph: default page size 20, at most 500 with $top.
+    let top: usize = match get("$top").map(str::parse::<usize>) {
+        None => 20,
+        Some(Ok(n)) if (1..=500).contains(&n) => n,
+        Some(_) => {
+            return graph_error(
+                400,
+                "BadRequest",
+                "Invalid $top value: must be between 1 and 500.",
+            );
+        }
+    };
+    let (offset, snapshot) = match get("$skiptoken") {
+        None => (0usize, None),
+        Some(tok) => match tok
+            .split_once('-')
+            .and_then(|(o, s)| Some((o.parse().ok()?, s.parse::<i64>().ok()?)))
+        {
+            Some((o, s)) => (o, Some(s)),
+            None => return graph_error(400, "BadRequest", "Invalid $skiptoken."),
+        },
+    };
+    let mut st = lock(state);
+    st.data_requests += 1;
+    let now = snapshot.unwrap_or(st.now_ms);
+    let mut matching: Vec<&RiskVersion> = latest_risk(&st.risk, now)
+        .into_iter()
+        .filter(|r| filter.matches(r))
+        .collect();
+    matching.sort_by(|a, b| {
+        b.updated_ms
+            .cmp(&a.updated_ms)
+            .then_with(|| b.id.cmp(&a.id))
+    });
+    let page: Vec<&RiskVersion> = matching.iter().skip(offset).take(top).copied().collect();
+    let more = offset + page.len() < matching.len();
+    let host = host_url(scheme, req);
+    let mut body = Vec::with_capacity(page.iter().map(|r| r.bytes.len() + 1).sum::<usize>() + 512);
+    body.extend_from_slice(
+        format!("{{\"@odata.context\":\"{host}/{version}/$metadata#riskDetections\",").as_bytes(),
+    );
+    if more {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        if !filter_s.is_empty() {
+            q.append_pair("$filter", filter_s);
+        }
+        let next = format!(
+            "{host}/{version}/identityProtection/riskDetections?{}",
+            q.append_pair("$top", &top.to_string())
+                .append_pair("$skiptoken", &format!("{}-{}", offset + page.len(), now))
+                .finish()
+        );
+        body.extend_from_slice(b"\"@odata.nextLink\":");
+        body.extend_from_slice(&serde_json::to_vec(&next).unwrap_or_default());
+        body.push(b',');
+    }
+    body.extend_from_slice(b"\"value\":[");
+    let keys: Vec<String> = page
+        .iter()
+        .map(|r| format!("{}@{}", r.id, r.updated_ms))
+        .collect();
+    for (i, r) in page.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(&r.bytes);
+    }
+    body.extend_from_slice(b"]}");
+    st.risk_served_count += keys.len() as u64;
+    st.risk_served.extend(keys);
+    SimResponse {
+        status: 200,
+        headers: vec![(
+            "content-type".to_owned(),
+            "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8".to_owned(),
+        )],
+        body,
+    }
+}
+
 fn host_url(scheme: &str, req: &SimRequest) -> String {
     // The Host header carries 127.0.0.1:PORT.
     let host = req.header("host").unwrap_or("127.0.0.1");
@@ -492,5 +759,41 @@ mod tests {
         assert_eq!(f.from_ms, Some(1_795_996_800_000));
         assert_eq!(f.to_ms, Some(1_796_000_400_000));
         assert!(parse_filter("userId eq 'x'").is_err());
+    }
+
+    fn version(id: &str, updated_ms: i64, arrival_ms: i64) -> RiskVersion {
+        RiskVersion {
+            id: id.to_owned(),
+            updated_ms,
+            detected_ms: 100,
+            arrival_ms,
+            bytes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_detection_is_served_in_its_latest_arrived_state() {
+        // Sorted by id then arrival, as set_risk_detections keeps them.
+        let v = [
+            version("a", 100, 110),
+            version("a", 500, 520),
+            version("b", 200, 200),
+        ];
+        let at = |now| {
+            latest_risk(&v, now)
+                .iter()
+                .map(|r| (r.id.clone(), r.updated_ms))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(at(105), vec![]);
+        assert_eq!(at(300), vec![("a".into(), 100), ("b".into(), 200)]);
+        assert_eq!(at(520), vec![("a".into(), 500), ("b".into(), 200)]);
+        let f = parse_risk_filter(
+            "lastUpdatedDateTime ge 1970-01-01T00:00:00.300Z and lastUpdatedDateTime le 1970-01-01T00:00:01Z",
+        )
+        .unwrap_or_default();
+        assert!(f.matches(&v[1]) && !f.matches(&v[0]) && !f.matches(&v[2]));
+        assert!(parse_risk_filter("createdDateTime ge 2026-11-30T00:00:00Z").is_err());
+        assert!(parse_risk_filter("detectedDateTime gt 2026-11-30T00:00:00Z").is_ok());
     }
 }

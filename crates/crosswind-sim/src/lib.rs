@@ -27,6 +27,7 @@ pub mod loopback;
 pub mod msi;
 mod output;
 pub mod proxy;
+mod risk;
 mod rng;
 mod scenarios;
 mod signin;
@@ -260,6 +261,12 @@ pub struct Dataset {
     pub signins: Vec<Value>,
     /// Parallel to `signins`: how late (ms) each one becomes visible in Graph (0 = on time).
     pub signin_arrival_delay_ms: Vec<i64>,
+    /// Identity Protection risk detection states (Graph `riskDetection` objects), by
+    /// `lastUpdatedDateTime`; a detection reviewed later appears once per state, same `id`.
+    pub risk_detections: Vec<Value>,
+    /// Parallel to `risk_detections`: how long (ms) after its `lastUpdatedDateTime` each state
+    /// becomes visible in Graph.
+    pub risk_detection_arrival_delay_ms: Vec<i64>,
     /// CloudTrail records, oldest first.
     pub cloudtrail: Vec<Value>,
     pub truth: GroundTruth,
@@ -322,6 +329,34 @@ pub fn generate(cfg: &SimConfig, scenarios: &[Scenario]) -> Dataset {
         })
         .collect();
 
+    let attack_signins: BTreeSet<&str> = truths
+        .iter()
+        .flat_map(|t| t.signin_ids.iter().map(String::as_str))
+        .collect();
+    // Offline detections Entra raises hours later on attack sign-ins that carried no risk event
+    // when made: atypical travel on the impossible-travel attacker's password-correct attempt.
+    let offline: BTreeMap<&str, (&'static str, &'static str)> = truths
+        .iter()
+        .filter(|t| t.scenario == Scenario::ImpossibleTravel.name())
+        .flat_map(|t| t.signin_ids.iter().map(String::as_str))
+        .filter(|id| {
+            recs.signins
+                .iter()
+                .any(|(_, s)| s["id"].as_str() == Some(*id) && s["status"]["errorCode"] == 50074)
+        })
+        .map(|id| (id, ("unlikelyTravel", "medium")))
+        .collect();
+    let mut detections = risk::derive(cfg.seed, &recs.signins, &|id| risk::Known {
+        malicious: attack_signins.contains(id),
+        offline: offline.get(id).copied(),
+    });
+    detections.sort_by_key(|d| (risk::updated_ms(&d.value), d.visible_ms));
+    let risk_detection_arrival_delay_ms = detections
+        .iter()
+        .map(|d| d.visible_ms - risk::updated_ms(&d.value))
+        .collect();
+    let risk_detections = detections.into_iter().map(|d| d.value).collect();
+
     let with_guest = attacks.contains(&Scenario::CrossTenantSfa);
     let mut truth = ground_truth(&world, cfg, truths);
     for (identity, kind) in entra_traps {
@@ -333,6 +368,8 @@ pub fn generate(cfg: &SimConfig, scenarios: &[Scenario]) -> Dataset {
     Dataset {
         signins: recs.signins.into_iter().map(|(_, v)| v).collect(),
         signin_arrival_delay_ms: delays,
+        risk_detections,
+        risk_detection_arrival_delay_ms,
         cloudtrail: recs.cloudtrail.into_iter().map(|(_, v)| v).collect(),
         identities_toml: identities_toml(&world, cfg.seed, with_guest),
         correlate_toml: correlate_toml(&world),
