@@ -164,6 +164,21 @@ ack_poll_interval_ms = 100
         ids(&served_trail, "eventID"),
         "every served CloudTrail record, once"
     );
+    // Risk detections (read by default): every state Graph served, once.
+    let stored_risk: BTreeSet<String> = store
+        .record_ids(RecordSource::EntraRiskDetection)
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert!(
+        !stored_risk.is_empty(),
+        "the anonymizer sign-in has a detection"
+    );
+    assert_eq!(
+        stored_risk.len(),
+        graph.served_risk_states().len(),
+        "every served risk detection state, once"
+    );
     let findings = crosswind_store::correlate::findings_since(&store, i64::MIN).unwrap();
     let found: BTreeSet<String> = findings.into_iter().map(|f| f.identity).collect();
     let expected: BTreeSet<String> = data.truth.malicious_identities.iter().cloned().collect();
@@ -216,6 +231,23 @@ ack_poll_interval_ms = 100
         stored_trail,
         "raw CloudTrail"
     );
+    assert_eq!(
+        of("azure:aad:identity_protection:risk_detection", "id").len(),
+        stored_risk
+            .iter()
+            .map(|r| r.split_once('@').map_or(r.as_str(), |(id, _)| id))
+            .collect::<BTreeSet<_>>()
+            .len(),
+        "raw risk detections"
+    );
+    assert_eq!(
+        received
+            .iter()
+            .filter(|e| e["sourcetype"] == "azure:aad:identity_protection:risk_detection")
+            .count(),
+        stored_risk.len(),
+        "one raw event per detection state"
+    );
     assert_eq!(hec.stats().duplicates, 0);
 
     let again = run(collect).await.unwrap();
@@ -254,6 +286,10 @@ ack_poll_interval_ms = 100
             "{text}"
         );
     }
+    assert!(
+        text.contains("\"collector corp risk_detections\",\"value\":\"ok\""),
+        "{text}"
+    );
     assert!(
         text.contains("\"collector corp records_too_late\",\"value\":0")
             && text.contains("\"collector prod records_too_late\",\"value\":0"),

@@ -175,6 +175,13 @@ impl Sims {
             .into_iter()
             .map(|id| format!("azure:aad:signin/{id}"))
             .collect();
+        // Risk detections (collected by default), one item per state served.
+        ids.extend(
+            self.graph
+                .served_risk_states()
+                .into_iter()
+                .map(|s| format!("azure:aad:identity_protection:risk_detection/{s}")),
+        );
         for (_, sim) in self.cloudtrail.iter().take(aws_accounts) {
             ids.extend(
                 sim.served_ids()
@@ -259,6 +266,15 @@ fn received_by(hec: &HecSim) -> BTreeMap<String, u64> {
 fn key(v: &Value) -> String {
     let st = v["sourcetype"].as_str().unwrap_or_default();
     let e = &v["event"];
+    if st == "azure:aad:identity_protection:risk_detection" {
+        // A detection is forwarded once per state: `<id>@<lastUpdatedDateTime ms>`, as the
+        // Graph simulator counts what it served.
+        let updated = e["lastUpdatedDateTime"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map_or(-1, |t| t.timestamp_millis());
+        return format!("{st}/{}@{updated}", e["id"].as_str().unwrap_or("?"));
+    }
     let id = match st {
         "azure:aad:signin" => &e["id"],
         "aws:cloudtrail" => &e["eventID"],

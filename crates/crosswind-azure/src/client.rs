@@ -109,15 +109,29 @@ pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Opt
     Some(delta.to_std().unwrap_or(Duration::ZERO))
 }
 
-fn hint_for(status: u16, code: &str, message: &str) -> String {
+fn hint_for(path: &str, status: u16, code: &str, message: &str) -> String {
     let lower = message.to_ascii_lowercase();
+    let premium = lower.contains("premium") || code.contains("NonPremium");
+    if path.ends_with("/identityProtection/riskDetections") {
+        // docs/architecture.md: a refused risk-detection query never stops the sign-ins.
+        if premium {
+            return "; reading risk detections needs a Microsoft Entra ID P1 or P2 licence"
+                .to_owned();
+        }
+        if status == 403 || code == "Authorization_RequestDenied" {
+            return format!(
+                "; grant the app the Microsoft Graph application permission {RISK_DETECTIONS_PERMISSION}, with admin consent (or set risk_detections = false)"
+            );
+        }
+        return String::new();
+    }
     if status == 403 || code == "Authorization_RequestDenied" {
-        if lower.contains("premium") || code.contains("NonPremium") {
+        if premium {
             return "; reading sign-in logs needs a Microsoft Entra ID P1 or P2 licence".to_owned();
         }
         return "; grant the app the Microsoft Graph application permissions AuditLog.Read.All and Directory.Read.All, with admin consent".to_owned();
     }
-    if code.contains("NonPremium") || lower.contains("premium") {
+    if premium {
         return "; reading sign-in logs needs a Microsoft Entra ID P1 or P2 licence".to_owned();
     }
     if status == 400 {
@@ -125,6 +139,9 @@ fn hint_for(status: u16, code: &str, message: &str) -> String {
     }
     String::new()
 }
+
+/// The Graph application permission `identityProtection/riskDetections` needs.
+pub const RISK_DETECTIONS_PERMISSION: &str = "IdentityRiskEvent.Read.All";
 
 /// Graph client for one collector.
 #[derive(Debug)]
@@ -332,7 +349,7 @@ impl GraphClient {
                             }
                         }
                         s => {
-                            let hint = hint_for(s.as_u16(), &code, &message);
+                            let hint = hint_for(&path, s.as_u16(), &code, &message);
                             let message = if message.is_empty() {
                                 String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned()
                             } else {

@@ -39,6 +39,40 @@ pub struct PollStats {
     pub checkpoint: Option<DateTime<Utc>>,
     /// Sign-ins the late sweep found: they arrived later than `lookback_secs`.
     pub too_late: u64,
+    /// Risk detections (`None` when `risk_detections = false`). Counted apart from the
+    /// sign-in figures above; a failure there is in `risk.error`, never the poll's error.
+    pub risk: Option<RiskStats>,
+}
+
+/// What one poll of `identityProtection/riskDetections` did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RiskStats {
+    /// Inclusive window that was read: `lastUpdatedDateTime ge start and le end`.
+    pub window_start: Option<DateTime<Utc>>,
+    pub window_end: Option<DateTime<Utc>>,
+    pub pages: u64,
+    /// HTTP requests to the risk detections endpoint, retries included.
+    pub requests: u64,
+    pub records: u64,
+    pub stored: u64,
+    pub duplicates: u64,
+    pub quarantined: u64,
+    /// The risk detections checkpoint after the poll.
+    pub checkpoint: Option<DateTime<Utc>>,
+    /// Detection states the late sweep found (later than `lookback_secs`).
+    pub too_late: u64,
+    /// Why the query failed (a 403 names the permission to grant); the sign-ins went on.
+    pub error: Option<String>,
+}
+
+/// The risk detections feed in `crosswind status`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FeedStatus {
+    /// Newest `lastUpdatedDateTime` fully covered.
+    pub checkpoint: Option<DateTime<Utc>>,
+    pub lag_secs: Option<i64>,
+    pub last_error: Option<String>,
+    pub too_late: u64,
 }
 
 /// What `crosswind status` shows for one collector (read from the store, no network).
@@ -59,6 +93,8 @@ pub struct CollectorStatus {
     pub too_late: u64,
     /// `(event type, error)` for each sign-in event-type query whose last poll failed.
     pub event_type_errors: Vec<(String, String)>,
+    /// The risk detections query (its rows are empty before its first poll).
+    pub risk_detections: FeedStatus,
 }
 
 #[derive(Deserialize)]
@@ -71,6 +107,38 @@ struct Page<'a> {
 
 fn last_error_name(name: &str) -> String {
     format!("azure:{name}:last_error")
+}
+
+/// What a page is read from: the endpoint, the record shape and the filtered time field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Feed {
+    SignIns,
+    RiskDetections,
+}
+
+impl Feed {
+    fn format(self) -> SourceFormat {
+        match self {
+            Feed::SignIns => SourceFormat::GraphSignIn,
+            Feed::RiskDetections => SourceFormat::GraphRiskDetection,
+        }
+    }
+}
+
+fn risk_checkpoint_name(name: &str) -> String {
+    format!("azure:{name}:risk")
+}
+
+fn risk_error_name(name: &str) -> String {
+    format!("azure:{name}:risk:last_error")
+}
+
+fn risk_swept_name(name: &str) -> String {
+    format!("azure:{name}:risk:swept")
+}
+
+fn risk_too_late_name(name: &str) -> String {
+    format!("azure:{name}:risk:too_late")
 }
 
 fn fmt_time(t: DateTime<Utc>) -> String {
@@ -115,6 +183,21 @@ pub fn status(
                 })
                 .collect()
         },
+        risk_detections: {
+            let checkpoint = read_time(store, &risk_checkpoint_name(name))?;
+            FeedStatus {
+                checkpoint,
+                lag_secs: checkpoint.map(|c| (now - c).num_seconds()),
+                last_error: store
+                    .checkpoint(&risk_error_name(name))?
+                    .map(|c| c.value)
+                    .filter(|v| !v.is_empty()),
+                too_late: store
+                    .checkpoint(&risk_too_late_name(name))?
+                    .and_then(|c| c.value.parse().ok())
+                    .unwrap_or(0),
+            }
+        },
     })
 }
 
@@ -125,6 +208,8 @@ pub struct AzureCollector {
     client: GraphClient,
     metrics: Arc<Metrics>,
     base: Url,
+    /// `{graph_url}/{api_version}/identityProtection/riskDetections`.
+    risk_base: Url,
     /// A checkpoint ahead of the host clock was reported (once per collector).
     clock_warned: bool,
     /// The newest event time collected before this poll stored anything (`None` until asked).
@@ -166,13 +251,21 @@ impl AzureCollector {
             .ok_or_else(|| {
                 AzureError::Config(format!("graph_url: {:?} is not a URL", cfg.graph_url))
             })?;
+        let risk_base = Url::parse(&format!(
+            "{}/{}/identityProtection/riskDetections",
+            cfg.graph_url.trim_end_matches('/'),
+            cfg.api_version
+        ))
+        .map_err(|_| AzureError::Config(format!("graph_url: {:?} is not a URL", cfg.graph_url)))?;
         let metrics = Arc::new(Metrics::default());
+        metrics.risk_up.store(-1, Ordering::Relaxed);
         let client = GraphClient::new(&cfg, http, tokens, metrics.clone());
         Ok(AzureCollector {
             cfg,
             client,
             metrics,
             base,
+            risk_base,
             clock_warned: false,
             newest_before_poll: None,
         })
@@ -227,7 +320,7 @@ impl AzureCollector {
         since: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<PollStats, AzureError> {
-        let res = self.poll_inner(store, since, now).await;
+        let mut res = self.poll_inner(store, since, now).await;
         if let Err(e) = &res {
             Metrics::add(&self.metrics.errors, 1);
             tracing::warn!(collector = %self.cfg.name, error = %e, error_type = e.kind(), "Poll failed.");
@@ -237,7 +330,182 @@ impl AzureCollector {
                 let _ = b.commit();
             }
         }
+        // Risk detections are read whatever became of the sign-ins, unless the same failure
+        // (token, network, store) would only repeat itself.
+        let risk_too = match &res {
+            Ok(_) | Err(AzureError::EventTypes { .. }) => true,
+            Err(AzureError::Graph { status, .. }) => !matches!(status, 401),
+            Err(_) => false,
+        };
+        if self.cfg.risk_detections && risk_too {
+            let risk = self.poll_risk(store, since, now).await;
+            if let Ok(stats) = &mut res {
+                stats.risk = Some(risk);
+            }
+        }
         res
+    }
+
+    /// One poll of `identityProtection/riskDetections`: `lastUpdatedDateTime` from its own
+    /// checkpoint minus `lookback_secs` to now, so a detection updated later (dismissed,
+    /// remediated, confirmed) is read again and stored as a new state (`<id>@<lastUpdated>`,
+    /// docs/schema.md). Never fails the poll: its error is stored, shown by `status` and
+    /// `/readyz`, and logged as a warning once (then at debug until it changes or clears).
+    async fn poll_risk(
+        &mut self,
+        store: &mut Store,
+        since: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> RiskStats {
+        let requests_before = self.metrics.requests.load(Ordering::Relaxed);
+        let mut rs = RiskStats::default();
+        let res = self.poll_risk_inner(store, since, now, &mut rs).await;
+        let requests = self.metrics.requests.load(Ordering::Relaxed) - requests_before;
+        rs.requests = requests;
+        Metrics::add(&self.metrics.risk_requests, requests);
+        let error_name = risk_error_name(&self.cfg.name);
+        let before = store
+            .checkpoint(&error_name)
+            .ok()
+            .flatten()
+            .map(|c| c.value)
+            .unwrap_or_default();
+        match res {
+            Ok(()) => {
+                self.metrics.risk_up.store(1, Ordering::Relaxed);
+                if !before.is_empty() {
+                    tracing::info!(collector = %self.cfg.name, "Risk detections are readable again.");
+                    if let Ok(mut b) = store.begin() {
+                        let _ = b.set_checkpoint(&error_name, "");
+                        let _ = b.commit();
+                    }
+                }
+                tracing::info!(
+                    collector = %self.cfg.name,
+                    window_start = %rs.window_start.map(fmt_time).unwrap_or_default(),
+                    pages = rs.pages,
+                    requests = rs.requests,
+                    stored = rs.stored,
+                    duplicates = rs.duplicates,
+                    quarantined = rs.quarantined,
+                    "Risk detections poll complete."
+                );
+            }
+            Err(e) => {
+                Metrics::add(&self.metrics.risk_errors, 1);
+                self.metrics.risk_up.store(0, Ordering::Relaxed);
+                let text = e.to_string();
+                if before != text {
+                    tracing::warn!(collector = %self.cfg.name, error = %e, error_type = e.kind(), "Risk detections cannot be read; sign-ins are still collected. Reported once: later polls fail the same way quietly until this changes.");
+                } else {
+                    tracing::debug!(collector = %self.cfg.name, error = %e, "Risk detections still cannot be read.");
+                }
+                // Best effort, as for the sign-in error.
+                if let Ok(mut b) = store.begin() {
+                    let _ = b.set_checkpoint(&error_name, &text);
+                    let _ = b.commit();
+                }
+                rs.error = Some(text);
+            }
+        }
+        rs
+    }
+
+    async fn poll_risk_inner(
+        &mut self,
+        store: &mut Store,
+        since: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+        rs: &mut RiskStats,
+    ) -> Result<(), AzureError> {
+        let cp_name = risk_checkpoint_name(&self.cfg.name);
+        let error_name = risk_error_name(&self.cfg.name);
+        let lookback =
+            chrono::Duration::seconds(self.cfg.lookback_secs.min(i64::MAX as u64 / 2) as i64);
+        let backfill = chrono::Duration::seconds(
+            self.cfg.initial_backfill_secs.min(i64::MAX as u64 / 2) as i64,
+        );
+        let stored = read_time(store, &cp_name)?;
+        if stored.is_some_and(|cp| cp > now) {
+            self.newest_collected(store, now)?;
+        }
+        let checkpoint = self.rebase_if_ahead(store, stored, now)?;
+        let end = trunc_secs(now);
+        let start = trunc_secs(match (since, checkpoint) {
+            (Some(s), _) => s,
+            (None, Some(cp)) => cp - lookback,
+            (None, None) => now - backfill,
+        });
+        rs.window_start = Some(start);
+        rs.window_end = Some(end);
+        rs.checkpoint = checkpoint;
+        if start > end {
+            return Ok(());
+        }
+        let new_checkpoint = checkpoint.map_or(end, |cp| cp.max(end));
+        let close = |_stored: u64| {
+            vec![
+                (cp_name.clone(), fmt_time(new_checkpoint)),
+                (error_name.clone(), String::new()),
+            ]
+        };
+        let mut sub = PollStats::default();
+        let read = self
+            .read_window(
+                store,
+                Feed::RiskDetections,
+                (start, end),
+                &[None],
+                &close,
+                &mut sub,
+            )
+            .await?;
+        rs.checkpoint = Some(new_checkpoint);
+        self.metrics
+            .risk_lag_secs
+            .store((now - new_checkpoint).num_seconds(), Ordering::Relaxed);
+        rs.pages += read.pages;
+        if since.is_none()
+            && let Some(plan) = plan_late_sweep(
+                store,
+                &risk_swept_name(&self.cfg.name),
+                &risk_too_late_name(&self.cfg.name),
+                start.timestamp_millis(),
+                self.cfg.lookback_secs,
+            )?
+        {
+            let ms = |t: i64| DateTime::from_timestamp_millis(t).unwrap_or(start);
+            let (from, to) = (ms(plan.from), ms(plan.to));
+            let close = |n: u64| plan.closing(n);
+            let late = self
+                .read_window(
+                    store,
+                    Feed::RiskDetections,
+                    (from, to),
+                    &[None],
+                    &close,
+                    &mut sub,
+                )
+                .await?;
+            rs.pages += late.pages;
+            rs.too_late += late.stored;
+            if late.stored > 0 {
+                Metrics::add(&self.metrics.risk_records_too_late, late.stored);
+                tracing::warn!(
+                    collector = %self.cfg.name,
+                    records = late.stored,
+                    from = %fmt_time(from),
+                    to = %fmt_time(to),
+                    lookback_secs = self.cfg.lookback_secs,
+                    "Risk detection states arrived later than lookback_secs; the late sweep collected them. Raise lookback_secs: later ones still may be missed."
+                );
+            }
+        }
+        rs.records = sub.records;
+        rs.stored = sub.stored;
+        rs.duplicates = sub.duplicates;
+        rs.quarantined = sub.quarantined;
+        Ok(())
     }
 
     /// Each event-type query has its own checkpoint (`azure:<name>:type:<type>`; v1.0's single
@@ -309,6 +577,7 @@ impl AzureCollector {
             let res = self
                 .read_window(
                     store,
+                    Feed::SignIns,
                     (start, end),
                     std::slice::from_ref(filter),
                     &close,
@@ -454,6 +723,7 @@ impl AzureCollector {
     async fn read_window(
         &mut self,
         store: &mut Store,
+        feed: Feed,
         (start, end): (DateTime<Utc>, DateTime<Utc>),
         filters: &[Option<String>],
         close: &(dyn Fn(u64) -> Vec<(String, String)> + Send + Sync),
@@ -463,7 +733,10 @@ impl AzureCollector {
         let mut read = WindowRead::default();
         for (qi, event_type) in filters.iter().enumerate() {
             let last_query = qi + 1 == filters.len();
-            let mut url = self.first_url(start, end, event_type.as_deref());
+            let mut url = match feed {
+                Feed::SignIns => self.first_url(start, end, event_type.as_deref()),
+                Feed::RiskDetections => self.risk_url(start, end),
+            };
             let mut page_no = 0u64;
             loop {
                 let (body, _retries) = self.client.get(&url).await?;
@@ -480,7 +753,7 @@ impl AzureCollector {
                 let mut batch = store.begin()?;
                 for (i, raw) in values.iter().enumerate() {
                     let bytes = raw.get().as_bytes();
-                    match normalize(bytes, Some(FormatHint::Exact(SourceFormat::GraphSignIn))) {
+                    match normalize(bytes, Some(FormatHint::Exact(feed.format()))) {
                         Ok(n) => {
                             batch.insert(&NewRecord {
                                 event: &n.event,
@@ -492,7 +765,10 @@ impl AzureCollector {
                         Err(rej) => {
                             let position = format!(
                                 "{} page {page_no} item {i}",
-                                event_type.as_deref().unwrap_or("signIns")
+                                match feed {
+                                    Feed::SignIns => event_type.as_deref().unwrap_or("signIns"),
+                                    Feed::RiskDetections => "riskDetections",
+                                }
                             );
                             batch.quarantine_once(&QuarantineRecord {
                                 origin: &origin,
@@ -515,11 +791,17 @@ impl AzureCollector {
                 stats.stored += b.stored;
                 stats.duplicates += b.duplicates;
                 stats.quarantined += b.quarantined;
-                Metrics::add(&self.metrics.records, values.len() as u64);
-                Metrics::add(&self.metrics.stored, b.stored);
-                Metrics::add(&self.metrics.quarantined, b.quarantined);
+                let m = &self.metrics;
+                let (records, stored, quarantined) = match feed {
+                    Feed::SignIns => (&m.records, &m.stored, &m.quarantined),
+                    Feed::RiskDetections => (&m.risk_records, &m.risk_stored, &m.risk_quarantined),
+                };
+                Metrics::add(records, values.len() as u64);
+                Metrics::add(stored, b.stored);
+                Metrics::add(quarantined, b.quarantined);
                 tracing::debug!(
                     collector = %self.cfg.name,
+                    feed = ?feed,
                     event_type = event_type.as_deref().unwrap_or("all"),
                     page = page_no,
                     records = values.len(),
@@ -566,7 +848,14 @@ impl AzureCollector {
         let mut sweep_stats = PollStats::default();
         let filters = self.cfg.event_type_filters();
         let read = self
-            .read_window(store, (from, to), &filters, &close, &mut sweep_stats)
+            .read_window(
+                store,
+                Feed::SignIns,
+                (from, to),
+                &filters,
+                &close,
+                &mut sweep_stats,
+            )
             .await?;
         stats.pages += read.pages;
         stats.records += sweep_stats.records;
@@ -607,6 +896,23 @@ impl AzureCollector {
         url.query_pairs_mut()
             .append_pair("$filter", &filter)
             .append_pair("$top", &self.cfg.page_size.to_string());
+        url
+    }
+
+    /// `{graph_url}/{api_version}/identityProtection/riskDetections?$filter=…&$top=…`: filtered
+    /// on `lastUpdatedDateTime`, not `detectedDateTime`, so a state change (dismissed,
+    /// remediated) and an offline detection raised hours after its activity both fall in the
+    /// window they were written in.
+    pub fn risk_url(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Url {
+        let filter = format!(
+            "lastUpdatedDateTime ge {} and lastUpdatedDateTime le {}",
+            fmt_time(start),
+            fmt_time(end)
+        );
+        let mut url = self.risk_base.clone();
+        url.query_pairs_mut()
+            .append_pair("$filter", &filter)
+            .append_pair("$top", &self.cfg.risk_page_size().to_string());
         url
     }
 

@@ -30,7 +30,7 @@ pub enum AzureError {
         attempts: u32,
         last: String,
     },
-    #[error("graph returned a page that is not a signIn collection: {0}")]
+    #[error("graph returned a page that is not a collection: {0}")]
     Decode(String),
     #[error("refusing to follow @odata.nextLink to another host: {0}")]
     ForeignNextLink(String),

@@ -1,6 +1,8 @@
 //! Microsoft Entra ID sign-in collector: `GET {graph_url}/{api_version}/auditLogs/signIns` with a
 //! `createdDateTime` window (and, on beta, one `signInEventTypes` filter per configured type),
-//! `$top`, `@odata.nextLink` to the end, tokens from azure_identity.
+//! `$top`, `@odata.nextLink` to the end, tokens from azure_identity; and (`risk_detections`)
+//! `identityProtection/riskDetections` with a `lastUpdatedDateTime` window and its own
+//! checkpoint, whose failure (a missing IdentityRiskEvent.Read.All) never stops the sign-ins.
 //!
 //! Invariants:
 //! - every page is committed in its own store transaction (records inserted with dedup on the
@@ -28,8 +30,10 @@ mod token;
 mod tests;
 
 pub use cert::{CertError, CertFormat, ClientCertificate};
-pub use client::{GraphClient, RetryTuning, build_http, parse_retry_after};
-pub use collector::{AzureCollector, CollectorStatus, PollStats, status};
+pub use client::{
+    GraphClient, RISK_DETECTIONS_PERMISSION, RetryTuning, build_http, parse_retry_after,
+};
+pub use collector::{AzureCollector, CollectorStatus, FeedStatus, PollStats, RiskStats, status};
 pub use config::{
     AuthKind, AzureConfig, ConfigProblem, Env, ProcessEnv, read_certificate_password,
 };

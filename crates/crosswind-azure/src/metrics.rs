@@ -26,6 +26,20 @@ pub struct Metrics {
     pub checkpoint_rebases: AtomicU64,
     /// Records that arrived later than `lookback_secs`, found by the late sweep.
     pub records_too_late: AtomicU64,
+    /// Requests to `identityProtection/riskDetections` (also in `requests`).
+    pub risk_requests: AtomicU64,
+    /// Risk detection records read, stored and quarantined (not in the sign-in counters).
+    pub risk_records: AtomicU64,
+    pub risk_stored: AtomicU64,
+    pub risk_quarantined: AtomicU64,
+    /// Risk detection polls that failed (a 403: the permission is missing).
+    pub risk_errors: AtomicU64,
+    /// Gauge: 1 when the last risk detection poll succeeded, 0 when it failed, -1 before one.
+    pub risk_up: AtomicI64,
+    /// Gauge: seconds between the last poll's `now` and the risk detections checkpoint.
+    pub risk_lag_secs: AtomicI64,
+    /// Risk detection states later than `lookback_secs`, found by the late sweep.
+    pub risk_records_too_late: AtomicU64,
 }
 
 /// A copy of [`Metrics`] at one instant.
@@ -41,6 +55,14 @@ pub struct MetricsSnapshot {
     pub lag_secs: i64,
     pub checkpoint_rebases: u64,
     pub records_too_late: u64,
+    pub risk_requests: u64,
+    pub risk_records: u64,
+    pub risk_stored: u64,
+    pub risk_quarantined: u64,
+    pub risk_errors: u64,
+    pub risk_up: i64,
+    pub risk_lag_secs: i64,
+    pub risk_records_too_late: u64,
 }
 
 impl Metrics {
@@ -56,6 +78,14 @@ impl Metrics {
             lag_secs: self.lag_secs.load(Ordering::Relaxed),
             checkpoint_rebases: self.checkpoint_rebases.load(Ordering::Relaxed),
             records_too_late: self.records_too_late.load(Ordering::Relaxed),
+            risk_requests: self.risk_requests.load(Ordering::Relaxed),
+            risk_records: self.risk_records.load(Ordering::Relaxed),
+            risk_stored: self.risk_stored.load(Ordering::Relaxed),
+            risk_quarantined: self.risk_quarantined.load(Ordering::Relaxed),
+            risk_errors: self.risk_errors.load(Ordering::Relaxed),
+            risk_up: self.risk_up.load(Ordering::Relaxed),
+            risk_lag_secs: self.risk_lag_secs.load(Ordering::Relaxed),
+            risk_records_too_late: self.risk_records_too_late.load(Ordering::Relaxed),
         }
     }
 

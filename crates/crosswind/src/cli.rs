@@ -74,6 +74,15 @@ pub enum Command {
         since: Option<String>,
         #[arg(long)]
         until: Option<String>,
+        /// risk-detections: this user (UPN or object id); post-compromise: this identity.
+        #[arg(long)]
+        user: Option<String>,
+        /// risk-detections: this risk level (high, medium, low).
+        #[arg(long)]
+        level: Option<String>,
+        /// risk-detections: this (latest) risk state (atRisk, confirmedCompromised, dismissed, …).
+        #[arg(long)]
+        state: Option<String>,
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,
     },
@@ -271,6 +280,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             ref name,
             ref since,
             ref until,
+            ref user,
+            ref level,
+            ref state,
             format,
         } => {
             if list {
@@ -295,7 +307,23 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let correlate = config
                 .correlate_config()
                 .map_err(|e| Failure::usage(anyhow!(e)))?;
-            let rows = hunt.run(&store, range, &correlate)?;
+            let takes = match hunt {
+                Hunt::RiskDetections => (true, true),
+                Hunt::PostCompromise => (true, false),
+                _ => (false, false),
+            };
+            if (user.is_some() && !takes.0) || ((level.is_some() || state.is_some()) && !takes.1) {
+                return Err(Failure::usage(anyhow!(
+                    "hunt {}: --user is for risk-detections and post-compromise, --level and --state for risk-detections",
+                    hunt.name()
+                )));
+            }
+            let filters = crate::hunt::Filters {
+                user: user.clone(),
+                level: level.clone(),
+                state: state.clone(),
+            };
+            let rows = hunt.run(&store, range, &filters, &correlate)?;
             rows.write(format, &mut io::stdout().lock())
                 .context("cannot write")?;
             Ok(())
@@ -619,6 +647,29 @@ fn status(store: &Store, config: &Config, format: OutputFormat) -> Result<(), Fa
             json!(st.last_error),
         ]);
         too_late_row(&mut rows, &st.name, st.too_late);
+        // Risk detections: their own checkpoint, and an error (a 403 names the permission to
+        // grant) that does not stop the sign-ins.
+        if azure.risk_detections {
+            let risk = &st.risk_detections;
+            rows.push(vec![
+                json!(format!("collector {} risk_detections", st.name)),
+                json!(match (&risk.last_error, risk.checkpoint) {
+                    (Some(_), _) => "failing",
+                    (None, None) => "not read yet",
+                    (None, Some(_)) => "ok",
+                }),
+                opt_time(risk.checkpoint),
+                json!(risk.lag_secs),
+                json!(risk.last_error),
+            ]);
+            if risk.too_late > 0 {
+                too_late_row(
+                    &mut rows,
+                    &format!("{} risk_detections", st.name),
+                    risk.too_late,
+                );
+            }
+        }
         // A failing event-type query keeps its own checkpoint while the others go on.
         for (event_type, error) in &st.event_type_errors {
             rows.push(vec![

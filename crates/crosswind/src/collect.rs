@@ -67,7 +67,13 @@ pub fn collect(
             let mut failed = 0;
             for c in &mut collectors {
                 match c.source.poll_from(store, since).await {
-                    Ok(p) => println!("{}: {} new records in {} pages", c.name, p.stored, p.pages),
+                    Ok(p) => {
+                        println!("{}: {} new records in {} pages", c.name, p.stored, p.pages);
+                        // The rest of the poll went on; the checkpoint of what failed stays.
+                        if let Some(w) = &p.warning {
+                            eprintln!("crosswind: collector {}: {w}", c.name);
+                        }
+                    }
                     Err(e) => {
                         failed += 1;
                         eprintln!("crosswind: collector {}: {e:#}", c.name);

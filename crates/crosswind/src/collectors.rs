@@ -65,10 +65,15 @@ pub enum Source {
 }
 
 /// What one poll brought.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Polled {
     pub stored: u64,
     pub pages: u64,
+    /// Risk detections stored (Entra with `risk_detections`; 0 otherwise).
+    pub risk_stored: u64,
+    /// A part of the poll that failed while the rest went on (risk detections refused): shown
+    /// by `collect`, `/readyz` and `status`, not a failed poll.
+    pub warning: Option<String>,
 }
 
 impl Source {
@@ -115,9 +120,9 @@ impl Source {
         }
     }
 
-    /// One poll cycle from the checkpoint; how many records were stored.
-    pub async fn poll(&mut self, store: &mut Store) -> Result<u64, String> {
-        self.poll_from(store, None).await.map(|p| p.stored)
+    /// One poll cycle from the checkpoint.
+    pub async fn poll(&mut self, store: &mut Store) -> Result<Polled, String> {
+        self.poll_from(store, None).await
     }
 }
 
@@ -127,9 +132,12 @@ fn polled<S: Into<Polled>, E: std::fmt::Display>(result: Result<S, E>) -> Result
 
 impl From<crosswind_azure::PollStats> for Polled {
     fn from(s: crosswind_azure::PollStats) -> Polled {
+        let risk = s.risk.unwrap_or_default();
         Polled {
-            stored: s.stored,
-            pages: s.pages,
+            stored: s.stored + risk.stored,
+            pages: s.pages + risk.pages,
+            risk_stored: risk.stored,
+            warning: risk.error.map(|e| format!("risk detections: {e}")),
         }
     }
 }
@@ -139,6 +147,7 @@ impl From<crosswind_aws::PollStats> for Polled {
         Polled {
             stored: s.stored,
             pages: s.pages,
+            ..Polled::default()
         }
     }
 }

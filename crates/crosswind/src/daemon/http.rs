@@ -66,8 +66,14 @@ pub(crate) fn readiness(shared: &Shared) -> (bool, Value) {
     let store_ok = shared.store_ok.load(Ordering::Relaxed);
     let mut ready = store_ok;
     let mut collectors = Map::new();
+    // Parts of a poll that fail while the rest goes on (risk detections refused for a missing
+    // permission): named here, and not a reason to be unready (the sign-ins flow).
+    let mut warnings = Map::new();
     for e in shared.collectors() {
         let last = lock(&e.last).clone();
+        if let Some(w) = &last.warning {
+            warnings.insert(e.name.clone(), json!(w));
+        }
         let v = match last.ok {
             Some(true) => json!("ok"),
             Some(false) => {
@@ -99,6 +105,7 @@ pub(crate) fn readiness(shared: &Shared) -> (bool, Value) {
             "ready": ready,
             "store": if store_ok { "ok" } else { "unavailable" },
             "collectors": collectors,
+            "collector_warnings": warnings,
             "splunk": splunk,
             "forwarder": match (configured, forwarder) {
                 (false, _) => json!("not configured"),

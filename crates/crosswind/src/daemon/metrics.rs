@@ -206,6 +206,72 @@ impl Collector for DaemonMetrics {
             "Now minus the newest time fully collected in the region.",
             &region_lag,
         )?;
+        // The Entra risk detections feed (`[[azure]] risk_detections`), beside its sign-ins.
+        let mut risk_counters: [Vec<(Labels, u64)>; 6] = Default::default();
+        let mut risk_up = Vec::new();
+        let mut risk_lag = Vec::new();
+        for e in &entries {
+            let Some(r) = e.metrics.risk() else { continue };
+            if r.risk_up < 0 {
+                continue; // risk detections not polled (turned off, or no poll yet)
+            }
+            let labels: Labels = vec![("collector", e.name.clone()), ("kind", e.kind.to_owned())];
+            for (i, v) in [
+                r.risk_requests,
+                r.risk_records,
+                r.risk_stored,
+                r.risk_quarantined,
+                r.risk_errors,
+                r.risk_records_too_late,
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                risk_counters[i].push((labels.clone(), v));
+            }
+            risk_up.push((labels.clone(), r.risk_up));
+            risk_lag.push((labels, r.risk_lag_secs));
+        }
+        for (samples, (name, help)) in risk_counters.iter().zip([
+            (
+                "crosswind_collector_risk_detection_requests",
+                "Requests to Graph identityProtection/riskDetections (every attempt; also in crosswind_collector_requests).",
+            ),
+            (
+                "crosswind_collector_risk_detection_records",
+                "Risk detection records read (not in crosswind_collector_records).",
+            ),
+            (
+                "crosswind_collector_risk_detection_stored_records",
+                "Risk detection states newly stored.",
+            ),
+            (
+                "crosswind_collector_risk_detection_quarantined_records",
+                "Risk detection records that could not be mapped, quarantined.",
+            ),
+            (
+                "crosswind_collector_risk_detection_errors",
+                "Risk detection polls that failed (the sign-ins went on); a 403 means the app lacks IdentityRiskEvent.Read.All.",
+            ),
+            (
+                "crosswind_collector_risk_detection_too_late_records",
+                "Risk detection states later than lookback_secs, found by the late sweep.",
+            ),
+        ]) {
+            counter(&mut enc, name, help, samples)?;
+        }
+        gauge(
+            &mut enc,
+            "crosswind_collector_risk_detection_up",
+            "1 when the last risk detections poll succeeded.",
+            &risk_up,
+        )?;
+        gauge(
+            &mut enc,
+            "crosswind_collector_risk_detection_lag_seconds",
+            "Now minus the newest lastUpdatedDateTime fully collected.",
+            &risk_lag,
+        )?;
         let up: Vec<(Labels, i64)> = entries
             .iter()
             .map(|e| {

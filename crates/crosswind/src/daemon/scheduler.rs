@@ -163,9 +163,10 @@ async fn drive(
             let mut last = lock(&entry.last);
             last.at = Some(crosswind_store::now_ms());
             match &result {
-                Ok(_) => {
+                Ok(p) => {
                     last.ok = Some(true);
                     last.error = None;
+                    last.warning = p.warning.clone();
                 }
                 Err(e) => {
                     // The collector logged and counted it already.
@@ -175,7 +176,7 @@ async fn drive(
             }
         }
         // The correlator and the outbox feeder follow the store: tell them something landed.
-        if matches!(result, Ok(n) if n > 0) {
+        if matches!(&result, Ok(p) if p.stored > 0) {
             wake.notify_one();
         }
     }

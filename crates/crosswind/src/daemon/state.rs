@@ -47,6 +47,14 @@ impl SourceMetrics {
         }
     }
 
+    /// The risk detections feed's counters (Entra collectors; `None` for others).
+    pub fn risk(&self) -> Option<crosswind_azure::MetricsSnapshot> {
+        match self {
+            SourceMetrics::Azure(m) => Some(m.snapshot()),
+            SourceMetrics::Aws(_) => None,
+        }
+    }
+
     /// Per-region figures (LookupEvents collectors; empty for others).
     pub fn regions(&self) -> Vec<(String, crosswind_aws::RegionMetrics)> {
         match self {
@@ -95,6 +103,8 @@ pub(crate) struct LastPoll {
     /// `None` before the first poll finished.
     pub ok: Option<bool>,
     pub error: Option<String>,
+    /// What failed while the poll went on (risk detections refused: a missing permission).
+    pub warning: Option<String>,
     /// Wall clock, epoch ms.
     pub at: Option<i64>,
 }

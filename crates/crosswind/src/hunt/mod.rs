@@ -2,6 +2,8 @@
 //! and returns rows; printing is the caller's.
 
 mod events;
+mod post_compromise;
+mod risk_detections;
 mod risky_signins;
 mod signals;
 
@@ -20,6 +22,17 @@ pub struct Range {
     pub until: Option<i64>,
 }
 
+/// Narrowing options some hunts take (`--user`, `--level`, `--state`).
+#[derive(Clone, Debug, Default)]
+pub struct Filters {
+    /// A user (UPN or object id) or, for `post-compromise`, an identity; case-insensitive.
+    pub user: Option<String>,
+    /// A risk level (`high`, `medium`, `low`).
+    pub level: Option<String>,
+    /// A risk state (`atRisk`, `confirmedCompromised`, `dismissed`, `remediated`, …).
+    pub state: Option<String>,
+}
+
 /// The built-in hunts, a closed set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hunt {
@@ -29,16 +42,20 @@ pub enum Hunt {
     ReconBursts,
     CrossCloudIps,
     IdentityRisk,
+    RiskDetections,
+    PostCompromise,
 }
 
 impl Hunt {
-    pub const ALL: [Hunt; 6] = [
+    pub const ALL: [Hunt; 8] = [
         Hunt::RiskySignins,
         Hunt::SpraySources,
         Hunt::ConsoleNoMfa,
         Hunt::ReconBursts,
         Hunt::CrossCloudIps,
         Hunt::IdentityRisk,
+        Hunt::RiskDetections,
+        Hunt::PostCompromise,
     ];
 
     pub fn name(self) -> &'static str {
@@ -49,6 +66,8 @@ impl Hunt {
             Hunt::ReconBursts => "recon-bursts",
             Hunt::CrossCloudIps => "cross-cloud-ips",
             Hunt::IdentityRisk => "identity-risk",
+            Hunt::RiskDetections => "risk-detections",
+            Hunt::PostCompromise => "post-compromise",
         }
     }
 
@@ -70,6 +89,12 @@ impl Hunt {
             Hunt::IdentityRisk => {
                 "identities with signals, their decayed cross-cloud risk score, clouds, signal and finding counts"
             }
+            Hunt::RiskDetections => {
+                "Identity Protection risk detections whose activity is in the range, each in its latest state (--user, --level, --state narrow it)"
+            }
+            Hunt::PostCompromise => {
+                "per identity: AWS messaging abuse, credential persistence and unused-region signals, with its risky Entra evidence of the week before (--user narrows it)"
+            }
         }
     }
 
@@ -82,6 +107,7 @@ impl Hunt {
         self,
         store: &Store,
         range: Range,
+        filters: &Filters,
         correlate: &CorrelateConfig,
     ) -> anyhow::Result<Rows> {
         match self {
@@ -91,6 +117,8 @@ impl Hunt {
             Hunt::ReconBursts => signals::recon_bursts(store, range),
             Hunt::CrossCloudIps => events::cross_cloud(store, range),
             Hunt::IdentityRisk => signals::identity_risk(store, range, correlate),
+            Hunt::RiskDetections => risk_detections::run(store, range, filters),
+            Hunt::PostCompromise => post_compromise::run(store, range, filters),
         }
     }
 }
