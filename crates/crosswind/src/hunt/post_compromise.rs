@@ -165,6 +165,17 @@ mod tests {
     }
 
     #[test]
+    fn every_name_the_hunt_reads_is_in_the_catalog() {
+        // A rename in the catalog would otherwise silently empty the hunt.
+        for n in POST_COMPROMISE.iter().chain(ENTRA_EVIDENCE.iter()) {
+            assert!(
+                SignalKind::from_name(n).is_some(),
+                "{n} is not in the catalog"
+            );
+        }
+    }
+
+    #[test]
     fn the_entra_evidence_the_catalog_has_is_named_as_it_names_it() {
         // Names of the catalog today must resolve (a rename would silently empty the hunt).
         for k in [
