@@ -499,26 +499,13 @@ fn respond(
             "Invalid filter clause: Could not find a property named 'signInEventTypes' on type 'microsoft.graph.signIn'.",
         );
     }
-    let top: usize = match get("$top").map(str::parse::<usize>) {
-        None => 1000,
-        Some(Ok(n)) if (1..=1000).contains(&n) => n,
-        Some(_) => {
-            return graph_error(
-                400,
-                "BadRequest",
-                "Invalid $top value: must be between 1 and 1000.",
-            );
-        }
-    };
-    let (offset, snapshot) = match get("$skiptoken") {
-        None => (0usize, None),
-        Some(tok) => match tok
-            .split_once('-')
-            .and_then(|(o, s)| Some((o.parse().ok()?, s.parse::<i64>().ok()?)))
-        {
-            Some((o, s)) => (o, Some(s)),
-            None => return graph_error(400, "BadRequest", "Invalid $skiptoken."),
-        },
+    let Paging {
+        top,
+        offset,
+        snapshot,
+    } = match Paging::parse(&get, 1000, 1000) {
+        Ok(p) => p,
+        Err(e) => return e,
     };
     let mut st = lock(state);
     st.data_requests += 1;
@@ -529,48 +516,22 @@ fn respond(
         .filter(|r| r.arrival_ms <= now && filter.matches(r))
         .collect();
     let page: Vec<&Stored> = matching.iter().skip(offset).take(top).copied().collect();
-    let more = offset + page.len() < matching.len();
-    let mut body = Vec::with_capacity(page.iter().map(|r| r.bytes.len() + 1).sum::<usize>() + 512);
-    body.extend_from_slice(
-        format!(
-            "{{\"@odata.context\":\"{}/{version}/$metadata#auditLogs/signIns\",",
-            host_url(scheme, req)
-        )
-        .as_bytes(),
-    );
-    if more {
-        let next = format!(
-            "{}/{version}/auditLogs/signIns?{}",
-            host_url(scheme, req),
-            url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("$filter", filter_s)
-                .append_pair("$top", &top.to_string())
-                .append_pair("$skiptoken", &format!("{}-{}", offset + page.len(), now))
-                .finish()
-        );
-        body.extend_from_slice(b"\"@odata.nextLink\":");
-        body.extend_from_slice(&serde_json::to_vec(&next).unwrap_or_default());
-        body.push(b',');
-    }
-    body.extend_from_slice(b"\"value\":[");
+    let page_out = PageOut {
+        host: &host_url(scheme, req),
+        version,
+        context: "auditLogs/signIns",
+        path: "auditLogs/signIns",
+        filter: filter_s,
+        top,
+        next_offset: offset + page.len(),
+        more: offset + page.len() < matching.len(),
+        now,
+    };
+    let body = page_out.body(page.iter().map(|r| &r.bytes[..]));
     let ids: Vec<String> = page.iter().map(|r| r.id.clone()).collect();
-    for (i, r) in page.iter().enumerate() {
-        if i > 0 {
-            body.push(b',');
-        }
-        body.extend_from_slice(&r.bytes);
-    }
-    body.extend_from_slice(b"]}");
     st.served_count += ids.len() as u64;
     st.served.extend(ids);
-    SimResponse {
-        status: 200,
-        headers: vec![(
-            "content-type".to_owned(),
-            "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8".to_owned(),
-        )],
-        body,
-    }
+    graph_page(body)
 }
 
 /// The latest arrived state of each detection at `now` (versions sorted by id, then arrival).
@@ -660,26 +621,13 @@ fn respond_risk(
         Err(e) => return graph_error(400, "BadRequest", &format!("Invalid filter clause: {e}")),
     };
     // Graph: default page size 20, at most 500 with $top.
-    let top: usize = match get("$top").map(str::parse::<usize>) {
-        None => 20,
-        Some(Ok(n)) if (1..=500).contains(&n) => n,
-        Some(_) => {
-            return graph_error(
-                400,
-                "BadRequest",
-                "Invalid $top value: must be between 1 and 500.",
-            );
-        }
-    };
-    let (offset, snapshot) = match get("$skiptoken") {
-        None => (0usize, None),
-        Some(tok) => match tok
-            .split_once('-')
-            .and_then(|(o, s)| Some((o.parse().ok()?, s.parse::<i64>().ok()?)))
-        {
-            Some((o, s)) => (o, Some(s)),
-            None => return graph_error(400, "BadRequest", "Invalid $skiptoken."),
-        },
+    let Paging {
+        top,
+        offset,
+        snapshot,
+    } = match Paging::parse(&get, 20, 500) {
+        Ok(p) => p,
+        Err(e) => return e,
     };
     let mut st = lock(state);
     st.data_requests += 1;
@@ -694,41 +642,126 @@ fn respond_risk(
             .then_with(|| b.id.cmp(&a.id))
     });
     let page: Vec<&RiskVersion> = matching.iter().skip(offset).take(top).copied().collect();
-    let more = offset + page.len() < matching.len();
-    let host = host_url(scheme, req);
-    let mut body = Vec::with_capacity(page.iter().map(|r| r.bytes.len() + 1).sum::<usize>() + 512);
-    body.extend_from_slice(
-        format!("{{\"@odata.context\":\"{host}/{version}/$metadata#riskDetections\",").as_bytes(),
-    );
-    if more {
-        let mut q = url::form_urlencoded::Serializer::new(String::new());
-        if !filter_s.is_empty() {
-            q.append_pair("$filter", filter_s);
-        }
-        let next = format!(
-            "{host}/{version}/identityProtection/riskDetections?{}",
-            q.append_pair("$top", &top.to_string())
-                .append_pair("$skiptoken", &format!("{}-{}", offset + page.len(), now))
-                .finish()
-        );
-        body.extend_from_slice(b"\"@odata.nextLink\":");
-        body.extend_from_slice(&serde_json::to_vec(&next).unwrap_or_default());
-        body.push(b',');
-    }
-    body.extend_from_slice(b"\"value\":[");
+    let page_out = PageOut {
+        host: &host_url(scheme, req),
+        version,
+        context: "riskDetections",
+        path: "identityProtection/riskDetections",
+        filter: filter_s,
+        top,
+        next_offset: offset + page.len(),
+        more: offset + page.len() < matching.len(),
+        now,
+    };
+    let body = page_out.body(page.iter().map(|r| &r.bytes[..]));
     let keys: Vec<String> = page
         .iter()
         .map(|r| format!("{}@{}", r.id, r.updated_ms))
         .collect();
-    for (i, r) in page.iter().enumerate() {
-        if i > 0 {
-            body.push(b',');
-        }
-        body.extend_from_slice(&r.bytes);
-    }
-    body.extend_from_slice(b"]}");
     st.risk_served_count += keys.len() as u64;
     st.risk_served.extend(keys);
+    graph_page(body)
+}
+
+/// `$top` and `$skiptoken` of a Graph list request. The skip token is `<offset>-<snapshot ms>`:
+/// later pages see the data as it was when the first page was served.
+struct Paging {
+    top: usize,
+    offset: usize,
+    snapshot: Option<i64>,
+}
+
+impl Paging {
+    fn parse<'q>(
+        get: &impl Fn(&str) -> Option<&'q str>,
+        default_top: usize,
+        max_top: usize,
+    ) -> Result<Paging, SimResponse> {
+        let top = match get("$top").map(str::parse::<usize>) {
+            None => default_top,
+            Some(Ok(n)) if (1..=max_top).contains(&n) => n,
+            Some(_) => {
+                return Err(graph_error(
+                    400,
+                    "BadRequest",
+                    &format!("Invalid $top value: must be between 1 and {max_top}."),
+                ));
+            }
+        };
+        let (offset, snapshot) = match get("$skiptoken") {
+            None => (0, None),
+            Some(tok) => match tok
+                .split_once('-')
+                .and_then(|(o, s)| Some((o.parse().ok()?, s.parse::<i64>().ok()?)))
+            {
+                Some((o, s)) => (o, Some(s)),
+                None => return Err(graph_error(400, "BadRequest", "Invalid $skiptoken.")),
+            },
+        };
+        Ok(Paging {
+            top,
+            offset,
+            snapshot,
+        })
+    }
+}
+
+/// One page of a Graph collection: `@odata.context`, `@odata.nextLink` while more remain
+/// (same filter and `$top`, the next offset and the snapshot time), and `value`.
+struct PageOut<'a> {
+    host: &'a str,
+    version: &'a str,
+    context: &'a str,
+    path: &'a str,
+    filter: &'a str,
+    top: usize,
+    next_offset: usize,
+    more: bool,
+    now: i64,
+}
+
+impl PageOut<'_> {
+    fn body<'r>(&self, records: impl Iterator<Item = &'r [u8]> + Clone) -> Vec<u8> {
+        let (host, version) = (self.host, self.version);
+        let size = records.clone().map(|r| r.len() + 1).sum::<usize>() + 512;
+        let mut body = Vec::with_capacity(size);
+        body.extend_from_slice(
+            format!(
+                "{{\"@odata.context\":\"{host}/{version}/$metadata#{}\",",
+                self.context
+            )
+            .as_bytes(),
+        );
+        if self.more {
+            let mut q = url::form_urlencoded::Serializer::new(String::new());
+            if !self.filter.is_empty() {
+                q.append_pair("$filter", self.filter);
+            }
+            let next = format!(
+                "{host}/{version}/{}?{}",
+                self.path,
+                q.append_pair("$top", &self.top.to_string())
+                    .append_pair("$skiptoken", &format!("{}-{}", self.next_offset, self.now))
+                    .finish()
+            );
+            body.extend_from_slice(b"\"@odata.nextLink\":");
+            body.extend_from_slice(&serde_json::to_vec(&next).unwrap_or_default());
+            body.push(b',');
+        }
+        body.extend_from_slice(b"\"value\":[");
+        for (i, r) in records.enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(r);
+        }
+        body.extend_from_slice(b"]}");
+        body
+    }
+}
+
+/// A 200 with a Graph page, as Graph labels it.
+fn graph_page(body: Vec<u8>) -> SimResponse {
     SimResponse {
         status: 200,
         headers: vec![(
