@@ -280,21 +280,47 @@ pub const RECON_CALLS: &[&str] = &[
     "DescribeOrganization",
 ];
 
-/// Index of a recon call in [`RECON_CALLS`].
-pub fn recon_index(op: &str) -> Option<u8> {
-    static INDEX: std::sync::OnceLock<std::collections::HashMap<&'static str, u8>> =
+/// What one AWS call (name without API version) is to the AWS detectors, looked up once per
+/// event in one table rather than once per detector: each field indexes its detector's list.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AwsCallRoles {
+    /// Index in [`RECON_CALLS`].
+    pub recon: Option<u8>,
+    /// Index in [`MESSAGING_CALLS`] (the event source is checked by the detector).
+    pub messaging: Option<u8>,
+    /// Index in [`PERSISTENCE_CALLS`].
+    pub persistence: Option<u8>,
+    /// One of [`UNUSED_REGION_CALLS`].
+    pub unused_region: bool,
+}
+
+/// The roles of the AWS call named `op` (without API version); none for any other name.
+pub fn aws_call_roles(op: &str) -> AwsCallRoles {
+    static TABLE: std::sync::OnceLock<std::collections::HashMap<&'static str, AwsCallRoles>> =
         std::sync::OnceLock::new();
-    INDEX
+    TABLE
         .get_or_init(|| {
-            RECON_CALLS
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (*c, i as u8))
-                .collect()
+            let mut t: std::collections::HashMap<&'static str, AwsCallRoles> =
+                std::collections::HashMap::new();
+            for (i, name) in RECON_CALLS.iter().enumerate() {
+                t.entry(name).or_default().recon = Some(i as u8);
+            }
+            for (i, (name, _)) in MESSAGING_CALLS.iter().enumerate() {
+                t.entry(name).or_default().messaging = Some(i as u8);
+            }
+            for (i, (name, _)) in PERSISTENCE_CALLS.iter().enumerate() {
+                t.entry(name).or_default().persistence = Some(i as u8);
+            }
+            for name in UNUSED_REGION_CALLS {
+                t.entry(name).or_default().unused_region = true;
+            }
+            t
         })
         .get(op)
         .copied()
+        .unwrap_or_default()
 }
+const _: () = assert!(RECON_CALLS.len() <= 64 && PERSISTENCE_CALLS.len() <= 255);
 
 /// IAM calls that create a way back in (`aws_credential_persistence`), with what each does.
 /// AttachUserPolicy / PutUserPolicy / AddUserToGroup ([`crosswind_model::ADMIN_GRANT_CALLS`])

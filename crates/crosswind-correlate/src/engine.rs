@@ -20,10 +20,10 @@ use std::net::IpAddr;
 use crosswind_model::{CloudProvider, Event, STATUS_FAILURE, Signal};
 use sha2::{Digest, Sha256};
 
-use crate::catalog::{SPRAY_FAILURE_CODES, SignalKind, recon_index};
+use crate::catalog::{SPRAY_FAILURE_CODES, SignalKind, aws_call_roles};
 use crate::config::CorrelateConfig;
 use crate::detect::history::IpHistory;
-use crate::detect::messaging::messaging_index;
+use crate::detect::messaging::messaging_call;
 use crate::detect::unused_region::UnusedRegion;
 use crate::detect::{Ctx, Detectors, Sink};
 use crate::emit::{Emitter, HABIT_WINDOW_DAYS};
@@ -435,8 +435,13 @@ impl Engine {
                             .on_success(&c, who, CloudProvider::Aws, &mut sink);
                     }
                 } else if let Some(who) = &c.who {
-                    if let Some(idx) = recon_index(plain_event_name(op))
-                        && !made_by_console(ev)
+                    // One name lookup per call for every AWS detector.
+                    let name = plain_event_name(op);
+                    let roles = aws_call_roles(name);
+                    let by_console =
+                        (roles.recon.is_some() || roles.messaging.is_some()) && made_by_console(ev);
+                    if let Some(idx) = roles.recon
+                        && !by_console
                         && let Some(burst) = self.det.recon.on_call(&c, who, idx, &mut sink)
                     {
                         self.det.cross_cloud.on_aws_activity(
@@ -448,8 +453,8 @@ impl Engine {
                         );
                     }
                     let service = ev.api.as_ref().and_then(|a| a.service.as_deref());
-                    if let Some(idx) = messaging_index(plain_event_name(op), service)
-                        && !made_by_console(ev)
+                    if let Some(idx) = roles.messaging.and_then(|i| messaging_call(i, service))
+                        && !by_console
                         && let Some(burst) = self.det.messaging.on_call(&c, who, idx, &mut sink)
                     {
                         self.det.cross_cloud.on_aws_activity(
@@ -461,10 +466,9 @@ impl Engine {
                         );
                     }
                     if ev.is_success() {
-                        if let Some(what) =
-                            self.det
-                                .persistence
-                                .on_call(&c, who, plain_event_name(op), &mut sink)
+                        if let Some(idx) = roles.persistence
+                            && let Some(what) =
+                                self.det.persistence.on_call(&c, who, idx, &mut sink)
                         {
                             self.det.cross_cloud.on_aws_activity(
                                 &c,
@@ -474,9 +478,9 @@ impl Engine {
                                 &mut sink,
                             );
                         }
-                        self.det
-                            .unused_region
-                            .on_call(&c, who, plain_event_name(op), &mut sink);
+                        if roles.unused_region {
+                            self.det.unused_region.on_call(&c, who, name, &mut sink);
+                        }
                         self.det
                             .travel
                             .on_success(&c, who, CloudProvider::Aws, &mut sink);

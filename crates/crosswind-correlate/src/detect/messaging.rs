@@ -16,18 +16,13 @@ use crate::net::{fmt_duration, fmt_time};
 
 const MAX_CALLS_PER_IDENTITY: usize = 256;
 
-/// The index in [`MESSAGING_CALLS`] of a call (name without API version) made to that call's
-/// service, or to an unknown one.
-pub(crate) fn messaging_index(op: &str, event_source: Option<&str>) -> Option<u8> {
-    let i = MESSAGING_CALLS.iter().position(|(name, _)| *name == op)?;
+/// `op` (an index in [`MESSAGING_CALLS`]) when the call was made to that call's service, or to
+/// an unknown one.
+pub(crate) fn messaging_call(op: u8, event_source: Option<&str>) -> Option<u8> {
+    let (_, services) = MESSAGING_CALLS.get(usize::from(op))?;
     let source = event_source.map(str::trim).filter(|s| !s.is_empty());
-    let ok = source.is_none_or(|s| {
-        MESSAGING_CALLS[i]
-            .1
-            .iter()
-            .any(|svc| s.eq_ignore_ascii_case(svc))
-    });
-    ok.then_some(i as u8)
+    let ok = source.is_none_or(|s| services.iter().any(|svc| s.eq_ignore_ascii_case(svc)));
+    ok.then_some(op)
 }
 
 #[derive(Clone)]

@@ -18,16 +18,16 @@ pub(crate) struct Persistence;
 impl Detector for Persistence {}
 
 impl Persistence {
-    /// A successful AWS call named `op` (without API version). What it did when it is a
-    /// persistence call (the AWS side of `cross_cloud_risky_then_aws`).
+    /// A successful persistence call (`op` indexes [`PERSISTENCE_CALLS`]). What it did, for
+    /// the AWS side of `cross_cloud_risky_then_aws`.
     pub fn on_call(
         &mut self,
         c: &Ctx<'_>,
         who: &Resolved,
-        op: &str,
+        op: u8,
         sink: &mut Sink<'_>,
     ) -> Option<String> {
-        let (_, what) = PERSISTENCE_CALLS.iter().find(|(name, _)| *name == op)?;
+        let &(op, what) = PERSISTENCE_CALLS.get(usize::from(op))?;
         if ADMIN_GRANT_CALLS.contains(&op)
             && c.ev.aws.as_ref().and_then(|a| a.grants_admin) != Some(true)
         {

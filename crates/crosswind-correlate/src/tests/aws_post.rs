@@ -367,3 +367,33 @@ fn the_warm_up_covers_the_unused_region_look_back() {
     let e = Engine::new(cfg(), IdentityLinks::default());
     assert!(e.max_lookback_ms() >= (14 + 1 + 8) * DAY * 1000);
 }
+
+/// The one-lookup routing table agrees with every detector's own list, including names on two
+/// lists (SES `ListIdentities` is recon and messaging).
+#[test]
+fn aws_call_roles_index_each_detectors_list() {
+    use crate::catalog::{
+        AwsCallRoles, MESSAGING_CALLS, PERSISTENCE_CALLS, RECON_CALLS, UNUSED_REGION_CALLS,
+        aws_call_roles,
+    };
+    for (i, name) in RECON_CALLS.iter().enumerate() {
+        assert_eq!(aws_call_roles(name).recon, Some(i as u8), "{name}");
+    }
+    for (i, (name, _)) in MESSAGING_CALLS.iter().enumerate() {
+        assert_eq!(aws_call_roles(name).messaging, Some(i as u8), "{name}");
+    }
+    for (i, (name, _)) in PERSISTENCE_CALLS.iter().enumerate() {
+        assert_eq!(aws_call_roles(name).persistence, Some(i as u8), "{name}");
+    }
+    for name in UNUSED_REGION_CALLS {
+        assert!(aws_call_roles(name).unused_region, "{name}");
+    }
+    let both = aws_call_roles("ListIdentities");
+    assert!(both.recon.is_some() && both.messaging.is_some());
+    assert_eq!(aws_call_roles("PutObject"), AwsCallRoles::default());
+    // Versioned names are looked up after plain_event_name, never raw.
+    assert_eq!(
+        aws_call_roles("CreateFunction20150331"),
+        AwsCallRoles::default()
+    );
+}
