@@ -25,7 +25,8 @@ fn record_files(dir: &Path, out: &mut Vec<PathBuf>) {
         if path.is_dir() {
             record_files(&path, out);
         } else if name.ends_with(".json.gz")
-            || (name.starts_with("signins-") && name.ends_with(".json"))
+            || ((name.starts_with("signins-") || name.starts_with("riskdetections-"))
+                && name.ends_with(".json"))
         {
             out.push(path);
         }

@@ -45,7 +45,9 @@ use serde_json::Value;
 
 pub use cloudtrail::RECON_EVENT_NAMES;
 pub use entra::EntraSims;
-pub use output::{GRAPH_PAGE_SIZE, Summary, TRAIL_FILE_RECORDS, write_dataset};
+pub use output::{
+    GRAPH_PAGE_SIZE, RISK_DETECTION_PAGE_SIZE, Summary, TRAIL_FILE_RECORDS, write_dataset,
+};
 pub use stream::{SimRecord, SimStream, stream};
 pub use time::parse_iso;
 

@@ -1,5 +1,7 @@
 //! Writes a [`Dataset`] as the files the real sources produce: Graph `signIns` pages (newest
-//! first, `@odata.nextLink` on all but the last), CloudTrail log files
+//! first, `@odata.nextLink` on all but the last), Graph `riskDetections` pages (every state of
+//! every detection, newest update first: what a collector polling all along would have read),
+//! CloudTrail log files
 //! (`AWSLogs/<acct>/CloudTrail/<region>/YYYY/MM/DD/…json.gz`, 5-minute files, ≤ 500 records),
 //! plus `truth.json`, `identities.toml` and `correlate.toml`.
 
@@ -18,6 +20,8 @@ use crate::time::{MIN, compact_minute, date_path, parse_iso};
 
 /// Graph's maximum (and default) page size.
 pub const GRAPH_PAGE_SIZE: usize = 1000;
+/// Graph's largest `$top` for `identityProtection/riskDetections`.
+pub const RISK_DETECTION_PAGE_SIZE: usize = 500;
 /// Records per CloudTrail file at most.
 pub const TRAIL_FILE_RECORDS: usize = 500;
 const TRAIL_FILE_SPAN: i64 = 5 * MIN;
@@ -28,6 +32,9 @@ pub struct Summary {
     pub signins: usize,
     pub signin_pages: usize,
     pub late_signins: usize,
+    /// Risk detection states written, and their pages (`entra/riskdetections-NNNN.json`).
+    pub risk_detections: usize,
+    pub risk_detection_pages: usize,
     pub cloudtrail_records: usize,
     pub cloudtrail_files: usize,
     /// Every file written, relative to the output directory, in writing order.
@@ -94,6 +101,38 @@ pub fn write_dataset(ds: &Dataset, out_dir: &Path) -> io::Result<Summary> {
     let rel = PathBuf::from("entra/arrival-delays.json");
     write_json(&out_dir.join(&rel), &late, true)?;
     summary.files.push(rel);
+
+    // Risk detection pages: every state (a detection reviewed later appears once per state,
+    // same `id`), newest `lastUpdatedDateTime` first as Graph lists them; one empty page when
+    // there is none, as Graph answers.
+    let mut risk_rng = Rng::derive(ds.truth.seed, "files:risk-detections");
+    let newest_first: Vec<&Value> = ds.risk_detections.iter().rev().collect();
+    let mut pages: Vec<&[&Value]> = newest_first.chunks(RISK_DETECTION_PAGE_SIZE).collect();
+    if pages.is_empty() {
+        pages.push(&[]);
+    }
+    for (i, page) in pages.iter().enumerate() {
+        let mut body = serde_json::Map::new();
+        body.insert(
+            "@odata.context".into(),
+            json!("https://graph.microsoft.com/v1.0/$metadata#riskDetections"),
+        );
+        if i + 1 < pages.len() {
+            body.insert(
+                "@odata.nextLink".into(),
+                json!(format!(
+                    "https://graph.microsoft.com/v1.0/identityProtection/riskDetections?$top={RISK_DETECTION_PAGE_SIZE}&$skiptoken={}",
+                    risk_rng.hex(64)
+                )),
+            );
+        }
+        body.insert("value".into(), json!(page));
+        let rel = PathBuf::from(format!("entra/riskdetections-{:04}.json", i + 1));
+        write_json(&out_dir.join(&rel), &body, false)?;
+        summary.files.push(rel);
+        summary.risk_detection_pages += 1;
+    }
+    summary.risk_detections = ds.risk_detections.len();
 
     // CloudTrail files: per account, region and 5-minute span.
     let mut files: BTreeMap<(String, String, i64), Vec<&Value>> = BTreeMap::new();

@@ -892,6 +892,43 @@ fn files_look_like_graph_pages_and_trails() {
         records += recs.len();
     }
     assert_eq!(records, ds.cloudtrail.len());
+
+    // Risk detections: every state once, newest update first, pages of at most 500.
+    assert!(sum.risk_detection_pages >= 1 && sum.risk_detections == ds.risk_detections.len());
+    let mut states = Vec::new();
+    let mut prev = i64::MAX;
+    for i in 1..=sum.risk_detection_pages {
+        let text =
+            std::fs::read_to_string(dir.path().join(format!("entra/riskdetections-{i:04}.json")))
+                .expect("page");
+        let page: Value = serde_json::from_str(&text).expect("json");
+        assert!(s(&page, &["@odata.context"]).ends_with("$metadata#riskDetections"));
+        assert_eq!(
+            page.get("@odata.nextLink").is_some(),
+            i < sum.risk_detection_pages
+        );
+        let vals = page["value"].as_array().expect("value");
+        assert!(vals.len() <= RISK_DETECTION_PAGE_SIZE);
+        for v in vals {
+            let ts = t(v, "lastUpdatedDateTime");
+            assert!(ts <= prev, "newest update first");
+            prev = ts;
+            states.push((s(v, &["id"]).to_owned(), ts));
+        }
+    }
+    let mut expected: Vec<(String, i64)> = ds
+        .risk_detections
+        .iter()
+        .map(|v| (s(v, &["id"]).to_owned(), t(v, "lastUpdatedDateTime")))
+        .collect();
+    expected.sort();
+    states.sort();
+    assert_eq!(states, expected);
+    assert!(
+        states.windows(2).any(|w| w[0].0 == w[1].0),
+        "a reviewed detection is written once per state"
+    );
+
     let truth: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("truth.json")).expect("truth"),
     )

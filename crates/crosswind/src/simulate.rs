@@ -1,5 +1,6 @@
 //! `crosswind simulate` and the import half of `crosswind demo`: scenario data from the built-in
-//! generator, written as the clouds would hand it over (Graph pages, CloudTrail trail files).
+//! generator, written as the clouds would hand it over (Graph sign-in and risk detection pages,
+//! CloudTrail trail files).
 
 use std::path::{Path, PathBuf};
 
@@ -46,7 +47,8 @@ pub fn write_scenario(
     Ok(files)
 }
 
-/// Graph pages (`entra/*.json`, not the arrival-delay sidecar) and trail files (`*.json.gz`).
+/// Graph pages (`entra/signins-*.json`, `entra/riskdetections-*.json`; not the arrival-delay
+/// sidecar) and trail files (`*.json.gz`).
 fn collect_record_files(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
         let path = entry?.path();
@@ -57,7 +59,8 @@ fn collect_record_files(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()
         if path.is_dir() {
             collect_record_files(&path, out)?;
         } else if name.ends_with(".json.gz")
-            || (name.starts_with("signins-") && name.ends_with(".json"))
+            || ((name.starts_with("signins-") || name.starts_with("riskdetections-"))
+                && name.ends_with(".json"))
         {
             out.push(path);
         }
