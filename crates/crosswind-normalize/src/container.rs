@@ -74,6 +74,9 @@ impl RawRecord {
     }
 }
 
+/// A record with its mapping, as [`RecordReader::next_normalized`] yields it.
+pub type NormalizedRecord = (RawRecord, Result<crate::Normalized, crate::Rejection>);
+
 /// Why part of the input could not be split into records.
 #[derive(Debug, thiserror::Error)]
 pub enum ContainerError {
@@ -352,6 +355,8 @@ pub struct RecordReader<R> {
     queue: std::collections::VecDeque<Result<RawRecord, ContainerError>>,
     unit: Option<Unit>,
     bom_checked: bool,
+    /// Lines [`RecordReader::next_normalized`] parsed once (its fast path).
+    plain_lines: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -415,6 +420,7 @@ impl<R: BufRead> RecordReader<R> {
             queue: std::collections::VecDeque::new(),
             unit: None,
             bom_checked: false,
+            plain_lines: 0,
         }
     }
 
@@ -427,6 +433,77 @@ impl<R: BufRead> RecordReader<R> {
     /// The underlying reader.
     pub fn into_inner(self) -> R {
         self.source.inner
+    }
+
+    /// The next record with its mapping ([`crate::normalize`]), or what could not be read: the
+    /// same items as this iterator followed by `normalize`. Once the input is known to be
+    /// NDJSON, a line that holds one plain object is parsed once, for both: its end is found by
+    /// a search for the newline instead of the scan, and the object's parse (which validates
+    /// it) shows that it is one record. Any other line, or one the parse rejects, takes the
+    /// scan as before, so records, positions and errors do not change.
+    pub fn next_normalized(
+        &mut self,
+        hint: Option<crate::FormatHint>,
+    ) -> Option<Result<NormalizedRecord, ContainerError>> {
+        if let Some(done) = self.plain_line(hint) {
+            return Some(Ok(done));
+        }
+        self.next().map(|item| {
+            item.map(|record| {
+                let normalized = crate::normalize(&record.bytes, hint);
+                (record, normalized)
+            })
+        })
+    }
+
+    /// The fast path of [`RecordReader::next_normalized`]: the next line, when it is one plain
+    /// object held whole in the read buffer and within the limit; `None` leaves the line to
+    /// the scan.
+    fn plain_line(&mut self, hint: Option<crate::FormatHint>) -> Option<NormalizedRecord> {
+        if self.mode != Mode::Lines || self.unit.is_some() || !self.queue.is_empty() {
+            return None;
+        }
+        match &self.batch {
+            Some(batch) if !batch.is_done() => return None,
+            Some(_) => self.batch = None,
+            None => {}
+        }
+        match self.skip_ws() {
+            Ok(Some(b'{')) => {}
+            Ok(_) => return None,
+            Err(e) => {
+                self.push(Err(ContainerError::from_io(self.line, e)));
+                self.mode = Mode::Done;
+                return None;
+            }
+        }
+        let max = self.max;
+        let chunk = self.source.fill().ok()?;
+        let end = memchr::memchr(b'\n', chunk).filter(|&end| end <= max)?;
+        let line = chunk.get(..end)?;
+        let crate::fields::Parsed::Object(obj) = crate::fields::Obj::parse(line).ok()? else {
+            return None;
+        };
+        if !obj.is_plain_record() {
+            return None;
+        }
+        // What the scan keeps of the line: from its `{` (whitespace before it was skipped) to
+        // its last non-blank byte.
+        let body = line.get(..line.iter().rposition(|c| !is_json_ws(c))? + 1)?;
+        let normalized = crate::normalize_object(body, &obj, hint);
+        let record = RawRecord {
+            bytes: body.to_vec(),
+            position: Position::line(self.line),
+        };
+        self.source.consume(end + 1);
+        self.line += 1;
+        self.plain_lines += 1;
+        Some((record, normalized))
+    }
+
+    /// How many lines [`RecordReader::next_normalized`] parsed once.
+    pub fn plain_lines(&self) -> u64 {
+        self.plain_lines
     }
 
     fn push(&mut self, item: Result<RawRecord, ContainerError>) {
@@ -1457,6 +1534,11 @@ impl Batch {
         }
         batch.buf = buf;
         batch
+    }
+
+    /// Everything has been handed out.
+    fn is_done(&self) -> bool {
+        self.whole.is_none() && self.next >= self.ranges.len() && self.trailer.is_none()
     }
 
     fn next_item(&mut self) -> Option<Result<RawRecord, ContainerError>> {

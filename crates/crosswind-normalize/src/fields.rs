@@ -97,6 +97,16 @@ impl<'a> Obj<'a> {
         self.entries.len()
     }
 
+    /// Whether the container's scan would take this object, as one NDJSON line, for one
+    /// record: no top-level key is escaped or names an envelope array (`Records`, `records`,
+    /// `value`; see `container::is_plain_object_line`). Escaped keys are the owned ones.
+    pub(crate) fn is_plain_record(&self) -> bool {
+        self.entries.iter().all(|(k, _)| match k {
+            Cow::Borrowed(k) => !matches!(*k, "Records" | "records" | "value"),
+            Cow::Owned(_) => false,
+        })
+    }
+
     /// Keys in alphabetical order.
     pub(crate) fn keys(&self) -> Vec<&str> {
         let mut keys: Vec<&str> = self.entries.iter().map(|(k, _)| k.as_ref()).collect();

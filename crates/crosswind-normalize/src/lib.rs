@@ -40,8 +40,8 @@ use serde_json::Value;
 use crate::fields::{Obj, Parsed};
 
 pub use container::{
-    ContainerError, DEFAULT_MAX_RECORD_BYTES, KEPT_BYTES, MaybeGz, Position, RawRecord,
-    RecordReader, open_maybe_gz,
+    ContainerError, DEFAULT_MAX_RECORD_BYTES, KEPT_BYTES, MaybeGz, NormalizedRecord, Position,
+    RawRecord, RecordReader, open_maybe_gz,
 };
 pub use time::parse_timestamp_ms;
 
@@ -214,18 +214,27 @@ fn parse_object(raw: &[u8]) -> Result<Obj<'_>, Rejection> {
 /// the members a mapping reads are parsed on demand, the rest are only validated.
 pub fn normalize(raw: &[u8], hint: Option<FormatHint>) -> Result<Normalized, Rejection> {
     let obj = parse_object(raw)?;
-    let format = resolve_format(&obj, hint.unwrap_or(FormatHint::Family(FormatFamily::Auto)))?;
+    normalize_object(raw, &obj, hint)
+}
+
+/// [`normalize`] of a record already split into its members (`obj` is `raw` parsed).
+pub(crate) fn normalize_object(
+    raw: &[u8],
+    obj: &Obj<'_>,
+    hint: Option<FormatHint>,
+) -> Result<Normalized, Rejection> {
+    let format = resolve_format(obj, hint.unwrap_or(FormatHint::Family(FormatFamily::Auto)))?;
     let event = match format {
-        SourceFormat::GraphSignIn => graph::map(raw, &obj)?,
-        SourceFormat::DiagnosticSignIn => diagnostic::map(raw, &obj)?,
-        SourceFormat::SigninLogsRow => signinlogs::map(raw, &obj)?,
+        SourceFormat::GraphSignIn => graph::map(raw, obj)?,
+        SourceFormat::DiagnosticSignIn => diagnostic::map(raw, obj)?,
+        SourceFormat::SigninLogsRow => signinlogs::map(raw, obj)?,
         SourceFormat::CloudTrail | SourceFormat::CloudTrailLogstash => {
-            cloudtrail::map(raw, &obj, format)?
+            cloudtrail::map(raw, obj, format)?
         }
-        SourceFormat::SentinelCloudTrailRow => sentinel::map(raw, &obj)?,
-        SourceFormat::GraphRiskDetection => riskdetection::map_graph(raw, &obj)?,
-        SourceFormat::DiagnosticRiskDetection => riskdetection::map_diagnostic(raw, &obj)?,
-        SourceFormat::UserRiskEventsRow => riskdetection::map_row(raw, &obj)?,
+        SourceFormat::SentinelCloudTrailRow => sentinel::map(raw, obj)?,
+        SourceFormat::GraphRiskDetection => riskdetection::map_graph(raw, obj)?,
+        SourceFormat::DiagnosticRiskDetection => riskdetection::map_diagnostic(raw, obj)?,
+        SourceFormat::UserRiskEventsRow => riskdetection::map_row(raw, obj)?,
     };
     let record_id = event.metadata.uid.clone();
     Ok(Normalized {

@@ -12,7 +12,7 @@ use anyhow::Context;
 use crosswind_hec::Renderer;
 use crosswind_normalize::{
     ContainerError, DEFAULT_MAX_RECORD_BYTES, FormatFamily, FormatHint, KEPT_BYTES, Normalized,
-    RawRecord, RecordReader, Rejection, normalize,
+    RawRecord, RecordReader, Rejection,
 };
 use crosswind_store::outbox::Quota;
 use crosswind_store::{
@@ -285,7 +285,7 @@ impl Handover {
 }
 
 fn read_and_normalize<R: io::BufRead>(
-    records: RecordReader<R>,
+    mut records: RecordReader<R>,
     hint: Option<FormatHint>,
     mut packer: Packer,
     handover: Handover,
@@ -293,11 +293,10 @@ fn read_and_normalize<R: io::BufRead>(
     let mut chunk = Vec::with_capacity(CHUNK);
     let mut chunk_bytes = 0;
     let mut compress = false;
-    for item in records {
+    while let Some(item) = records.next_normalized(hint) {
         chunk.push(match item {
-            Ok(record) => {
+            Ok((record, normalized)) => {
                 chunk_bytes += record.bytes.len();
-                let normalized = normalize(&record.bytes, hint);
                 let packed = normalized.as_ref().ok().and_then(|n| {
                     packer
                         .pack(&n.event, n.format, &record.bytes, compress)

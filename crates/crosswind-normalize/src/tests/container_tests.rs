@@ -6,10 +6,38 @@ use std::io::{Cursor, Write};
 use crate::container::{ContainerError, Position, RawRecord, RecordReader};
 
 fn read_all(input: &[u8]) -> Vec<Result<RawRecord, ContainerError>> {
-    match RecordReader::from_read(Cursor::new(input.to_vec())) {
-        Ok(r) => r.collect(),
+    read_checked(input, crate::DEFAULT_MAX_RECORD_BYTES)
+}
+
+/// Reads `input` twice, as an iterator and through `next_normalized` (the import's path), and
+/// checks that both yield the same records and errors, each record mapped as `normalize` maps
+/// its bytes. Every container test goes through here.
+pub(super) fn read_checked(input: &[u8], max: usize) -> Vec<Result<RawRecord, ContainerError>> {
+    let open = || match RecordReader::from_read(Cursor::new(input.to_vec())) {
+        Ok(r) => r.with_max_record_bytes(max),
         Err(e) => panic!("open: {e}"),
+    };
+    let items: Vec<_> = open().collect();
+    let mut reader = open();
+    let mut paired = Vec::new();
+    while let Some(item) = reader.next_normalized(None) {
+        paired.push(item);
     }
+    assert_eq!(paired.len(), items.len(), "{}", render(&items));
+    for (a, b) in items.iter().zip(&paired) {
+        match (a, b) {
+            (Ok(record), Ok((same, normalized))) => {
+                assert_eq!(record, same);
+                assert_eq!(normalized, &crate::normalize(&record.bytes, None));
+            }
+            (Err(e), Err(same)) => {
+                assert_eq!(e.to_string(), same.to_string());
+                assert_eq!(e.raw_bytes(), same.raw_bytes());
+            }
+            _ => panic!("the two reads differ: {a:?} / {b:?}"),
+        }
+    }
+    items
 }
 
 /// `ok line:index text` / `err message` per item, for compact expectations.
@@ -346,6 +374,84 @@ fn braced_ndjson_lines_pass_without_a_validating_pass() {
 }
 
 #[test]
+fn ndjson_lines_are_parsed_once_and_read_as_the_scan_reads_them() {
+    // After the first line, plain one-object lines skip the scan; every other kind of line
+    // (and a line cut by the read buffer) falls back to it. `read_checked` compares the two.
+    let mut input = Vec::new();
+    input.extend_from_slice(b"{\"first\":1}\n");
+    for i in 0..3 {
+        input.extend(format!("{{\"i\":{i},\"s\":\"a\\\"b\"}}\n").bytes());
+    }
+    let odd: [&[u8]; 13] = [
+        b"{\"k\\u0065y\":1}\n",
+        b"{\"value\":[{\"a\":1}],\"@odata.context\":\"x\"}\n",
+        b"{\"Records\":[{\"b\":2},{\"c\":3}]}\n",
+        b"{\"value\":\"not an envelope\"}\n",
+        b"{\"b\":1}{\"c\":2}\n",
+        b"{\"b\":1} [2]\n",
+        b"{\"a\": tru}\n",
+        b"{\"open\": [1,\n",
+        b"{\"crlf\":1}\r\n",
+        b"{\"spaces\":1}  \t \n\n\n",
+        b"{\"bad\":\"\xff\"}\n",
+        b"42\n",
+        b"   {\"indented\":1}\n",
+    ];
+    for line in odd {
+        input.extend_from_slice(line);
+    }
+    // Lines of 1 KB past the 256 KiB read buffer: one of them straddles its end.
+    for i in 0..300 {
+        input.extend(format!("{{\"n\":{i},\"pad\":\"{}\"}}\n", "x".repeat(1000)).bytes());
+    }
+    input.extend_from_slice(b"{\"last\":\"no newline\"}");
+    let items = read_checked(&input, 4096);
+    expect_test::expect![[r#"
+        ok  line 1 {"first":1}
+        ok  line 2 {"i":0,"s":"a\"b"}
+        ok  line 3 {"i":1,"s":"a\"b"}
+        ok  line 4 {"i":2,"s":"a\"b"}
+        ok  line 5 {"k\u0065y":1}
+        ok  line 6 element 0 {"a":1}
+        ok  line 7 element 0 {"b":2}
+        ok  line 7 element 1 {"c":3}
+        ok  line 8 {"value":"not an envelope"}
+        ok  line 9 {"b":1}
+        ok  line 9 {"c":2}
+        ok  line 10 {"b":1}
+        ok  line 10 element 0 2
+        ok  line 11 {"a": tru}
+        err line 12: invalid json at column 12: EOF while parsing a value
+        ok  line 13 {"crlf":1}
+        ok  line 14 {"spaces":1}
+        err line 17: invalid utf-8 at byte 8
+        err line 18: not a json object or array (found a number)
+        ok  line 19 {"indented":1}
+        ok  line 20 {"n":0,"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxx…(1016 bytes)
+    "#]]
+    .assert_eq(&render(items.get(..21).unwrap_or_default()));
+    assert_eq!(items.len(), 20 + 300 + 1);
+    let mut reader = RecordReader::from_read(Cursor::new(input.clone()))
+        .unwrap_or_else(|e| panic!("open: {e}"))
+        .with_max_record_bytes(4096);
+    while reader.next_normalized(None).is_some() {}
+    // The 3 plain lines, the crlf, spaced and indented ones and the 1 KB lines but the one cut
+    // by the buffer; not the first line, nor the last one without its newline.
+    assert_eq!(reader.plain_lines(), 3 + 3 + 299);
+    // Over the limit: the scan reports it.
+    let long = format!(
+        "{{\"a\":1}}\n{{\"pad\":\"{}\"}}\n{{\"b\":2}}\n",
+        "y".repeat(100)
+    );
+    expect_test::expect![[r#"
+        ok  line 1 {"a":1}
+        err line 2: a record of 110 bytes is over the 64-byte limit
+        ok  line 3 {"b":2}
+    "#]]
+    .assert_eq(&render(&read_checked(long.as_bytes(), 64)));
+}
+
+#[test]
 fn plain_object_lines_are_told_from_envelopes() {
     use crate::container::is_plain_object_line as plain;
     assert!(plain(
@@ -367,10 +473,7 @@ fn plain_object_lines_are_told_from_envelopes() {
 }
 
 fn read_limited(input: &[u8], max: usize) -> Vec<Result<RawRecord, ContainerError>> {
-    match RecordReader::from_read(Cursor::new(input.to_vec())) {
-        Ok(r) => r.with_max_record_bytes(max).collect(),
-        Err(e) => panic!("open: {e}"),
-    }
+    read_checked(input, max)
 }
 
 #[test]

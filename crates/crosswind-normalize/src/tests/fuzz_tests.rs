@@ -2,12 +2,12 @@
 //! generated documents read the same whatever the record limit, and arbitrary or mutated
 //! input never panics. `PROPTEST_CASES=N` runs them longer (the default keeps CI quick).
 
-use std::io::{Cursor, Write};
+use std::io::Write;
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use crate::container::{ContainerError, RawRecord, RecordReader};
+use crate::container::{ContainerError, RawRecord};
 use crate::{FormatFamily, FormatHint, normalize};
 use crosswind_model::SourceFormat;
 
@@ -24,10 +24,7 @@ fn config(default_cases: u32) -> ProptestConfig {
 }
 
 fn read(input: &[u8], max: usize) -> Vec<Result<RawRecord, ContainerError>> {
-    match RecordReader::from_read(Cursor::new(input.to_vec())) {
-        Ok(r) => r.with_max_record_bytes(max).collect(),
-        Err(e) => panic!("open: {e}"),
-    }
+    super::container_tests::read_checked(input, max)
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {
