@@ -1,7 +1,7 @@
 //! Crosswind's deterministic scenario generator: a realistic Entra tenant (`contoso.com`) and
 //! two or three AWS accounts producing Graph **beta** `signIn` records and CloudTrail records —
 //! benign office traffic, the false-positive traps docs/detections.md's tuning notes describe, and
-//! six attack scenarios with ground truth.
+//! the attack scenarios with ground truth.
 //!
 //! Invariants:
 //! - Same [`SimConfig`] → byte-identical [`Dataset`] and files, on every platform (own PRNG,
@@ -15,9 +15,11 @@
 #![recursion_limit = "256"]
 
 pub mod assertion;
+pub(crate) mod aws_traps;
 mod benign;
 mod cloudtrail;
 pub mod cloudtrail_api;
+mod cloudtrail_post;
 mod entra;
 mod entra_traps;
 pub mod graph;
@@ -52,7 +54,7 @@ pub use stream::{SimRecord, SimStream, stream};
 pub use time::parse_iso;
 
 use crate::rng::Rng;
-use crate::time::{HOUR, MIN};
+use crate::time::{DAY, HOUR, MIN};
 use crate::world::{ACCOUNTS, Kind, PARTNER, VPN_CIDR, World};
 
 /// Version of the ground-truth file layout.
@@ -71,7 +73,8 @@ pub struct SimConfig {
     pub seed: u64,
     /// Window start, epoch ms (default 2026-11-30T00:00:00Z, a Monday).
     pub start: i64,
-    /// Window length in hours (at least [`MIN_HOURS`]).
+    /// Window length in hours (at least [`MIN_HOURS`], and at least [`Scenario::min_hours`] of
+    /// each scenario asked for by name).
     pub hours: u32,
     /// Member users (at least [`MIN_USERS`]).
     pub users: usize,
@@ -101,8 +104,13 @@ impl Default for SimConfig {
 }
 
 impl SimConfig {
-    fn window(&self) -> (i64, i64) {
-        let hours = i64::from(self.hours.max(MIN_HOURS));
+    fn window(&self, scenarios: &[Scenario]) -> (i64, i64) {
+        let needed = scenarios
+            .iter()
+            .map(|s| s.min_hours())
+            .max()
+            .unwrap_or(MIN_HOURS);
+        let hours = i64::from(self.hours.max(MIN_HOURS).max(needed));
         (self.start, self.start + hours * HOUR)
     }
 }
@@ -122,12 +130,17 @@ pub enum Scenario {
     MfaFatigue,
     /// A stolen password used over IMAP from a country the user never signs in from.
     ImapNewCountry,
-    /// Every attack in one benign tenant.
+    /// A stolen key enumerates, then creates an access key for another IAM user.
+    StolenKeyPersistence,
+    /// A stolen key enumerates, then launches instances in a region the account never used;
+    /// needs [`Scenario::min_hours`] of window (a week of account history first).
+    UnusedRegion,
+    /// Every attack in one benign tenant (those whose [`Scenario::min_hours`] fit the window).
     Mixed,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 10] = [
+    pub const ALL: [Scenario; 12] = [
         Scenario::Benign,
         Scenario::PasswordSpray,
         Scenario::AnonymizerSignin,
@@ -137,11 +150,13 @@ impl Scenario {
         Scenario::ImpossibleTravel,
         Scenario::MfaFatigue,
         Scenario::ImapNewCountry,
+        Scenario::StolenKeyPersistence,
+        Scenario::UnusedRegion,
         Scenario::Mixed,
     ];
 
     /// The attacks, in injection order.
-    pub const ATTACKS: [Scenario; 8] = [
+    pub const ATTACKS: [Scenario; 10] = [
         Scenario::PasswordSpray,
         Scenario::AnonymizerSignin,
         Scenario::CrossTenantSfa,
@@ -150,6 +165,8 @@ impl Scenario {
         Scenario::SprayToAws,
         Scenario::MfaFatigue,
         Scenario::ImapNewCountry,
+        Scenario::StolenKeyPersistence,
+        Scenario::UnusedRegion,
     ];
 
     pub fn name(self) -> &'static str {
@@ -163,6 +180,8 @@ impl Scenario {
             Scenario::ImpossibleTravel => "impossible-travel",
             Scenario::MfaFatigue => "mfa-fatigue",
             Scenario::ImapNewCountry => "imap-new-country",
+            Scenario::StolenKeyPersistence => "stolen-key-persistence",
+            Scenario::UnusedRegion => "unused-region",
             Scenario::Mixed => "mixed",
         }
     }
@@ -178,7 +197,27 @@ impl Scenario {
             Scenario::SprayToAws => 0.58,
             Scenario::MfaFatigue => 0.66,
             Scenario::ImapNewCountry => 0.75,
+            Scenario::StolenKeyPersistence => 0.52,
+            Scenario::UnusedRegion => 0.85,
             Scenario::Benign | Scenario::Mixed => 0.0,
+        }
+    }
+
+    /// The earliest the attack may start after the window's start: `aws_unused_region` is
+    /// silent until the account's history reaches 7 UTC days back (docs/detections.md).
+    fn earliest(self) -> i64 {
+        match self {
+            Scenario::UnusedRegion => 7 * DAY + 10 * HOUR,
+            _ => 0,
+        }
+    }
+
+    /// The shortest window (hours) in which the attack raises what its truth expects; a
+    /// window asked for explicitly grows to it, `mixed` leaves out what does not fit.
+    pub fn min_hours(self) -> u32 {
+        match self {
+            Scenario::UnusedRegion => 8 * 24,
+            _ => MIN_HOURS,
         }
     }
 }
@@ -252,7 +291,7 @@ pub struct GroundTruth {
     /// Benign identities built to look suspicious (must not reach a finding).
     pub benign_traps: BTreeSet<String>,
     /// Trap identity → kind (`vpn`, `traveller`, `partner_guest`, `service_account`,
-    /// `mfa_denier`, `mail_room`).
+    /// `mfa_denier`, `mail_room`, `key_rotation`, `ci_new_region`).
     pub benign_trap_kinds: BTreeMap<String, String>,
 }
 
@@ -278,11 +317,16 @@ pub struct Dataset {
     pub correlate_toml: String,
 }
 
-fn expand(scenarios: &[Scenario]) -> Vec<Scenario> {
+/// The attacks to inject: those named, and for `mixed` every attack that fits `hours`.
+fn expand(scenarios: &[Scenario], hours: i64) -> Vec<Scenario> {
     let mut wanted = BTreeSet::new();
     for s in scenarios {
         match s {
-            Scenario::Mixed => wanted.extend(Scenario::ATTACKS),
+            Scenario::Mixed => wanted.extend(
+                Scenario::ATTACKS
+                    .into_iter()
+                    .filter(|a| i64::from(a.min_hours()) <= hours),
+            ),
             Scenario::Benign => {}
             other => {
                 wanted.insert(*other);
@@ -298,16 +342,17 @@ fn expand(scenarios: &[Scenario]) -> Vec<Scenario> {
 /// Generates benign traffic for the window plus the given scenarios.
 pub fn generate(cfg: &SimConfig, scenarios: &[Scenario]) -> Dataset {
     let world = World::build(cfg);
-    let (start, end) = cfg.window();
+    let (start, end) = cfg.window(scenarios);
     let mut recs = benign::Records::default();
     benign::generate(&world, cfg.seed, start, end, &mut recs);
-    let entra_traps = entra_traps::generate(&world, cfg.seed, start, end, &mut recs);
+    let mut traps = entra_traps::generate(&world, cfg.seed, start, end, &mut recs);
+    traps.extend(aws_traps::generate(&world, cfg.seed, start, end, &mut recs));
 
-    let attacks = expand(scenarios);
+    let attacks = expand(scenarios, (end - start) / HOUR);
     let victims = scenarios::Victims::pick(&world);
     let mut truths = Vec::new();
     for s in &attacks {
-        let at = start + ((end - start) as f64 * s.offset()) as i64;
+        let at = (start + ((end - start) as f64 * s.offset()) as i64).max(start + s.earliest());
         let at = at - at.rem_euclid(MIN) + 17_000;
         if let Some(t) =
             scenarios::inject(&world, &victims, cfg.seed, *s, at, end - start, &mut recs)
@@ -361,7 +406,7 @@ pub fn generate(cfg: &SimConfig, scenarios: &[Scenario]) -> Dataset {
 
     let with_guest = attacks.contains(&Scenario::CrossTenantSfa);
     let mut truth = ground_truth(&world, cfg, truths);
-    for (identity, kind) in entra_traps {
+    for (identity, kind) in traps {
         if !truth.malicious_identities.contains(&identity) {
             truth.benign_traps.insert(identity.clone());
             truth.benign_trap_kinds.insert(identity, kind.to_owned());

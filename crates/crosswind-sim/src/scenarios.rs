@@ -17,6 +17,10 @@ use crate::world::{
 };
 use crate::{ExpectedSignal, Scenario, ScenarioTruth};
 
+mod aws_post;
+#[cfg(test)]
+pub(crate) use aws_post::MINER_REGION;
+
 static PY_DEVICE: Device = Device {
     os: "",
     browser: "Python Requests 2.32",
@@ -88,6 +92,10 @@ pub(crate) struct Victims {
     fatigue: usize,
     /// An office user without AWS, living outside the IMAP attacker's country.
     imap: usize,
+    /// A developer whose key creates a key for another user.
+    persist: usize,
+    /// A developer whose key launches instances in an unused region.
+    region: usize,
 }
 
 impl Victims {
@@ -114,6 +122,8 @@ impl Victims {
         let mut rest = keys.iter().copied().filter(|&i| i != travel);
         let recon = rest.next().unwrap_or(0);
         let spray_aws = rest.next().unwrap_or(0);
+        let persist = rest.next().unwrap_or(0);
+        let region = rest.next().unwrap_or(0);
         let spray = plain.get(plain.len() / 3).copied().unwrap_or(0);
         let anonymizer = plain.get(2 * plain.len() / 3).copied().unwrap_or(0);
         let fatigue = sso_office_users(world).next().unwrap_or(0);
@@ -135,6 +145,8 @@ impl Victims {
             travel,
             fatigue,
             imap,
+            persist,
+            region,
         }
     }
 }
@@ -288,6 +300,12 @@ pub(crate) fn inject(
         Scenario::ImapNewCountry => {
             "a stolen password is used over IMAP (no MFA possible) from a country the user never signs in from; Identity Protection rates it medium"
         }
+        Scenario::StolenKeyPersistence => {
+            "a developer's stolen long-term key enumerates IAM from a never-seen IP, then creates an access key for a service user (a way back in) and tries it"
+        }
+        Scenario::UnusedRegion => {
+            "a developer's stolen long-term key checks regions and network from a never-seen IP, then launches eight large instances in a region the account has not used in the week of history"
+        }
         Scenario::Benign | Scenario::Mixed => return None,
     };
     let mut sc = Sc {
@@ -304,6 +322,8 @@ pub(crate) fn inject(
         Scenario::ImpossibleTravel => impossible_travel(world, v, &mut sc, at),
         Scenario::MfaFatigue => mfa_fatigue(world, v, &mut sc, at),
         Scenario::ImapNewCountry => imap_new_country(world, v, &mut sc, at),
+        Scenario::StolenKeyPersistence => aws_post::key_persistence(world, v, &mut sc, at),
+        Scenario::UnusedRegion => aws_post::unused_region(world, v, &mut sc, at),
         Scenario::Benign | Scenario::Mixed => {}
     }
     let both = matches!(

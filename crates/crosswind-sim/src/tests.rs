@@ -36,6 +36,14 @@ fn slash24(ip: &str) -> &str {
     ip.rsplit_once('.').map_or(ip, |(p, _)| p)
 }
 
+/// The attacks `mixed` injects into a window of `hours`.
+fn mixed_attacks(hours: u32) -> usize {
+    Scenario::ATTACKS
+        .iter()
+        .filter(|a| a.min_hours() <= hours)
+        .count()
+}
+
 fn truth_of<'a>(ds: &'a Dataset, name: &str) -> &'a ScenarioTruth {
     ds.truth
         .scenarios
@@ -104,7 +112,14 @@ fn max_recon(trail: &[&Value]) -> (usize, bool) {
     let mut groups = ReconGroups::new();
     for v in trail {
         let name = s(v, &["eventName"]);
-        if RECON_EVENT_NAMES.contains(&name) {
+        // The simulator's own recon calls, and the EC2/IAM ones the post-compromise scenarios
+        // add (all in docs/detections.md's list).
+        if RECON_EVENT_NAMES.contains(&name)
+            || matches!(
+                name,
+                "DescribeRegions" | "DescribeVpcs" | "DescribeSecurityGroups" | "ListAccessKeys"
+            )
+        {
             let key = (
                 s(v, &["userIdentity", "accessKeyId"]).to_owned(),
                 s(v, &["sourceIPAddress"]).to_owned(),
@@ -338,8 +353,13 @@ fn every_record_has_the_documented_keys() {
         assert_eq!(v["isInteractive"].as_bool(), Some(ev == "interactiveUser"));
     }
     for v in &ds.cloudtrail {
+        // A call a service makes on the caller's behalf has no TLS details of its own.
+        let by_service = v["userIdentity"].get("invokedBy").is_some();
         for k in CT_KEYS {
-            assert!(v.get(*k).is_some(), "cloudtrail record lacks {k}: {v}");
+            assert!(
+                v.get(*k).is_some() || (by_service && *k == "tlsDetails"),
+                "cloudtrail record lacks {k}: {v}"
+            );
         }
         assert!(matches!(s(v, &["eventVersion"]), "1.08" | "1.09"));
         let src = s(v, &["eventSource"]);
@@ -352,7 +372,18 @@ fn every_record_has_the_documented_keys() {
         if v.get("errorCode").is_some() {
             assert!(v.get("errorMessage").is_some());
         }
-        if s(v, &["userIdentity", "type"]) == "AssumedRole" {
+        let web_identity = v["userIdentity"]["sessionContext"]["webIdFederationData"]
+            .get("federatedProvider")
+            .is_some();
+        if web_identity {
+            // The CI role (GitHub Actions OIDC): a role session, never a person.
+            assert_eq!(s(v, &["userIdentity", "type"]), "AssumedRole");
+            assert!(
+                s(v, &["userIdentity", "arn"])
+                    .ends_with(":assumed-role/github-actions-deploy/GitHubActions"),
+                "{v}"
+            );
+        } else if s(v, &["userIdentity", "type"]) == "AssumedRole" {
             let issuer = s(
                 v,
                 &["userIdentity", "sessionContext", "sessionIssuer", "arn"],
@@ -400,6 +431,11 @@ fn addresses_are_public_and_attack_ips_stay_in_attacks() {
                 .map(|v| (v, s(v, &["sourceIPAddress"]), s(v, &["eventID"]))),
         )
     {
+        // A service acting for the caller (CloudFormation) is named, as CloudTrail does.
+        if ip == "cloudformation.amazonaws.com" {
+            assert_eq!(s(v, &["userIdentity", "invokedBy"]), ip);
+            continue;
+        }
         assert!(!private(ip), "private address {ip}: {v}");
         if !attack.contains(id) {
             assert!(
@@ -716,8 +752,10 @@ fn impossible_travel_truth() {
 #[test]
 fn mixed_has_every_attack_with_distinct_victims() {
     let ds = generate(&cfg(), &[Scenario::Mixed]);
-    assert_eq!(ds.truth.scenarios.len(), Scenario::ATTACKS.len());
-    assert_eq!(ds.truth.malicious_identities.len(), Scenario::ATTACKS.len());
+    // Everything but unused-region, which needs a week of account history first.
+    assert_eq!(mixed_attacks(24), Scenario::ATTACKS.len() - 1);
+    assert_eq!(ds.truth.scenarios.len(), mixed_attacks(24));
+    assert_eq!(ds.truth.malicious_identities.len(), mixed_attacks(24));
     for tr in &ds.truth.scenarios {
         assert!(tr.expected_min_score >= 100.0, "{}", tr.scenario);
         assert!(tr.start_ms >= DEFAULT_START && tr.end_ms < DEFAULT_START + 24 * 3_600_000);
@@ -736,6 +774,8 @@ fn mixed_has_every_attack_with_distinct_victims() {
     assert_eq!(
         kinds,
         BTreeSet::from([
+            "ci_new_region",
+            "key_rotation",
             "mail_room",
             "mfa_denier",
             "partner_guest",
@@ -935,7 +975,7 @@ fn files_look_like_graph_pages_and_trails() {
     .expect("json");
     assert_eq!(
         truth["scenarios"].as_array().map(Vec::len),
-        Some(Scenario::ATTACKS.len())
+        Some(mixed_attacks(48))
     );
     let correlate = std::fs::read_to_string(dir.path().join("correlate.toml")).expect("correlate");
     assert!(
@@ -1559,4 +1599,267 @@ mod managed_identity {
         );
         assert_eq!(state.lock().expect("state").identities, vec!["sys", "uai"]);
     }
+}
+
+// === AWS post-compromise scenarios and traps ===
+
+fn named<'a>(trail: &[&'a Value], name: &str) -> Vec<&'a Value> {
+    trail
+        .iter()
+        .copied()
+        .filter(|v| s(v, &["eventName"]) == name)
+        .collect()
+}
+
+#[test]
+fn stolen_key_persistence_truth() {
+    let ds = generate(&cfg(), &[Scenario::StolenKeyPersistence]);
+    let tr = truth_of(&ds, "stolen-key-persistence");
+    let ct = scenario_trail(&ds, tr);
+    let (distinct, denied) = max_recon(&ct);
+    assert!(distinct >= 4 && !denied, "{distinct} {denied}");
+    let caller = s(ct[0], &["userIdentity", "userName"]);
+    let key = s(ct[0], &["userIdentity", "accessKeyId"]);
+    assert!(key.starts_with("AKIA") && s(ct[0], &["userIdentity", "type"]) == "IAMUser");
+    // CreateAccessKey for another user, shaped as CloudTrail logs it.
+    let create = named(&ct, "CreateAccessKey");
+    assert_eq!(create.len(), 1);
+    let c = create[0];
+    assert_eq!(s(c, &["userIdentity", "accessKeyId"]), key);
+    let target = s(c, &["requestParameters", "userName"]);
+    assert!(!target.is_empty() && target != caller, "{target}");
+    let made = &c["responseElements"]["accessKey"];
+    assert_eq!(s(made, &["userName"]), target);
+    assert_eq!(s(made, &["status"]), "Active");
+    assert!(s(made, &["accessKeyId"]).starts_with("AKIA"));
+    assert!(s(made, &["createDate"]).ends_with(" PM") || s(made, &["createDate"]).ends_with(" AM"));
+    assert!(
+        made.get("secretAccessKey").is_none(),
+        "the secret is never logged"
+    );
+    assert_eq!(s(c, &["awsRegion"]), "us-east-1");
+    assert!(c.get("errorCode").is_none());
+    // It comes after the burst, within the 8 h that make it count ×3.
+    let first = t(ct[0], "eventTime");
+    let dt = t(c, "eventTime") - first;
+    assert!(dt > 0 && dt < 8 * 3_600_000);
+    // The new key is then tried under the target's name, from the same IP.
+    let tried = ct
+        .iter()
+        .find(|v| s(v, &["userIdentity", "accessKeyId"]) == s(made, &["accessKeyId"]))
+        .expect("new key used");
+    assert_eq!(s(tried, &["userIdentity", "userName"]), target);
+    assert_eq!(s(tried, &["sourceIPAddress"]), s(c, &["sourceIPAddress"]));
+    let ip = s(c, &["sourceIPAddress"]);
+    assert!(
+        ds.cloudtrail
+            .iter()
+            .filter(|v| !ct.contains(v))
+            .all(|v| s(v, &["sourceIPAddress"]) != ip)
+    );
+    let signals: Vec<(&str, f64)> = tr
+        .expected_signals
+        .iter()
+        .map(|e| (e.signal.as_str(), e.score))
+        .collect();
+    assert_eq!(
+        signals,
+        [
+            ("aws_recon_burst", 84.0),
+            ("aws_credential_persistence", 48.0)
+        ]
+    );
+    assert!(tr.expected_min_score >= 100.0);
+}
+
+#[test]
+fn unused_region_needs_a_week_and_launches_where_the_account_never_was() {
+    // Asked for in a day's window, the window grows to the scenario's eight days.
+    let ds = generate(&cfg(), &[Scenario::UnusedRegion]);
+    assert_eq!(Scenario::UnusedRegion.min_hours(), 192);
+    let tr = truth_of(&ds, "unused-region");
+    let ct = scenario_trail(&ds, tr);
+    assert!(max_recon(&ct).0 >= 4);
+    let run = named(&ct, "RunInstances");
+    assert_eq!(run.len(), 1);
+    let r = run[0];
+    let at = t(r, "eventTime");
+    let account = s(r, &["recipientAccountId"]);
+    assert_eq!(s(r, &["awsRegion"]), scenarios::MINER_REGION);
+    assert_eq!(s(r, &["userIdentity", "type"]), "IAMUser");
+    let items = r["responseElements"]["instancesSet"]["items"]
+        .as_array()
+        .expect("instances");
+    assert_eq!(items.len(), 8);
+    assert!(
+        items
+            .iter()
+            .all(|i| s(i, &["placement", "availabilityZone"]).starts_with(scenarios::MINER_REGION))
+    );
+    assert!(
+        s(
+            &r["requestParameters"]["instancesSet"]["items"][0],
+            &["imageId"]
+        )
+        .starts_with("ami-")
+    );
+    // The account's history reaches 7 UTC days back, and none of it is in that region.
+    let days = |ms: i64| ms.div_euclid(86_400_000);
+    let history: Vec<&Value> = ds
+        .cloudtrail
+        .iter()
+        .filter(|v| s(v, &["recipientAccountId"]) == account && t(v, "eventTime") < at)
+        .collect();
+    let first = history
+        .iter()
+        .map(|v| t(v, "eventTime"))
+        .min()
+        .expect("history");
+    assert!(
+        days(at) - days(first) >= 7,
+        "{} days",
+        days(at) - days(first)
+    );
+    assert!(at - first <= 14 * 86_400_000);
+    assert!(
+        ds.cloudtrail
+            .iter()
+            .filter(|v| s(v, &["awsRegion"]) == scenarios::MINER_REGION)
+            .all(|v| ct.contains(&v))
+    );
+    let signals: Vec<(&str, f64)> = tr
+        .expected_signals
+        .iter()
+        .map(|e| (e.signal.as_str(), e.score))
+        .collect();
+    assert_eq!(
+        signals,
+        [("aws_recon_burst", 84.0), ("aws_unused_region", 40.0)]
+    );
+    // mixed leaves it out of a day's window and carries it in eight days.
+    let long = generate(
+        &SimConfig {
+            hours: 192,
+            users: 60,
+            ..cfg()
+        },
+        &[Scenario::Mixed],
+    );
+    assert_eq!(long.truth.scenarios.len(), Scenario::ATTACKS.len());
+    assert!(
+        long.truth
+            .scenarios
+            .iter()
+            .any(|x| x.scenario == "unused-region")
+    );
+}
+
+#[test]
+fn admin_key_rotation_trap() {
+    let ds = generate(&cfg(), &[Scenario::Benign]);
+    let admin = ds
+        .truth
+        .benign_trap_kinds
+        .iter()
+        .find(|(_, k)| *k == "key_rotation")
+        .map(|(u, _)| u.clone())
+        .expect("trap");
+    let creates: Vec<&Value> = ds
+        .cloudtrail
+        .iter()
+        .filter(|v| s(v, &["eventName"]) == "CreateAccessKey")
+        .collect();
+    // A service user's key, then their own, in one console session on Monday.
+    assert_eq!(creates.len(), 2);
+    let caller = s(creates[0], &["userIdentity", "userName"]);
+    assert!(admin.starts_with(caller), "{admin} {caller}");
+    let targets: Vec<&str> = creates
+        .iter()
+        .map(|v| s(v, &["requestParameters", "userName"]))
+        .collect();
+    assert_eq!(targets, ["svc-reporting", caller]);
+    for c in &creates {
+        assert_eq!(s(c, &["sessionCredentialFromConsole"]), "true");
+        assert_eq!(
+            s(
+                c,
+                &[
+                    "userIdentity",
+                    "sessionContext",
+                    "attributes",
+                    "mfaAuthenticated"
+                ]
+            ),
+            "true"
+        );
+    }
+    // From the IP the admin always uses, and each followed by deleting the old key.
+    let ip = s(creates[0], &["sourceIPAddress"]);
+    let logins = ds.cloudtrail.iter().filter(|v| {
+        s(v, &["eventName"]) == "ConsoleLogin" && s(v, &["userIdentity", "userName"]) == caller
+    });
+    assert!(logins.clone().count() >= 1);
+    assert!(logins.clone().all(|v| s(v, &["sourceIPAddress"]) == ip));
+    let deletes: Vec<&Value> = ds
+        .cloudtrail
+        .iter()
+        .filter(|v| s(v, &["eventName"]) == "DeleteAccessKey")
+        .collect();
+    assert_eq!(deletes.len(), 2);
+    for (c, d) in creates.iter().zip(&deletes) {
+        assert!(t(d, "eventTime") > t(c, "eventTime"));
+        let user = s(c, &["requestParameters", "userName"]);
+        assert_eq!(s(d, &["requestParameters", "userName"]), user);
+        let old = s(d, &["requestParameters", "accessKeyId"]);
+        assert!(old.starts_with("AKIA"));
+        assert_ne!(old, s(c, &["responseElements", "accessKey", "accessKeyId"]));
+    }
+}
+
+#[test]
+fn ci_role_adopts_a_region_on_the_first_weekday() {
+    let ds = generate(&SimConfig { hours: 96, ..cfg() }, &[Scenario::Benign]);
+    let role = ds
+        .truth
+        .benign_trap_kinds
+        .iter()
+        .find(|(_, k)| *k == "ci_new_region")
+        .map(|(u, _)| u.clone())
+        .expect("trap");
+    let mine: Vec<&Value> = ds
+        .cloudtrail
+        .iter()
+        .filter(|v| s(v, &["userIdentity", "arn"]) == role)
+        .collect();
+    let create = named(&mine, "CreateStack");
+    assert_eq!(create.len(), 1);
+    let c = create[0];
+    let adopted = t(c, "eventTime");
+    // The first weekday (the window starts on a Monday), in the pipelines' hours.
+    assert_eq!(adopted - DEFAULT_START, 15 * 3_600_000);
+    assert_eq!(s(c, &["awsRegion"]), aws_traps::CI_NEW_REGION);
+    assert!(
+        s(c, &["responseElements", "stackId"]).starts_with("arn:aws:cloudformation:eu-central-1:")
+    );
+    // Nothing used that region before; CloudFormation then launches the stack's instances.
+    assert!(
+        ds.cloudtrail
+            .iter()
+            .filter(|v| s(v, &["awsRegion"]) == aws_traps::CI_NEW_REGION)
+            .all(|v| t(v, "eventTime") >= adopted)
+    );
+    let run = named(&mine, "RunInstances");
+    assert_eq!(run.len(), 1);
+    assert_eq!(
+        s(run[0], &["userIdentity", "invokedBy"]),
+        "cloudformation.amazonaws.com"
+    );
+    assert_eq!(
+        s(run[0], &["sourceIPAddress"]),
+        "cloudformation.amazonaws.com"
+    );
+    // Then an update every weekday after.
+    let updates = named(&mine, "UpdateStack");
+    assert_eq!(updates.len(), 3);
+    assert!(updates.iter().all(|v| t(v, "eventTime") > adopted));
 }

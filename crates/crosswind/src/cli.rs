@@ -90,7 +90,9 @@ pub enum Command {
     /// with `truth.json`, `identities.toml` and `correlate.toml` beside them.
     Simulate {
         /// benign, mixed, password-spray, anonymizer-signin, cross-tenant-sfa, aws-recon,
-        /// spray-to-aws or impossible-travel.
+        /// spray-to-aws, impossible-travel, mfa-fatigue, imap-new-country,
+        /// stolen-key-persistence or unused-region (needs 192 hours: a shorter --hours grows to
+        /// it, and mixed leaves it out of a shorter window).
         #[arg(long)]
         scenario: String,
         #[arg(long)]
