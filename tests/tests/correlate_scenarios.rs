@@ -113,7 +113,14 @@ fn set(v: &Value) -> BTreeSet<String> {
 }
 
 fn check(name: &str) {
-    let s = simulate(name);
+    check_scenario(&simulate(name));
+}
+
+/// Checks `s` in both file orders (as `check`); returns the two stores' config files.
+fn check_scenario(s: &Scenario) -> [PathBuf; 2] {
+    let name = s.truth["scenarios"][0]["scenario"]
+        .as_str()
+        .unwrap_or("benign");
     let expected = set(&s.truth["malicious_identities"]);
     let traps = set(&s.truth["benign_traps"]);
     assert!(
@@ -121,14 +128,14 @@ fn check(name: &str) {
         "{name}: the tenant carries its false-positive traps"
     );
 
-    let in_order = config(&s, "in-order");
+    let in_order = config(s, "in-order");
     import(&in_order, &s.files);
     let found = identities_with_findings(&in_order);
     assert_eq!(found, expected, "{name}: findings in file order");
     assert!(found.is_disjoint(&traps));
 
     // Reverse order, four separate imports: the correlator re-runs over late data each time.
-    let reversed = config(&s, "reversed");
+    let reversed = config(s, "reversed");
     let mut files = s.files.clone();
     files.reverse();
     for chunk in files.chunks(files.len().div_ceil(4)) {
@@ -139,6 +146,81 @@ fn check(name: &str) {
         expected,
         "{name}: findings in reverse order"
     );
+    [in_order, reversed]
+}
+
+/// The store a config of `config` writes (`<dir>/<store>.db`).
+fn store_of(config: &Path) -> crosswind_store::Store {
+    let stem = config.file_stem().unwrap().to_str().unwrap();
+    let db = config
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join(format!("{stem}.db"));
+    crosswind_store::Store::open(&db).unwrap()
+}
+
+/// (signal, risk object, score) of every signal in the store.
+fn signals(config: &Path) -> Vec<(String, String, f64)> {
+    crosswind_store::correlate::signals_between(&store_of(config), i64::MIN, i64::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.signal, s.risk_object, s.risk_score))
+        .collect()
+}
+
+/// Every signal the scenario's truth expects, with its score, is in the store.
+fn assert_expected_signals(s: &Scenario, config: &Path) {
+    let got = signals(config);
+    for e in s.truth["scenarios"][0]["expected_signals"]
+        .as_array()
+        .unwrap()
+    {
+        let want = (
+            e["signal"].as_str().unwrap(),
+            e["identity"].as_str().unwrap(),
+            e["score"].as_f64().unwrap(),
+        );
+        assert!(
+            got.iter()
+                .any(|(n, who, score)| (n.as_str(), who.as_str(), *score) == want),
+            "{want:?} not among {:?}",
+            got.iter().filter(|g| g.1 == want.1).collect::<Vec<_>>()
+        );
+    }
+}
+
+fn trap(s: &Scenario, kind: &str) -> String {
+    s.truth["benign_trap_kinds"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, k)| k.as_str() == Some(kind))
+        .map(|(who, _)| who.clone())
+        .unwrap_or_else(|| panic!("no {kind} trap"))
+}
+
+/// The AWS traps provoke exactly what docs/detections.md says, and never a finding (`check`
+/// already saw no trap among the identities with findings): the admin's Monday rotation is one
+/// `aws_credential_persistence` of 16 (routine on its own; the second key of the session is a
+/// repeat), `rotations` times; the CI role adopting a region raises nothing at all, because the
+/// account's stored history is shorter than the 7 days `aws_unused_region` needs on that day
+/// (the window starts then), and its later deployments there are updates in a region now in use.
+fn assert_aws_traps(s: &Scenario, config: &Path, rotations: usize) {
+    let got = signals(config);
+    let admin = trap(s, "key_rotation");
+    let of_admin: Vec<_> = got.iter().filter(|g| g.1 == admin).collect();
+    assert_eq!(of_admin.len(), rotations, "{of_admin:?}");
+    assert!(
+        of_admin
+            .iter()
+            .all(|(n, _, score)| n == "aws_credential_persistence" && *score == 16.0),
+        "{of_admin:?}"
+    );
+    let ci = trap(s, "ci_new_region");
+    let of_ci: Vec<_> = got.iter().filter(|g| g.1 == ci).collect();
+    assert!(of_ci.is_empty(), "{of_ci:?}");
 }
 
 #[test]
@@ -179,6 +261,30 @@ fn mfa_fatigue() {
 #[test]
 fn imap_new_country() {
     check("imap-new-country");
+}
+
+/// A stolen key's recon burst from a new IP (84), then CreateAccessKey for a service user in
+/// that context (48): 132, a finding — in both orders, with the AWS traps of a day's window.
+#[test]
+fn stolen_key_persistence() {
+    let s = simulate("stolen-key-persistence");
+    for config in check_scenario(&s) {
+        assert_expected_signals(&s, &config);
+        assert_aws_traps(&s, &config, 1);
+    }
+}
+
+/// Eight days (the scenario's minimum; `simulate` grows a shorter window to it): a stolen key's
+/// recon burst (84), then RunInstances in a region the account, with a week of history, never
+/// used (40): 124, a finding. Without the region the burst alone (84) is not one. The admin
+/// rotates on both Mondays; the CI role adopted its region on day one.
+#[test]
+fn unused_region() {
+    let s = simulate_with("unused-region", &["--users", "200", "--hours", "192"]);
+    for config in check_scenario(&s) {
+        assert_expected_signals(&s, &config);
+        assert_aws_traps(&s, &config, 2);
+    }
 }
 
 /// The Entra traps over four days: a user who denies one or two prompts every morning before
