@@ -36,6 +36,8 @@ pub const HABIT_MIN_DAYS: usize = 2;
 /// ...within this many days before the current one.
 pub const HABIT_WINDOW_DAYS: i64 = 7;
 const MAX_PATTERNS: usize = 4_000_000;
+/// Observations kept per identity as context: enough that one taken back leaves the one before.
+const LAST_OTHER_KEPT: usize = 4;
 /// Scores closer than this are the same (escalation never fires on rounding noise).
 const SCORE_EPSILON: f64 = 1e-6;
 
@@ -174,9 +176,11 @@ pub(crate) struct EmitStats {
 #[derive(Clone, Default)]
 pub(crate) struct Emitter {
     patterns: HashMap<String, Pattern>,
-    /// Each identity's latest observed signal (time, kind) other than the ones that read it
-    /// (`aws_credential_persistence`): from events alone, so warm-up rebuilds it.
-    last_other: HashMap<String, (i64, SignalKind)>,
+    /// Each identity's latest observed signals (time, kind), oldest first, at most
+    /// [`LAST_OTHER_KEPT`], other than the one that reads them (`aws_credential_persistence`)
+    /// and habitual ones: the context of a persistence call. From events alone, so warm-up
+    /// rebuilds it; an observation later taken back leaves it ([`Emitter::forget_observation`]).
+    last_other: HashMap<String, Vec<(i64, SignalKind)>>,
     pub stats: EmitStats,
 }
 
@@ -287,16 +291,24 @@ impl Emitter {
         let earlier_days = p.seen.earlier_days(today);
         p.seen.observe(today);
         let habitual = earlier_days >= HABIT_MIN_DAYS;
+        // A habit is no context: the mail-room device's daily sign-in says nothing about the
+        // key its owner creates.
         if d.kind != SignalKind::AwsCredentialPersistence
+            && !habitual
             && !d.risk_object.is_empty()
             && d.score > 0.0
-            && self
-                .last_other
-                .get(d.risk_object)
-                .is_none_or(|(at, _)| *at <= t)
         {
-            self.last_other
-                .insert(d.risk_object.to_owned(), (t, d.kind));
+            let seen = match self.last_other.get_mut(d.risk_object) {
+                Some(v) => v,
+                None => self.last_other.entry(d.risk_object.to_owned()).or_default(),
+            };
+            if !seen.contains(&(t, d.kind)) {
+                let at = seen.partition_point(|o| o.0 <= t);
+                seen.insert(at, (t, d.kind));
+                if seen.len() > LAST_OTHER_KEPT {
+                    seen.remove(0);
+                }
+            }
         }
         if !emitting {
             return;
@@ -456,16 +468,36 @@ impl Emitter {
         self.stats.signals += 1;
     }
 
-    /// The identity's latest observed signal other than `aws_credential_persistence`.
-    pub fn last_other(&self, identity: &str) -> Option<(i64, SignalKind)> {
-        self.last_other.get(identity).copied()
+    /// The identity's latest observed signal at or before `t`, other than
+    /// `aws_credential_persistence`, habitual ones and ones taken back.
+    pub fn last_other(&self, identity: &str, t: i64) -> Option<(i64, SignalKind)> {
+        self.last_other
+            .get(identity)?
+            .iter()
+            .rev()
+            .find(|o| o.0 <= t)
+            .copied()
+    }
+
+    /// An observation found harmless later (a dismissed risk detection): no longer context.
+    /// Called whether or not the engine is emitting, so a warm-up forgets it too.
+    pub fn forget_observation(&mut self, identity: &str, t: i64, kind: SignalKind) {
+        if let Some(seen) = self.last_other.get_mut(identity) {
+            seen.retain(|o| *o != (t, kind));
+            if seen.is_empty() {
+                self.last_other.remove(identity);
+            }
+        }
     }
 
     /// Forget what no repeat or habit check at or after `now` can read.
     pub fn sweep(&mut self, cfg: &CorrelateConfig, now: i64) {
         let other_cut =
             now.saturating_sub(cfg.signal(SignalKind::AwsCredentialPersistence).window_ms);
-        self.last_other.retain(|_, (t, _)| *t >= other_cut);
+        self.last_other.retain(|_, seen| {
+            seen.retain(|o| o.0 >= other_cut);
+            !seen.is_empty()
+        });
         let suppress = SignalKind::ALL
             .iter()
             .map(|k| cfg.signal(*k).suppress_ms)

@@ -24,6 +24,7 @@ use crate::catalog::{SPRAY_FAILURE_CODES, SignalKind, aws_call_roles};
 use crate::config::CorrelateConfig;
 use crate::detect::history::IpHistory;
 use crate::detect::messaging::messaging_call;
+use crate::detect::risk_detection::DetectionUpdate;
 use crate::detect::unused_region::UnusedRegion;
 use crate::detect::{Ctx, Detectors, Sink};
 use crate::emit::{Emitter, HABIT_WINDOW_DAYS};
@@ -339,13 +340,22 @@ impl Engine {
         if ev.is_risk_detection() {
             // Identity Protection (class 2004): one state of a detection, dated at its
             // activity; its updates share that time and sort after it (detect/risk_detection.rs).
-            if let Some(risky) = self
+            match self
                 .det
                 .risk_detection
                 .on_detection(&c, c.who.as_ref(), &mut sink)
-                && let Some(who) = &c.who
             {
-                self.det.cross_cloud.on_risky_signin(&c, who, risky);
+                Some(DetectionUpdate::AtRisk(risky)) => {
+                    if let Some(who) = &c.who {
+                        self.det.cross_cloud.on_risky_signin(&c, who, risky);
+                    }
+                }
+                Some(DetectionUpdate::Closed(id)) => {
+                    self.det
+                        .cross_cloud
+                        .on_detection_closed(c.who.as_ref(), &id);
+                }
+                None => {}
             }
             return;
         }

@@ -18,13 +18,20 @@ struct Risky {
     event_id: String,
     what: &'static str,
     why: String,
+    /// The Identity Protection detection it is, if one.
+    detection: Option<String>,
 }
 
-/// Each identity's last risky Entra observation (a risky sign-in, a risk detection at high or
-/// medium, MFA fatigue that ended in a success, a legacy-protocol sign-in).
+/// Risky observations kept per identity: enough that one taken back (a dismissed detection)
+/// leaves the one before it.
+const KEPT_PER_IDENTITY: usize = 4;
+
+/// Each identity's latest risky Entra observations, oldest first (a risky sign-in, a risk
+/// detection at high or medium, MFA fatigue that ended in a success, a legacy-protocol
+/// sign-in).
 #[derive(Clone, Default)]
 pub(crate) struct RiskyThenAws {
-    risky: HashMap<String, Risky>,
+    risky: HashMap<String, Vec<Risky>>,
 }
 
 impl RiskyThenAws {
@@ -33,15 +40,44 @@ impl RiskyThenAws {
     }
 
     pub fn on_risky_signin(&mut self, c: &Ctx<'_>, who: &Resolved, r: RiskySignin) {
-        self.risky.insert(
-            who.name.clone(),
+        let kept = self.risky.entry(who.name.clone()).or_default();
+        if kept.iter().any(|k| k.event_id == r.event_id) {
+            return;
+        }
+        let at = kept.partition_point(|k| k.t <= c.t);
+        kept.insert(
+            at,
             Risky {
                 t: c.t,
                 event_id: r.event_id,
                 what: r.what,
                 why: r.why,
+                detection: r.detection,
             },
         );
+        if kept.len() > KEPT_PER_IDENTITY {
+            kept.remove(0);
+        }
+    }
+
+    /// A detection dismissed, confirmed safe or remediated is no longer the risky side (the
+    /// identity's other risky observations still are).
+    pub fn on_detection_closed(&mut self, who: Option<&Resolved>, detection: &str) {
+        let closed = |kept: &mut Vec<Risky>| {
+            kept.retain(|k| k.detection.as_deref() != Some(detection));
+            !kept.is_empty()
+        };
+        match who {
+            Some(who) => {
+                if let Some(kept) = self.risky.get_mut(&who.name)
+                    && !closed(kept)
+                {
+                    self.risky.remove(&who.name);
+                }
+            }
+            // A state without its user: look everywhere (rare).
+            None => self.risky.retain(|_, kept| closed(kept)),
+        }
     }
 
     pub fn on_aws_activity(
@@ -53,10 +89,14 @@ impl RiskyThenAws {
         sink: &mut Sink<'_>,
     ) {
         let window = c.cfg.signal(SignalKind::CrossCloudRiskyThenAws).window_ms;
-        let Some(r) = self.risky.get(&who.name) else {
+        let Some(r) = self
+            .risky
+            .get(&who.name)
+            .and_then(|kept| kept.iter().rev().find(|r| r.t <= c.t))
+        else {
             return;
         };
-        if c.t < r.t || age(c.t, r.t) > window {
+        if age(c.t, r.t) > window {
             return;
         }
         let msg = format!(
@@ -91,6 +131,9 @@ impl Detector for RiskyThenAws {
 
     fn sweep(&mut self, cfg: &CorrelateConfig, now: i64) {
         let cut = now.saturating_sub(cfg.signal(SignalKind::CrossCloudRiskyThenAws).window_ms);
-        self.risky.retain(|_, r| r.t >= cut);
+        self.risky.retain(|_, kept| {
+            kept.retain(|r| r.t >= cut);
+            !kept.is_empty()
+        });
     }
 }

@@ -105,6 +105,9 @@ pub(crate) struct RiskySignin {
     /// What it was, for the message ("a risky Entra sign-in").
     pub what: &'static str,
     pub why: String,
+    /// The Identity Protection detection it is, if one: a later state closing that detection
+    /// takes it back.
+    pub detection: Option<String>,
 }
 
 /// What one successful sign-in showed.
@@ -259,6 +262,7 @@ impl EntraRisk {
             event_id: c.id.to_owned(),
             what: "a risky Entra sign-in",
             why: format!("{} from {ip_text}", whys.join(", ")),
+            detection: None,
         });
         SigninRisk { risky, raised_risk }
     }

@@ -83,6 +83,7 @@ impl LegacyAuth {
             event_id: c.id.to_owned(),
             what: "a legacy-protocol Entra sign-in",
             why: format!("`{app}` from {ip_text}"),
+            detection: None,
         })
     }
 }

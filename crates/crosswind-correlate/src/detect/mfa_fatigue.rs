@@ -185,6 +185,7 @@ impl MfaFatigue {
                 "{} MFA prompts denied or ignored, then a success from {ip_text}",
                 b.count
             ),
+            detection: None,
         })
     }
 }

@@ -36,8 +36,8 @@ impl Persistence {
         let window = c.cfg.signal(SignalKind::AwsCredentialPersistence).window_ms;
         let context = sink
             .emitter
-            .last_other(&who.name)
-            .filter(|(t, _)| *t <= c.t && age(c.t, *t) <= window);
+            .last_other(&who.name, c.t)
+            .filter(|(t, _)| age(c.t, *t) <= window);
         let ip_text = c.ip.unwrap_or("an unknown IP");
         sink.fire(
             c.t,

@@ -51,8 +51,19 @@ struct Detection {
     closed: bool,
     /// The signal it raised and has not been taken back.
     reported: Option<Reported>,
+    /// Whom it was observed on and when (emitting or warming up): the context a closing state
+    /// takes back from `aws_credential_persistence`.
+    observed: Option<(String, i64)>,
     /// When last touched (event time), for the sweep.
     t: i64,
+}
+
+/// What a detection's state means for `cross_cloud_risky_then_aws`.
+pub(crate) enum DetectionUpdate {
+    /// It is the risky Entra side.
+    AtRisk(RiskySignin),
+    /// This detection (its id) was dismissed, confirmed safe or remediated: it no longer is.
+    Closed(String),
 }
 
 /// Detection states and risky sign-ins, by id.
@@ -74,14 +85,15 @@ impl RiskDetections {
         self.detections.len()
     }
 
-    /// One state of a risk detection. Returns it when it counts as the risky Entra side of a
-    /// cross-cloud rule (fired at high or medium level).
+    /// One state of a risk detection. Returns what the cross-cloud rule needs to know: a
+    /// detection that counts as its risky Entra side (fired at high or medium level), or one
+    /// closed since.
     pub fn on_detection(
         &mut self,
         c: &Ctx<'_>,
         who: Option<&Resolved>,
         sink: &mut Sink<'_>,
-    ) -> Option<RiskySignin> {
+    ) -> Option<DetectionUpdate> {
         let ev = c.ev;
         let info = ev.finding_info.as_ref()?;
         let d = ev.entra.as_ref();
@@ -102,6 +114,7 @@ impl RiskDetections {
                 version: i64::MIN,
                 closed: false,
                 reported: None,
+                observed: None,
                 t: c.t,
             });
         entry.t = entry.t.max(c.t);
@@ -122,7 +135,11 @@ impl RiskDetections {
                 );
                 withdraw(c, sink, r, why);
             }
-            return None;
+            if let Some((identity, t)) = entry.observed.take() {
+                sink.emitter
+                    .forget_observation(&identity, t, SignalKind::AzureRiskDetection);
+            }
+            return Some(DetectionUpdate::Closed(info.uid.clone()));
         }
         // A newer state that is at risk again (re-opened) counts again.
         entry.closed = false;
@@ -167,6 +184,9 @@ impl RiskDetections {
             .map(|t| format!(", detected {}", fmt_time(t)))
             .unwrap_or_default();
         let detection_id = info.uid.clone();
+        if let Some(e) = self.detections.get_mut(&detection_id) {
+            e.observed = Some((who.name.clone(), c.t));
+        }
         let reported = sink.fire_tracked(
             c.t,
             Draft {
@@ -208,10 +228,13 @@ impl RiskDetections {
             }
         }
         // High or medium counts as the risky Entra side of a cross-cloud rule.
-        (factor >= RISK_LEVEL_FACTORS[1].1).then(|| RiskySignin {
-            event_id: c.id.to_owned(),
-            what: "an Identity Protection risk detection",
-            why: format!("{shown_type} at {shown_level} risk{from}"),
+        (factor >= RISK_LEVEL_FACTORS[1].1).then(|| {
+            DetectionUpdate::AtRisk(RiskySignin {
+                event_id: c.id.to_owned(),
+                what: "an Identity Protection risk detection",
+                why: format!("{shown_type} at {shown_level} risk{from}"),
+                detection: Some(detection_id),
+            })
         })
     }
 

@@ -147,3 +147,48 @@ fn a_legacy_sign_in_is_the_risky_side_of_cross_cloud_unless_habitual() {
     ));
     assert!(named(&run(&c, ev), "cross_cloud_risky_then_aws").is_empty());
 }
+
+#[test]
+fn a_habitual_legacy_sign_in_is_no_context_for_key_creation() {
+    let c = cfg();
+    let upn = "mailroom@corp.example";
+    let key = |uid: &str, secs: i64| {
+        call(
+            uid,
+            secs,
+            sso_user(upn),
+            "CreateAccessKey",
+            "203.0.113.50",
+            None,
+        )
+    };
+    let mut ev: Vec<Event> = (0..3)
+        .map(|d| {
+            legacy(
+                &format!("eas{d}"),
+                d * 86_400 + 7 * 3600,
+                upn,
+                "203.0.113.50",
+                0,
+                Some("Exchange ActiveSync"),
+            )
+        })
+        .collect();
+    // An hour after the first day's sync (full score: context) and after the third's (a
+    // habit: no context).
+    ev.push(key("k-day1", 8 * 3600));
+    ev.push(key("k-day3", 2 * 86_400 + 8 * 3600));
+    let s = run(&c, ev);
+    let p = named(&s, "aws_credential_persistence");
+    let got: Vec<(i64, f64)> = p.iter().map(|s| (s.time, s.risk_score)).collect();
+    assert_eq!(
+        got,
+        [(at(8 * 3600), 48.0), (at(2 * 86_400 + 8 * 3600), 16.0)],
+        "{s:#?}"
+    );
+    assert!(
+        p[1].risk_message.contains("no other signal of the identity"),
+        "{}",
+        p[1].risk_message
+    );
+}

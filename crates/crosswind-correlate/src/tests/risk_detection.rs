@@ -497,3 +497,73 @@ fn a_dismissal_takes_the_detection_out_of_the_identitys_next_finding() {
         scored[UPN].timeline
     );
 }
+
+#[test]
+fn a_dismissed_detection_is_no_cross_cloud_or_persistence_context() {
+    let c = cfg();
+    let leaked = |version_secs: i64, state: &str| {
+        detection(
+            "d1",
+            0,
+            version_secs,
+            Some(UPN),
+            "high",
+            state,
+            "leakedCredentials",
+            "",
+        )
+    };
+    let aws = || {
+        vec![
+            console("aws", 2 * 3600, sso_user(UPN), "203.0.113.9", true, None),
+            call(
+                "key",
+                2 * 3600 + 60,
+                sso_user(UPN),
+                "CreateAccessKey",
+                "203.0.113.9",
+                None,
+            ),
+        ]
+    };
+    // Still at risk: both rules read it.
+    let mut ev = vec![leaked(0, "atRisk")];
+    ev.extend(aws());
+    let s = run(&c, ev);
+    assert_eq!(named(&s, "cross_cloud_risky_then_aws").len(), 1, "{s:#?}");
+    assert_eq!(named(&s, "aws_credential_persistence")[0].risk_score, 48.0);
+    for closed in ["dismissed", "confirmedSafe", "remediated"] {
+        // Closed an hour after it was raised, before the AWS activity.
+        let mut ev = vec![leaked(0, "atRisk"), leaked(3600, closed)];
+        ev.extend(aws());
+        let s = run(&c, ev);
+        assert!(
+            named(&s, "cross_cloud_risky_then_aws").is_empty(),
+            "{closed}: {s:#?}"
+        );
+        let p = named(&s, "aws_credential_persistence");
+        assert_eq!(p.len(), 1, "{closed}: {s:#?}");
+        assert_eq!(p[0].risk_score, 16.0, "{closed}: {}", p[0].risk_message);
+        // An earlier risky sign-in of the same person still counts for both.
+        let mut ev = vec![
+            risky(
+                signin("s1", -600, UPN, "198.51.100.7", 0),
+                "high",
+                "atRisk",
+                &["unfamiliarFeatures"],
+            ),
+            leaked(0, "atRisk"),
+            leaked(3600, closed),
+        ];
+        ev.extend(aws());
+        let s = run(&c, ev);
+        let x = named(&s, "cross_cloud_risky_then_aws");
+        assert_eq!(x.len(), 1, "{closed}: {s:#?}");
+        assert!(
+            x[0].risk_message.contains("after a risky Entra sign-in"),
+            "{}",
+            x[0].risk_message
+        );
+        assert_eq!(named(&s, "aws_credential_persistence")[0].risk_score, 48.0);
+    }
+}
