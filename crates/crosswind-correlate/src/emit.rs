@@ -23,7 +23,7 @@
 //! repeat against the same fired set — the stored signals plus what they emit — and a signal
 //! the re-run reproduces is never suppressed by its own stored copy (same id).
 
-use std::collections::HashMap;
+use crate::StateMap;
 
 use crosswind_model::{CloudProvider, SCHEMA_VERSION, Signal};
 
@@ -175,12 +175,12 @@ pub(crate) struct EmitStats {
 
 #[derive(Clone, Default)]
 pub(crate) struct Emitter {
-    patterns: HashMap<String, Pattern>,
+    patterns: StateMap<String, Pattern>,
     /// Each identity's latest observed signals (time, kind), oldest first, at most
     /// [`LAST_OTHER_KEPT`], other than the one that reads them (`aws_credential_persistence`)
     /// and habitual ones: the context of a persistence call. From events alone, so warm-up
     /// rebuilds it; an observation later taken back leaves it ([`Emitter::forget_observation`]).
-    last_other: HashMap<String, Vec<(i64, SignalKind)>>,
+    last_other: StateMap<String, Vec<(i64, SignalKind)>>,
     pub stats: EmitStats,
 }
 

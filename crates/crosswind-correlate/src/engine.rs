@@ -13,8 +13,8 @@
 //!   through `seed_signals`, then `process`es from `start`.
 //! - Repeats, growth and habits are judged once, in the emission path (`emit.rs`).
 
+use crate::StateMap;
 use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crosswind_model::{CloudProvider, Event, STATUS_FAILURE, Signal};
@@ -523,7 +523,7 @@ impl Engine {
 }
 
 /// Deterministically drop the oldest entries (by time, then key) above `cap`.
-pub(crate) fn trim_oldest<T>(map: &mut HashMap<String, T>, cap: usize, time: impl Fn(&T) -> i64) {
+pub(crate) fn trim_oldest<T>(map: &mut StateMap<String, T>, cap: usize, time: impl Fn(&T) -> i64) {
     if map.len() <= cap {
         return;
     }

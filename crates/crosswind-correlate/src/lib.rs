@@ -24,6 +24,10 @@ mod identity;
 mod net;
 mod score;
 
+/// The engine's state maps: keyed by identity, IP, key or pattern and looked up several times
+/// per event, so hashed with a fast per-process-seeded hash rather than SipHash.
+pub(crate) type StateMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 pub use catalog::{RECON_CALLS, RISKY_EVENT_TYPES, SignalKind, SignalSpec};
 pub use config::{
     ConfigError, CorrelateConfig, DEFAULT_SUPPRESS_SECS, RawCorrelateConfig, SignalOverride,

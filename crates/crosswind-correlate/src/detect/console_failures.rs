@@ -1,7 +1,9 @@
 //! `aws_console_login_failures`: many failed console logins from one IP within a window (the
 //! user may be `HIDDEN_DUE_TO_SECURITY_REASONS`, so the key is the IP).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::StateMap;
 
 use super::{Detector, Sweep, AWS, Ctx, MAX_EVENT_IDS, Sink};
 use crate::catalog::SignalKind;
@@ -21,7 +23,7 @@ struct ConsoleFail {
 /// Recent failed console logins per IP.
 #[derive(Clone, Default)]
 pub(crate) struct ConsoleFailures {
-    by_ip: HashMap<String, VecDeque<ConsoleFail>>,
+    by_ip: StateMap<String, VecDeque<ConsoleFail>>,
 }
 
 impl ConsoleFailures {

@@ -2,7 +2,7 @@
 //! console or makes a recon burst within the window. The engine routes both sides here: the
 //! risky sign-ins the Entra risk detector reports, and the AWS activity.
 
-use std::collections::HashMap;
+use crate::StateMap;
 
 use super::entra_risk::RiskySignin;
 use super::{Detector, Sweep, BOTH, Ctx, Sink, age};
@@ -31,7 +31,7 @@ const KEPT_PER_IDENTITY: usize = 4;
 /// sign-in).
 #[derive(Clone, Default)]
 pub(crate) struct RiskyThenAws {
-    risky: HashMap<String, Vec<Risky>>,
+    risky: StateMap<String, Vec<Risky>>,
 }
 
 impl RiskyThenAws {

@@ -3,7 +3,7 @@
 //! **successful AWS activity** in the look-back (14 days). Entra sign-ins are no baseline for
 //! AWS: an attacker's Entra sign-in just before using AWS must not make its IP "known".
 
-use std::collections::HashMap;
+use crate::StateMap;
 
 use crosswind_model::{CloudProvider, Event};
 
@@ -18,7 +18,7 @@ const MAX_IDENTITIES: usize = 2_000_000;
 #[derive(Clone, Default)]
 pub(crate) struct IpHistory {
     /// Identity → (IP, last seen).
-    seen: HashMap<String, Vec<(String, i64)>>,
+    seen: StateMap<String, Vec<(String, i64)>>,
 }
 
 impl IpHistory {

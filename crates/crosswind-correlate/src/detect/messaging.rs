@@ -5,7 +5,9 @@
 //! when its `eventSource` is the service the name belongs to, or unknown: API Gateway has a
 //! `GetAccount` too, Cognito Identity a `ListIdentities` (docs/detections.md).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::StateMap;
 
 use super::{AWS, Ctx, Detector, MAX_EVENT_IDS, Sink, Sweep};
 use crate::catalog::{MESSAGING_CALLS, NEW_IP_FACTOR, SignalKind};
@@ -37,7 +39,7 @@ struct Call {
 /// Recent messaging calls per identity.
 #[derive(Clone, Default)]
 pub(crate) struct Messaging {
-    calls: HashMap<String, VecDeque<Call>>,
+    calls: StateMap<String, VecDeque<Call>>,
 }
 
 /// What a messaging burst did, for `cross_cloud_risky_then_aws`.

@@ -6,7 +6,9 @@
 //! risky Entra side of `cross_cloud_risky_then_aws`. One or two denials (a misclick, a prompt
 //! the user did not expect) never reach the threshold (docs/detections.md).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::StateMap;
 
 use super::entra_risk::RiskySignin;
 use super::{AZURE, Ctx, Detector, MAX_EVENT_IDS, Sink, Sweep, age};
@@ -51,7 +53,7 @@ struct User {
 /// Each user's recent refused prompts and last burst.
 #[derive(Clone, Default)]
 pub(crate) struct MfaFatigue {
-    users: HashMap<String, User>,
+    users: StateMap<String, User>,
 }
 
 impl Detector for MfaFatigue {

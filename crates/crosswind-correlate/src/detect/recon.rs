@@ -3,7 +3,9 @@
 //! and message wherever it falls: a burst that grows after it was reported (a later denied
 //! call) fires the difference through the emission path (`escalates` in its spec).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::StateMap;
 
 use super::{Detector, Sweep, AWS, Ctx, MAX_EVENT_IDS, Sink};
 use crate::catalog::{DENIED_BONUS, NEW_IP_FACTOR, RECON_CALLS, SignalKind};
@@ -43,7 +45,7 @@ pub(crate) struct Burst {
 /// Recent recon calls per (key, IP, user-agent family).
 #[derive(Clone, Default)]
 pub(crate) struct Recon {
-    windows: HashMap<String, ReconWindow>,
+    windows: StateMap<String, ReconWindow>,
 }
 
 impl Recon {

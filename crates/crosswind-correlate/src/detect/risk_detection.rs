@@ -16,7 +16,7 @@
 //! nearly the same, so either may come first; when the detection fired first, the sign-in
 //! takes it back.
 
-use std::collections::HashMap;
+use crate::StateMap;
 
 use super::entra_risk::RiskySignin;
 use super::{AZURE, Ctx, Detector, Sink, age};
@@ -69,11 +69,11 @@ pub(crate) enum DetectionUpdate {
 /// Detection states and risky sign-ins, by id.
 #[derive(Clone, Default)]
 pub(crate) struct RiskDetections {
-    detections: HashMap<String, Detection>,
+    detections: StateMap<String, Detection>,
     /// Sign-in ids and correlation ids of sign-ins that raised sign-in risk → their time.
-    risky_signins: HashMap<String, i64>,
+    risky_signins: StateMap<String, i64>,
     /// Sign-in id or correlation id → detections that reported a signal tied to it.
-    tied: HashMap<String, Vec<String>>,
+    tied: StateMap<String, Vec<String>>,
 }
 
 fn lower(v: Option<&str>) -> String {

@@ -4,7 +4,9 @@
 //! (`cross_cloud_spray_then_aws_login`) — within the follow-up. A source is an IP, or its
 //! IPv4 /24 (IPv6 /48) when the spray rotated.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::StateMap;
 
 use crosswind_model::CloudProvider;
 
@@ -40,7 +42,7 @@ struct PendingSuccess {
 #[derive(Clone, Default)]
 struct SprayWindow {
     fails: VecDeque<Fail>,
-    users: HashMap<String, u32>,
+    users: StateMap<String, u32>,
     successes: VecDeque<PendingSuccess>,
 }
 
@@ -81,8 +83,8 @@ struct Sprayed {
 /// Spray windows per source, and the sources that sprayed.
 #[derive(Clone, Default)]
 pub(crate) struct Spray {
-    windows: HashMap<String, SprayWindow>,
-    sprayed: HashMap<String, Sprayed>,
+    windows: StateMap<String, SprayWindow>,
+    sprayed: StateMap<String, Sprayed>,
 }
 
 impl Spray {

@@ -2,7 +2,7 @@
 //! apart than the speed limit allows. AWS calls are placed by the location Entra reported for
 //! the same IP (within [`GEO_TTL_MS`]).
 
-use std::collections::HashMap;
+use crate::StateMap;
 
 use crosswind_model::CloudProvider;
 
@@ -36,8 +36,8 @@ struct GeoFix {
 /// Locations learnt from Entra per IP, and each identity's last located success per cloud.
 #[derive(Clone, Default)]
 pub(crate) struct Travel {
-    geo: HashMap<String, GeoFix>,
-    last_fix: HashMap<String, [Option<Fix>; 2]>,
+    geo: StateMap<String, GeoFix>,
+    last_fix: StateMap<String, [Option<Fix>; 2]>,
 }
 
 impl Travel {

@@ -9,7 +9,7 @@
 //! counted in UTC days so that it only reads the look-back, which the engine's warm-up covers
 //! (`Engine::max_lookback_ms`): a replay then sees the same history as an uninterrupted run.
 
-use std::collections::HashMap;
+use crate::StateMap;
 
 use crosswind_model::{CloudProvider, Event};
 
@@ -27,7 +27,7 @@ const MAX_REGIONS_PER_ACCOUNT: usize = 64;
 #[derive(Clone, Default)]
 struct AccountHistory {
     /// Region → last successful activity.
-    regions: HashMap<String, i64>,
+    regions: StateMap<String, i64>,
     /// The UTC days (ascending, distinct) the account was active within the look-back.
     days: Vec<i64>,
 }
@@ -35,7 +35,7 @@ struct AccountHistory {
 /// Each account's regions and active days.
 #[derive(Clone, Default)]
 pub(crate) struct UnusedRegion {
-    accounts: HashMap<String, AccountHistory>,
+    accounts: StateMap<String, AccountHistory>,
 }
 
 fn account_and_region(ev: &Event) -> Option<(&str, &str)> {

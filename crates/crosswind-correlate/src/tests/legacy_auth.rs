@@ -187,7 +187,8 @@ fn a_habitual_legacy_sign_in_is_no_context_for_key_creation() {
         "{s:#?}"
     );
     assert!(
-        p[1].risk_message.contains("no other signal of the identity"),
+        p[1].risk_message
+            .contains("no other signal of the identity"),
         "{}",
         p[1].risk_message
     );
