@@ -184,6 +184,9 @@ const SPECS: [SignalSpec; 17] = [
     },
     SignalSpec {
         techniques: &["T1535"],
+        // Activity this recent in the region is no prior use: the intruder's own preparation
+        // there (DescribeImages for an AMI id, a key pair, a security group) minutes before.
+        window_secs: Some(DAY),
         // Days of the account's history (within the look-back) before a region can be unused.
         threshold: Some(7),
         // How long a region without activity is unused.

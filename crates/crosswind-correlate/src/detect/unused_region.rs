@@ -4,10 +4,15 @@
 //! its earliest activity within the look-back must be at least `threshold` days (7) old, so a
 //! freshly connected account, or a team's first days, raise nothing (docs/detections.md).
 //!
-//! State, from events alone (warm-up rebuilds it): per account, each region's last successful
-//! activity and the UTC days the account was active, both within the look-back. History is
-//! counted in UTC days so that it only reads the look-back, which the engine's warm-up covers
-//! (`Engine::max_lookback_ms`): a replay then sees the same history as an uninterrupted run.
+//! Prior use is activity in the look-back *before the last `window` (24 h)*: an intruder who
+//! looks up an AMI, creates a key pair or a security group in the new region minutes before
+//! RunInstances has not made the region used.
+//!
+//! State, from events alone (warm-up rebuilds it): per account, each region's successful
+//! activity as (earliest, latest) per UTC day, and the UTC days the account was active, both
+//! within the look-back. History is counted in UTC days so that it only reads the look-back,
+//! which the engine's warm-up covers (`Engine::max_lookback_ms`): a replay then sees the same
+//! history as an uninterrupted run.
 
 use crate::StateMap;
 
@@ -24,10 +29,43 @@ use crate::net::{fmt_duration, fmt_time};
 const MAX_ACCOUNTS: usize = 100_000;
 const MAX_REGIONS_PER_ACCOUNT: usize = 64;
 
+/// A region's successful activity: (day, earliest, latest) per UTC day, ascending by day.
+/// Whether any activity fell in a span of more than a day is exact from these two per day: a
+/// day cut by the span's start keeps its latest inside, one cut by its end its earliest.
+#[derive(Clone, Default)]
+struct RegionUse {
+    days: Vec<(i64, i64, i64)>,
+}
+
+impl RegionUse {
+    fn observe(&mut self, t: i64) {
+        let day = t.div_euclid(DAY_MS);
+        match self.days.binary_search_by_key(&day, |d| d.0) {
+            Ok(i) => {
+                let d = &mut self.days[i];
+                d.1 = d.1.min(t);
+                d.2 = d.2.max(t);
+            }
+            Err(i) => self.days.insert(i, (day, t, t)),
+        }
+    }
+
+    /// Any activity in `from..=to`.
+    fn active_within(&self, from: i64, to: i64) -> bool {
+        self.days
+            .iter()
+            .any(|&(_, first, last)| (from..=to).contains(&first) || (from..=to).contains(&last))
+    }
+
+    fn latest(&self) -> i64 {
+        self.days.last().map_or(i64::MIN, |d| d.2)
+    }
+}
+
 #[derive(Clone, Default)]
 struct AccountHistory {
-    /// Region → last successful activity.
-    regions: StateMap<String, i64>,
+    /// Region → its activity.
+    regions: StateMap<String, RegionUse>,
     /// The UTC days (ascending, distinct) the account was active within the look-back.
     days: Vec<i64>,
 }
@@ -84,32 +122,42 @@ impl UnusedRegion {
         if history_days < i64::from(set.threshold) {
             return;
         }
-        let last_here = h
-            .regions
-            .get(region)
-            .copied()
-            .filter(|t| *t <= c.t && c.t - t <= lookback);
-        if last_here.is_some() {
+        // Prior use: activity from the look-back's start to `window` before the call.
+        let recent = set.window_ms.clamp(0, lookback);
+        let (from, to) = (c.t.saturating_sub(lookback), c.t.saturating_sub(recent));
+        let here = h.regions.get(region);
+        if here.is_some_and(|r| r.active_within(from, to)) {
             return;
         }
-        let mut used: Vec<(&str, i64)> = h
+        let mut used: Vec<&str> = h
             .regions
             .iter()
-            .filter(|(_, t)| **t <= c.t && c.t - **t <= lookback)
-            .map(|(r, t)| (r.as_str(), *t))
+            .filter(|(_, r)| r.active_within(from, to))
+            .map(|(name, _)| name.as_str())
             .collect();
         used.sort_unstable();
+        // The region's activity just before (the intruder's preparation), said as such.
+        let prepared = here
+            .and_then(|r| {
+                r.days
+                    .iter()
+                    .map(|d| d.1)
+                    .find(|first| *first > to && *first <= c.t)
+            })
+            .map(|first| format!(", none before {}", fmt_time(first)))
+            .unwrap_or_default();
         let msg = format!(
-            "{} called {op} in {region} from {}: account {account} had no activity in {region} in the last {} (its history starts {} days back, on {}; regions in use: {})",
+            "{} called {op} in {region} from {}: account {account} had no activity in {region} in the {} before the last {}{prepared} (its history starts {} days back, on {}; regions in use: {})",
             who.name,
             c.ip.unwrap_or("an unknown IP"),
             fmt_duration(lookback),
+            fmt_duration(recent),
             history_days,
             fmt_time(first_day.saturating_mul(DAY_MS)),
             if used.is_empty() {
                 "none".to_owned()
             } else {
-                used.iter().map(|(r, _)| *r).collect::<Vec<_>>().join(", ")
+                used.join(", ")
             }
         );
         sink.fire(
@@ -140,18 +188,20 @@ impl UnusedRegion {
             None => self.accounts.entry(account.to_owned()).or_default(),
         };
         match h.regions.get_mut(region) {
-            Some(last) => *last = (*last).max(t),
+            Some(used) => used.observe(t),
             None => {
                 if h.regions.len() >= MAX_REGIONS_PER_ACCOUNT
                     && let Some(oldest) = h
                         .regions
                         .iter()
-                        .min_by(|a, b| a.1.cmp(b.1).then_with(|| a.0.cmp(b.0)))
+                        .min_by(|a, b| a.1.latest().cmp(&b.1.latest()).then_with(|| a.0.cmp(b.0)))
                         .map(|(r, _)| r.clone())
                 {
                     h.regions.remove(&oldest);
                 }
-                h.regions.insert(region.to_owned(), t);
+                let mut used = RegionUse::default();
+                used.observe(t);
+                h.regions.insert(region.to_owned(), used);
             }
         }
         let day = t.div_euclid(DAY_MS);
@@ -167,7 +217,10 @@ impl Detector for UnusedRegion {
         let cut = now.saturating_sub(lookback);
         let day_cut = cut.div_euclid(DAY_MS);
         self.accounts.retain(|_, h| {
-            h.regions.retain(|_, t| *t >= cut);
+            h.regions.retain(|_, r| {
+                r.days.retain(|d| d.2 >= cut);
+                !r.days.is_empty()
+            });
             h.days.retain(|d| *d >= day_cut);
             !h.days.is_empty()
         });

@@ -315,6 +315,50 @@ fn a_region_used_more_than_14_days_ago_is_unused_again_and_versioned_names_count
 }
 
 #[test]
+fn the_intruders_own_preparation_in_the_region_is_no_prior_use() {
+    // The usual way in: look up an AMI and make a key pair and a security group in the new
+    // region, then RunInstances minutes later.
+    let t = 30 * DAY;
+    let prep = |uid: &str, secs: i64, op: &str| {
+        in_region(
+            call(uid, secs, iam_user("mallory"), op, "203.0.113.9", None),
+            "ap-southeast-1",
+        )
+    };
+    let mut events = daily("eu-west-1", 10, t);
+    events.push(prep("p1", t - 300, "DescribeImages"));
+    events.push(prep("p2", t - 240, "CreateKeyPair"));
+    events.push(prep("p3", t - 180, "CreateSecurityGroup"));
+    events.push(prep("x", t, "RunInstances"));
+    let s = run(&cfg(), events.clone());
+    let x = named(&s, "aws_unused_region");
+    assert_eq!(x.len(), 1, "{s:#?}");
+    assert_eq!(x[0].risk_score, 40.0);
+    assert!(
+        x[0].risk_message.contains(&format!(
+            "none before {}",
+            crate::net::fmt_time(at(t - 300))
+        )),
+        "{}",
+        x[0].risk_message
+    );
+    // Used by the team 25 hours before (outside the last 24 h, inside the 14 days): used.
+    events.push(in_region(
+        call(
+            "team",
+            t - 25 * 3600,
+            iam_user("ci"),
+            "DescribeInstances",
+            "198.51.100.7",
+            None,
+        ),
+        "ap-southeast-1",
+    ));
+    let s = run(&cfg(), events);
+    assert!(named(&s, "aws_unused_region").is_empty(), "{s:#?}");
+}
+
+#[test]
 fn an_account_with_less_than_7_days_of_history_is_silent() {
     let t = 30 * DAY;
     let mut events = daily("eu-west-1", 6, t);
