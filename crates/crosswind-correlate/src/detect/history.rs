@@ -2,6 +2,10 @@
 //! `aws_console_login_no_mfa`, `aws_recon_burst` and `aws_messaging_abuse`): source IPs of the identity's
 //! **successful AWS activity** in the look-back (14 days). Entra sign-ins are no baseline for
 //! AWS: an attacker's Entra sign-in just before using AWS must not make its IP "known".
+//!
+//! Nor does the last [`SESSION_MS`] (1 h): a stolen key's first call (GetCallerIdentity, seconds
+//! before its recon or SES calls) is the same session, not history. "Known" is activity from the
+//! IP between the look-back's start and an hour before.
 
 use crate::StateMap;
 
@@ -13,12 +17,60 @@ use crate::config::CorrelateConfig;
 use crate::engine::trim_oldest;
 
 const MAX_IPS_PER_IDENTITY: usize = 64;
+/// Activity this recent from an IP does not make it known (see the module docs).
+pub const SESSION_MS: i64 = 3_600_000;
+
+/// One IP of an identity. Its activity as runs whose gaps are at most [`SESSION_MS`]: the
+/// current run (`first`..=`last`) and the latest activity before it (`before`). That answers
+/// "any activity from `t` − look-back to `t` − 1 h" exactly while the look-back is at least two
+/// hours: a span of an hour or more inside a run holds some of its activity.
+#[derive(Clone)]
+struct Seen {
+    ip: String,
+    first: i64,
+    last: i64,
+    before: i64,
+}
+
+impl Seen {
+    fn new(ip: &str, t: i64) -> Seen {
+        Seen {
+            ip: ip.to_owned(),
+            first: t,
+            last: t,
+            before: i64::MIN,
+        }
+    }
+
+    fn observe(&mut self, t: i64) {
+        if t > self.last {
+            if t - self.last > SESSION_MS {
+                self.before = self.last;
+                self.first = t;
+            }
+            self.last = t;
+        } else if t < self.first {
+            // Out of time order (rare: the driver replays sorted events).
+            if self.first - t <= SESSION_MS {
+                self.first = t;
+            } else {
+                self.before = self.before.max(t);
+            }
+        }
+    }
+
+    /// Any activity in `from..=to`.
+    fn active_within(&self, from: i64, to: i64) -> bool {
+        (self.before >= from && self.before <= to) || (self.first <= to && self.last >= from)
+    }
+}
+
 const MAX_IDENTITIES: usize = 2_000_000;
 
 #[derive(Clone, Default)]
 pub(crate) struct IpHistory {
-    /// Identity → (IP, last seen).
-    seen: StateMap<String, Vec<(String, i64)>>,
+    /// Identity → its IPs.
+    seen: StateMap<String, Vec<Seen>>,
 }
 
 impl IpHistory {
@@ -27,10 +79,11 @@ impl IpHistory {
     }
 
     pub fn is_new(&self, identity: &str, ip: &str, t: i64, lookback_ms: i64) -> bool {
-        !self.seen.get(identity).is_some_and(|v| {
-            v.iter()
-                .any(|(i, seen)| i == ip && *seen <= t && t.saturating_sub(*seen) <= lookback_ms)
-        })
+        let (from, to) = (t.saturating_sub(lookback_ms), t.saturating_sub(SESSION_MS));
+        !self
+            .seen
+            .get(identity)
+            .is_some_and(|v| v.iter().any(|s| s.ip == ip && s.active_within(from, to)))
     }
 
     /// After the detectors have seen the event (a call does not make its own IP known).
@@ -45,20 +98,20 @@ impl IpHistory {
             Some(v) => v,
             None => self.seen.entry(identity.to_owned()).or_default(),
         };
-        if let Some(e) = v.iter_mut().find(|(i, _)| i == ip) {
-            e.1 = e.1.max(t);
+        if let Some(e) = v.iter_mut().find(|s| s.ip == ip) {
+            e.observe(t);
             return;
         }
         if v.len() >= MAX_IPS_PER_IDENTITY
             && let Some(pos) = v
                 .iter()
                 .enumerate()
-                .min_by(|a, b| a.1.1.cmp(&b.1.1).then_with(|| a.1.0.cmp(&b.1.0)))
+                .min_by(|a, b| a.1.last.cmp(&b.1.last).then_with(|| a.1.ip.cmp(&b.1.ip)))
                 .map(|(i, _)| i)
         {
             v.swap_remove(pos);
         }
-        v.push((ip.to_owned(), t));
+        v.push(Seen::new(ip, t));
     }
 
     /// The longest look-back any user of the history reads.
@@ -84,11 +137,11 @@ impl Detector for IpHistory {
     fn sweep(&mut self, cfg: &CorrelateConfig, now: i64) {
         let cut = now.saturating_sub(Self::lookback_ms(cfg));
         self.seen.retain(|_, v| {
-            v.retain(|(_, t)| *t >= cut);
+            v.retain(|s| s.last >= cut);
             !v.is_empty()
         });
         trim_oldest(&mut self.seen, MAX_IDENTITIES, |v| {
-            v.iter().map(|e| e.1).max().unwrap_or(i64::MIN)
+            v.iter().map(|s| s.last).max().unwrap_or(i64::MIN)
         });
     }
 }

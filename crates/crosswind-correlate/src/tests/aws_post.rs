@@ -94,6 +94,62 @@ fn messaging_calls_from_a_known_ip_score_56_and_calls_apart_do_not_count() {
 }
 
 #[test]
+fn the_stolen_keys_first_call_does_not_make_its_ip_known() {
+    // A developer's key with two weeks of history from the office; then from a VPS:
+    // GetCallerIdentity, and SES calls seconds later.
+    let m = iam_user("dev");
+    let mut events: Vec<Event> = (1..=14)
+        .map(|d| {
+            call(
+                &format!("office{d}"),
+                30 * DAY - d * DAY,
+                m.clone(),
+                "DescribeInstances",
+                "198.51.100.7",
+                None,
+            )
+        })
+        .collect();
+    let t = 30 * DAY;
+    events.push(call(
+        "who",
+        t,
+        m.clone(),
+        "GetCallerIdentity",
+        "203.0.113.9",
+        None,
+    ));
+    events.push(svc(
+        call("q", t + 20, m.clone(), "GetSendQuota", "203.0.113.9", None),
+        "ses.amazonaws.com",
+    ));
+    events.push(svc(
+        call(
+            "e",
+            t + 40,
+            m.clone(),
+            "GetAccountSendingEnabled",
+            "203.0.113.9",
+            None,
+        ),
+        "ses.amazonaws.com",
+    ));
+    let s = run(&cfg(), events.clone());
+    let x = named(&s, "aws_messaging_abuse");
+    assert_eq!(x.len(), 1, "{s:#?}");
+    assert_eq!(x[0].risk_score, 84.0, "{}", x[0].risk_message);
+    // The same calls a day later from that VPS: it is known by then.
+    for e in events.iter_mut().filter(|e| e.time >= at(t)) {
+        e.time += DAY * 1000;
+    }
+    events.push(call("who0", t, m, "GetCallerIdentity", "203.0.113.9", None));
+    let s = run(&cfg(), events);
+    let x = named(&s, "aws_messaging_abuse");
+    assert_eq!(x.len(), 1, "{s:#?}");
+    assert_eq!(x[0].risk_score, 56.0, "{}", x[0].risk_message);
+}
+
+#[test]
 fn other_services_and_console_calls_are_not_messaging() {
     let m = iam_user("dev");
     let mut console_call = svc(
