@@ -3,17 +3,21 @@
 //! rotation, nothing else), and a CI role that starts deploying CloudFormation stacks to a new
 //! region on the window's first weekday (CreateStack, then CloudFormation's RunInstances), while
 //! the account's stored history is shorter than the 7 days `aws_unused_region` needs, and keeps
-//! deploying there on every weekday after. Neither must ever reach a finding.
+//! deploying there on every weekday after; and a notification service (`svc-notifications`)
+//! that checks its SES quota every hour and, before its daily digest, whether sending is on —
+//! two account-level messaging calls a day, from the one EC2 address it always uses (so never
+//! ×1.5 for a new IP): `aws_messaging_abuse` 56 on the first day, a repeat inside 24 h is
+//! silent, and habitual (14) from the third day. None must ever reach a finding.
 
 use crate::benign::Records;
 use crate::cloudtrail::{self, ConsoleUser, Principal};
 use crate::cloudtrail_post::{
     self as post, Actor, CLOUDFORMATION, CiRole, create_access_key, delete_access_key,
-    list_access_keys,
+    list_access_keys, ses_call,
 };
 use crate::rng::Rng;
 use crate::time::{DAY, HOUR, MIN, SEC, weekday};
-use crate::world::{Aws, Job, World};
+use crate::world::{ACCOUNTS, Aws, CLOUD_ISPS, IamUser, IpAlloc, Job, World};
 
 /// The region the CI team adopts (never used by anything else the simulator writes).
 pub const CI_NEW_REGION: &str = "eu-central-1";
@@ -51,6 +55,33 @@ pub(crate) fn ci_role(seed: u64) -> CiRole {
         session: "GitHubActions",
         role_id: format!("AROA{}", rng.base32(17)),
     }
+}
+
+/// The notification service's IAM user (not linked to anybody, not among the tenant's
+/// `service_accounts`).
+const SES_SENDER: &str = "svc-notifications";
+/// Its SDK, on the EC2 instance it runs on.
+const SES_SENDER_UA: &str = "aws-sdk-java/2.29.20 Linux/6.1.115-126.197.amzn2023.x86_64 OpenJDK_64-Bit_Server_VM/21.0.5+11-LTS Java/21.0.5 vendor/Amazon.com_Inc. md/internal exec-env/AWS_ECS_EC2 io/sync http/Apache cfg/retry-mode/legacy";
+
+/// The notification service (account 0): its IAM user and the EC2 address it sends from, from
+/// its own PRNG stream (the world's other draws stay put), in a /24 no one else in `world` uses.
+pub(crate) fn ses_sender(world: &World, seed: u64) -> (IamUser, String) {
+    let mut rng = Rng::derive(seed, "ses-sender");
+    let user = IamUser::new(&mut rng, 0, SES_SENDER.to_owned(), None, false);
+    let slash24 = |ip: &str| ip.rsplit_once('.').map_or(ip, |(p, _)| p).to_owned();
+    let taken: std::collections::BTreeSet<String> = world
+        .users
+        .iter()
+        .map(|u| slash24(&u.net.ip))
+        .chain(world.guests.iter().map(|g| slash24(&g.net.ip)))
+        .chain(world.automation.iter().map(|a| slash24(&a.ip)))
+        .collect();
+    let mut alloc = IpAlloc::new();
+    let mut ip = alloc.alloc(&mut rng, CLOUD_ISPS).0;
+    while taken.contains(&slash24(&ip)) {
+        ip = alloc.alloc(&mut rng, CLOUD_ISPS).0;
+    }
+    (user, ip)
 }
 
 /// When the CI role first deploys to the new region: the window's first weekday, 15:00 UTC
@@ -187,6 +218,57 @@ pub(crate) fn generate(
             }
         }
         traps.push((role.session_arn(), "ci_new_region"));
+    }
+
+    // The notification service: the quota every hour, and before the 07:30 UTC digest whether
+    // sending is enabled, then the quota again (the sends themselves are not in the trail).
+    let (sender, ip) = ses_sender(world, seed);
+    let who = Actor::of(&Principal::IamKey(&sender));
+    let region = ACCOUNTS[sender.account].region;
+    let mut wrote = false;
+    let hours = start.div_euclid(HOUR)..end.div_euclid(HOUR) + 1;
+    for hour in hours {
+        let t = hour * HOUR + o.rng.range(0, 90 * SEC);
+        if o.inside(t) {
+            let v = ses_call(
+                &mut o.rng,
+                t,
+                &who,
+                &ip,
+                SES_SENDER_UA,
+                region,
+                "GetSendQuota",
+                serde_json::Value::Null,
+            );
+            o.ct(t, v);
+            wrote = true;
+        }
+        if hour.rem_euclid(24) == 7 {
+            let digest = hour * HOUR + 30 * MIN + o.rng.range(0, 5 * MIN);
+            for (k, name) in ["GetAccountSendingEnabled", "GetSendQuota"]
+                .into_iter()
+                .enumerate()
+            {
+                let t = digest + k as i64 * o.rng.range(SEC, 4 * SEC);
+                if !o.inside(t) {
+                    continue;
+                }
+                let v = ses_call(
+                    &mut o.rng,
+                    t,
+                    &who,
+                    &ip,
+                    SES_SENDER_UA,
+                    region,
+                    name,
+                    serde_json::Value::Null,
+                );
+                o.ct(t, v);
+            }
+        }
+    }
+    if wrote {
+        traps.push((sender.arn(), "ses_sender"));
     }
     traps
 }

@@ -19,6 +19,8 @@ use crate::world::{
 pub(crate) struct Records {
     pub signins: Vec<(i64, Value)>,
     pub cloudtrail: Vec<(i64, Value)>,
+    /// Risk detections of no sign-in (the rest are derived from the sign-ins afterwards).
+    pub risk_detections: Vec<crate::risk::Detection>,
 }
 
 pub(crate) const VPN_RISK: Risk = Risk {

@@ -147,6 +147,9 @@ fn record(
     if !by_service {
         let host = if service == "iam" {
             "iam.amazonaws.com".to_owned()
+        } else if service == "ses" {
+            // SES (v1 and v2) is reached at email.<region>.amazonaws.com and logged as ses.
+            format!("email.{region}.amazonaws.com")
         } else {
             format!("{service}.{region}.amazonaws.com")
         };
@@ -374,6 +377,37 @@ pub(crate) fn stack(
             "parameters": [{ "parameterKey": "Environment", "parameterValue": "prod" }],
         }),
         json!({ "stackId": stack_id }),
+    )
+}
+
+/// An SES call (`GetSendQuota`, `VerifyEmailIdentity`, …) in `region`: read-only for the
+/// Get*/List* checks, shaped as SES's CloudTrail records (`ses.amazonaws.com`, host
+/// `email.<region>.amazonaws.com`, no response elements). The sends themselves (SendEmail,
+/// SendRawEmail) are not written: `aws_messaging_abuse` reads only account-level calls.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn ses_call(
+    rng: &mut Rng,
+    t: i64,
+    who: &Actor,
+    ip: &str,
+    ua: &str,
+    region: &str,
+    name: &str,
+    request: Value,
+) -> Value {
+    let read_only = name.starts_with("Get") || name.starts_with("List");
+    record(
+        rng,
+        t,
+        who,
+        ip,
+        ua,
+        "ses",
+        name,
+        region,
+        read_only,
+        request,
+        Value::Null,
     )
 }
 

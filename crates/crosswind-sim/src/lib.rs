@@ -135,12 +135,15 @@ pub enum Scenario {
     /// A stolen key enumerates, then launches instances in a region the account never used;
     /// needs [`Scenario::min_hours`] of window (a week of account history first).
     UnusedRegion,
+    /// Identity Protection finds a user's credentials leaked (an offline detection, hours
+    /// later); the same person's AWS key then checks and unlocks SES from a new IP.
+    LeakedCredentialsMessaging,
     /// Every attack in one benign tenant (those whose [`Scenario::min_hours`] fit the window).
     Mixed,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 12] = [
+    pub const ALL: [Scenario; 13] = [
         Scenario::Benign,
         Scenario::PasswordSpray,
         Scenario::AnonymizerSignin,
@@ -152,11 +155,12 @@ impl Scenario {
         Scenario::ImapNewCountry,
         Scenario::StolenKeyPersistence,
         Scenario::UnusedRegion,
+        Scenario::LeakedCredentialsMessaging,
         Scenario::Mixed,
     ];
 
     /// The attacks, in injection order.
-    pub const ATTACKS: [Scenario; 10] = [
+    pub const ATTACKS: [Scenario; 11] = [
         Scenario::PasswordSpray,
         Scenario::AnonymizerSignin,
         Scenario::CrossTenantSfa,
@@ -167,6 +171,7 @@ impl Scenario {
         Scenario::ImapNewCountry,
         Scenario::StolenKeyPersistence,
         Scenario::UnusedRegion,
+        Scenario::LeakedCredentialsMessaging,
     ];
 
     pub fn name(self) -> &'static str {
@@ -182,6 +187,7 @@ impl Scenario {
             Scenario::ImapNewCountry => "imap-new-country",
             Scenario::StolenKeyPersistence => "stolen-key-persistence",
             Scenario::UnusedRegion => "unused-region",
+            Scenario::LeakedCredentialsMessaging => "leaked-credentials-messaging",
             Scenario::Mixed => "mixed",
         }
     }
@@ -199,6 +205,7 @@ impl Scenario {
             Scenario::ImapNewCountry => 0.75,
             Scenario::StolenKeyPersistence => 0.52,
             Scenario::UnusedRegion => 0.85,
+            Scenario::LeakedCredentialsMessaging => 0.20,
             Scenario::Benign | Scenario::Mixed => 0.0,
         }
     }
@@ -276,6 +283,10 @@ pub struct ScenarioTruth {
     pub signin_ids: Vec<String>,
     /// CloudTrail `eventID`s of this scenario's records.
     pub cloudtrail_event_ids: Vec<String>,
+    /// Graph `id`s of the risk detections the scenario raises itself (not derived from a
+    /// sign-in: a leak Identity Protection found offline).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub risk_detection_ids: Vec<String>,
 }
 
 /// What a correct correlator should conclude.
@@ -291,7 +302,7 @@ pub struct GroundTruth {
     /// Benign identities built to look suspicious (must not reach a finding).
     pub benign_traps: BTreeSet<String>,
     /// Trap identity → kind (`vpn`, `traveller`, `partner_guest`, `service_account`,
-    /// `mfa_denier`, `mail_room`, `key_rotation`, `ci_new_region`).
+    /// `mfa_denier`, `mail_room`, `key_rotation`, `ci_new_region`, `ses_sender`).
     pub benign_trap_kinds: BTreeMap<String, String>,
 }
 
@@ -397,6 +408,8 @@ pub fn generate(cfg: &SimConfig, scenarios: &[Scenario]) -> Dataset {
         malicious: attack_signins.contains(id),
         offline: offline.get(id).copied(),
     });
+    // Detections of no sign-in (leaked credentials), raised by the scenarios themselves.
+    detections.append(&mut recs.risk_detections);
     detections.sort_by_key(|d| (risk::updated_ms(&d.value), d.visible_ms));
     let risk_detection_arrival_delay_ms = detections
         .iter()

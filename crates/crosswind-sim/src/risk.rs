@@ -160,7 +160,43 @@ fn detection(
     })
 }
 
-fn updated(first: &Value, state: &str, detail: &str, at: i64) -> Value {
+/// A detection of no sign-in: Identity Protection found `user`'s valid credentials leaked
+/// (`leakedCredentials`, always offline). Graph ties it to the user, not to a sign-in
+/// (`activity` user; `requestId`, `correlationId`, `ipAddress` and `location` null);
+/// `activityDateTime` is when the leak was found, `detectedDateTime` when Entra raised it.
+pub(crate) fn leaked_credentials(
+    id: &str,
+    user: (&str, &str, &str),
+    level: &str,
+    activity: i64,
+    detected: i64,
+) -> Value {
+    let (user_id, display, upn) = user;
+    json!({
+        "id": id,
+        "requestId": null,
+        "correlationId": null,
+        "riskEventType": "leakedCredentials",
+        "riskState": "atRisk",
+        "riskLevel": level,
+        "riskDetail": "none",
+        "source": "IdentityProtection",
+        "detectionTimingType": "offline",
+        "activity": "user",
+        "tokenIssuerType": "AzureAD",
+        "ipAddress": null,
+        "location": null,
+        "activityDateTime": iso(activity),
+        "detectedDateTime": iso(detected),
+        "lastUpdatedDateTime": iso(detected),
+        "userId": user_id,
+        "userDisplayName": display,
+        "userPrincipalName": upn,
+        "additionalInfo": "[]",
+    })
+}
+
+pub(crate) fn updated(first: &Value, state: &str, detail: &str, at: i64) -> Value {
     let mut v = first.clone();
     if let Some(o) = v.as_object_mut() {
         o.insert("riskState".into(), json!(state));

@@ -18,6 +18,7 @@ use crate::world::{
 use crate::{ExpectedSignal, Scenario, ScenarioTruth};
 
 mod aws_post;
+mod leaked;
 #[cfg(test)]
 pub(crate) use aws_post::MINER_REGION;
 
@@ -96,6 +97,8 @@ pub(crate) struct Victims {
     persist: usize,
     /// A developer whose key launches instances in an unused region.
     region: usize,
+    /// A developer whose credentials leak, key and all.
+    leak: usize,
 }
 
 impl Victims {
@@ -124,6 +127,7 @@ impl Victims {
         let spray_aws = rest.next().unwrap_or(0);
         let persist = rest.next().unwrap_or(0);
         let region = rest.next().unwrap_or(0);
+        let leak = rest.next().unwrap_or(0);
         let spray = plain.get(plain.len() / 3).copied().unwrap_or(0);
         let anonymizer = plain.get(2 * plain.len() / 3).copied().unwrap_or(0);
         let fatigue = sso_office_users(world).next().unwrap_or(0);
@@ -147,6 +151,7 @@ impl Victims {
             imap,
             persist,
             region,
+            leak,
         }
     }
 }
@@ -306,6 +311,9 @@ pub(crate) fn inject(
         Scenario::UnusedRegion => {
             "a developer's stolen long-term key checks regions and network from a never-seen IP, then launches eight large instances in a region the account has not used in the week of history"
         }
+        Scenario::LeakedCredentialsMessaging => {
+            "Identity Protection finds a developer's credentials in a leak (offline, raised hours later); meanwhile their leaked AWS key checks SES's quota and verified identities from a never-seen IP, verifies a sender and switches sending on"
+        }
         Scenario::Benign | Scenario::Mixed => return None,
     };
     let mut sc = Sc {
@@ -324,6 +332,9 @@ pub(crate) fn inject(
         Scenario::ImapNewCountry => imap_new_country(world, v, &mut sc, at),
         Scenario::StolenKeyPersistence => aws_post::key_persistence(world, v, &mut sc, at),
         Scenario::UnusedRegion => aws_post::unused_region(world, v, &mut sc, at),
+        Scenario::LeakedCredentialsMessaging => {
+            leaked::leaked_credentials_messaging(world, v, &mut sc, at)
+        }
         Scenario::Benign | Scenario::Mixed => {}
     }
     let both = matches!(
@@ -332,6 +343,7 @@ pub(crate) fn inject(
             | Scenario::SprayToAws
             | Scenario::ImpossibleTravel
             | Scenario::MfaFatigue
+            | Scenario::LeakedCredentialsMessaging
     );
     Some(sc.finish(both))
 }

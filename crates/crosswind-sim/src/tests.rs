@@ -780,6 +780,7 @@ fn mixed_has_every_attack_with_distinct_victims() {
             "mfa_denier",
             "partner_guest",
             "service_account",
+            "ses_sender",
             "traveller",
             "vpn"
         ])
@@ -1862,4 +1863,138 @@ fn ci_role_adopts_a_region_on_the_first_weekday() {
     let updates = named(&mine, "UpdateStack");
     assert_eq!(updates.len(), 3);
     assert!(updates.iter().all(|v| t(v, "eventTime") > adopted));
+}
+
+#[test]
+fn leaked_credentials_then_messaging_truth() {
+    let ds = generate(&cfg(), &[Scenario::LeakedCredentialsMessaging]);
+    let tr = truth_of(&ds, "leaked-credentials-messaging");
+    let upn = &tr.identities[0];
+    // The detection: offline leakedCredentials at high, tied to the user and to no sign-in,
+    // raised hours after the leak was found, then confirmed compromised (same id, later update).
+    assert_eq!(tr.risk_detection_ids.len(), 1);
+    let states: Vec<&Value> = ds
+        .risk_detections
+        .iter()
+        .filter(|d| s(d, &["id"]) == tr.risk_detection_ids[0])
+        .collect();
+    assert_eq!(states.len(), 2);
+    let d = states[0];
+    assert_eq!(s(d, &["riskEventType"]), "leakedCredentials");
+    assert_eq!(s(d, &["riskLevel"]), "high");
+    assert_eq!(s(d, &["riskState"]), "atRisk");
+    assert_eq!(s(d, &["detectionTimingType"]), "offline");
+    assert_eq!(s(d, &["activity"]), "user");
+    assert_eq!(s(d, &["userPrincipalName"]), upn.as_str());
+    for k in ["requestId", "correlationId", "ipAddress"] {
+        assert!(d[k].is_null(), "{k}: {d}");
+    }
+    let activity = t(d, "activityDateTime");
+    let detected = t(d, "detectedDateTime");
+    assert_eq!(activity, tr.start_ms);
+    assert!(detected - activity >= 2 * 3_600_000, "raised hours later");
+    assert_eq!(t(d, "lastUpdatedDateTime"), detected);
+    assert_eq!(s(states[1], &["riskState"]), "confirmedCompromised");
+    assert_eq!(t(states[1], "activityDateTime"), activity);
+    assert!(t(states[1], "lastUpdatedDateTime") > detected);
+    // Its key, linked to the same person, then checks and unlocks SES from one new IP, within
+    // 10 min and within 8 h of the leak; at most three recon calls (no recon burst).
+    let ct = scenario_trail(&ds, tr);
+    let ses: Vec<&Value> = ct
+        .iter()
+        .copied()
+        .filter(|v| s(v, &["eventSource"]) == "ses.amazonaws.com")
+        .collect();
+    let names: Vec<&str> = ses.iter().map(|v| s(v, &["eventName"])).collect();
+    assert_eq!(
+        names,
+        [
+            "GetSendQuota",
+            "GetAccountSendingEnabled",
+            "ListIdentities",
+            "VerifyEmailIdentity",
+            "UpdateAccountSendingEnabled"
+        ]
+    );
+    assert!(
+        ses.iter()
+            .all(|v| s(v, &["tlsDetails", "clientProvidedHostHeader"])
+                == format!("email.{}.amazonaws.com", s(v, &["awsRegion"])))
+    );
+    assert_eq!(ses[3]["readOnly"], Value::Bool(false));
+    assert_eq!(ses[0]["readOnly"], Value::Bool(true));
+    let first = t(ct[0], "eventTime");
+    let last = t(ct[ct.len() - 1], "eventTime");
+    assert!(last - first < 10 * 60_000);
+    assert!(first > activity && first - activity < 8 * 3_600_000);
+    let (distinct, _) = max_recon(&ct);
+    assert!(distinct < 4, "{distinct} recon calls");
+    let user = s(ct[0], &["userIdentity", "userName"]);
+    assert!(
+        ds.identities_toml
+            .contains(&format!(":user/{user}\"]\nazure = ")),
+        "the IAM user is linked"
+    );
+    let ip = s(ct[0], &["sourceIPAddress"]);
+    assert!(ct.iter().all(|v| s(v, &["sourceIPAddress"]) == ip));
+    assert!(
+        ds.cloudtrail
+            .iter()
+            .filter(|v| !ct.contains(v))
+            .all(|v| s(v, &["sourceIPAddress"]) != ip)
+    );
+    let signals: Vec<(&str, f64)> = tr
+        .expected_signals
+        .iter()
+        .map(|e| (e.signal.as_str(), e.score))
+        .collect();
+    assert_eq!(
+        signals,
+        [
+            ("azure_risk_detection", 64.0),
+            ("aws_messaging_abuse", 56.0),
+            ("cross_cloud_risky_then_aws", 80.0)
+        ]
+    );
+    assert_eq!(tr.expected_min_score, (64.0 + 56.0 + 80.0) * 1.5);
+}
+
+#[test]
+fn ses_sender_trap_sends_every_day_from_one_address() {
+    let ds = generate(&SimConfig { hours: 72, ..cfg() }, &[Scenario::Benign]);
+    let sender = ds
+        .truth
+        .benign_trap_kinds
+        .iter()
+        .find(|(_, k)| *k == "ses_sender")
+        .map(|(u, _)| u.clone())
+        .expect("trap");
+    assert!(sender.ends_with(":user/svc-notifications"), "{sender}");
+    let mine: Vec<&Value> = ds
+        .cloudtrail
+        .iter()
+        .filter(|v| s(v, &["userIdentity", "arn"]) == sender)
+        .collect();
+    // The quota every hour, and whether sending is on once a day, before the 07:30 digest.
+    assert_eq!(named(&mine, "GetSendQuota").len(), 72 + 3);
+    let enabled = named(&mine, "GetAccountSendingEnabled");
+    assert_eq!(enabled.len(), 3);
+    for e in &enabled {
+        let at = t(e, "eventTime") - DEFAULT_START;
+        assert_eq!(at.rem_euclid(86_400_000) / 60_000 / 30, 15, "07:30 UTC");
+    }
+    let ip = s(mine[0], &["sourceIPAddress"]);
+    assert!(
+        mine.iter()
+            .all(|v| s(v, &["sourceIPAddress"]) == ip
+                && s(v, &["eventSource"]) == "ses.amazonaws.com")
+    );
+    // Nothing else in the tenant uses its address; it is not among the service accounts.
+    assert!(
+        ds.cloudtrail
+            .iter()
+            .filter(|v| s(v, &["userIdentity", "arn"]) != sender)
+            .all(|v| s(v, &["sourceIPAddress"]) != ip)
+    );
+    assert!(!ds.correlate_toml.contains("svc-notifications"));
 }

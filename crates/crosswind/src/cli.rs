@@ -91,8 +91,8 @@ pub enum Command {
     Simulate {
         /// benign, mixed, password-spray, anonymizer-signin, cross-tenant-sfa, aws-recon,
         /// spray-to-aws, impossible-travel, mfa-fatigue, imap-new-country,
-        /// stolen-key-persistence or unused-region (needs 192 hours: a shorter --hours grows to
-        /// it, and mixed leaves it out of a shorter window).
+        /// stolen-key-persistence, unused-region (needs 192 hours: a shorter --hours grows to
+        /// it, and mixed leaves it out of a shorter window) or leaked-credentials-messaging.
         #[arg(long)]
         scenario: String,
         #[arg(long)]
