@@ -26,8 +26,11 @@ pub(super) fn leaked_credentials_messaging(world: &World, v: &Victims, sc: &mut 
     let victim = &world.users[v.leak];
     let Some(user) = iam(victim) else { return };
 
-    // The leak, found at `at`; Entra raises it hours later, and the SOC confirms it after that.
-    let detected = at + sc.rng.range(2 * HOUR, 3 * HOUR + 30 * MIN);
+    // The leak, found at `at`; Entra raises it hours later, and the SOC confirms it within the
+    // hour (all of it inside a six-hour window: a simulator serving each detection's latest
+    // state would otherwise serve a confirmation dated after the window's end, which no
+    // collector asks for yet, instead of the detection).
+    let detected = at + sc.rng.range(2 * HOUR, 3 * HOUR);
     let id = sc.rng.hex(64);
     let first = risk::leaked_credentials(
         &id,
@@ -36,7 +39,7 @@ pub(super) fn leaked_credentials_messaging(world: &World, v: &Victims, sc: &mut 
         at,
         detected,
     );
-    let reviewed = detected + sc.rng.range(HOUR, 2 * HOUR);
+    let reviewed = detected + sc.rng.range(30 * MIN, HOUR);
     let confirmed = risk::updated(
         &first,
         "confirmedCompromised",
