@@ -4,7 +4,8 @@
 //! Screenshots are saved under the target directory for a person to look at.
 //!
 //! Without chromium the test is skipped with a message, unless `CROSSWIND_REQUIRE_CHROMIUM=1`
-//! (CI sets it), which makes a missing browser a failure.
+//! (CI sets it), which makes a missing browser a failure. What the demo shows (a cross-cloud
+//! chain from Identity Protection evidence) is checked without a browser too.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -121,6 +122,77 @@ fn check_png(path: &Path) {
     assert!(png.len() > 60_000, "{} bytes: blank page?", png.len());
 }
 
+/// Runs `crosswind demo --seconds 3`; returns what it printed and the store it wrote.
+fn run_demo() -> (String, PathBuf) {
+    let demo = crosswind(&["demo", "--seconds", "3"]);
+    assert_eq!(demo.status.code(), Some(0), "{}", stderr(&demo));
+    let text = stdout(&demo);
+    let store = demo_field(&text, "store: ");
+    (text, store)
+}
+
+/// The path the demo printed after `name`.
+fn demo_field(text: &str, name: &str) -> PathBuf {
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .unwrap_or_else(|| panic!("demo printed no {name:?}:\n{text}"));
+    PathBuf::from(line.split(' ').next().unwrap())
+}
+
+/// The demo's world carries the leaked-credentials chain (issue 12): an identity with a finding
+/// whose `cross_cloud_risky_then_aws` has as its context (its first event) an Identity
+/// Protection detection — the offline `leakedCredentials` one, collected from the simulated
+/// Graph `riskDetections` and scored as `azure_risk_detection` — and whose AWS side is an SES
+/// messaging burst. Returns that identity.
+fn assert_demo_chain(store: &Path) -> String {
+    let store = crosswind_store::Store::open(store).unwrap();
+    let findings = crosswind_store::correlate::findings_recent(&store, i64::MIN, 1000).unwrap();
+    let signals = crosswind_store::correlate::signals_between(&store, i64::MIN, i64::MAX).unwrap();
+    let chain = signals.iter().find(|c| {
+        c.signal == "cross_cloud_risky_then_aws"
+            && findings.iter().any(|f| f.identity == c.risk_object)
+            && signals.iter().any(|d| {
+                d.signal == "azure_risk_detection"
+                    && d.risk_object == c.risk_object
+                    && d.risk_message.contains("leakedCredentials")
+                    && d.event_ids.first() == c.event_ids.first()
+            })
+            && signals.iter().any(|m| {
+                m.signal == "aws_messaging_abuse"
+                    && m.risk_object == c.risk_object
+                    && m.event_ids.iter().any(|id| c.event_ids.contains(id))
+            })
+    });
+    let chain = chain.unwrap_or_else(|| {
+        panic!(
+            "no finding with a cross-cloud chain from a leakedCredentials detection: {:?}",
+            signals
+                .iter()
+                .filter(
+                    |s| s.signal.starts_with("cross_cloud") || s.signal == "azure_risk_detection"
+                )
+                .map(|s| (&s.signal, &s.risk_object, &s.risk_message))
+                .collect::<Vec<_>>()
+        )
+    });
+    assert!(
+        chain
+            .risk_message
+            .contains("Identity Protection risk detection"),
+        "{}",
+        chain.risk_message
+    );
+    chain.risk_object.clone()
+}
+
+#[test]
+fn demo_shows_a_cross_cloud_chain_from_a_leaked_credentials_detection() {
+    let (_, store) = run_demo();
+    assert_demo_chain(&store);
+    let _ = std::fs::remove_dir_all(store.parent().unwrap());
+}
+
 #[test]
 fn demo_report_renders_in_a_browser_and_record_markup_stays_text() {
     let Some(browser) = chromium() else {
@@ -139,19 +211,10 @@ fn demo_report_renders_in_a_browser_and_record_markup_stays_text() {
     std::fs::create_dir_all(&shots).unwrap();
 
     // The demo: the daemon against the simulators; it writes the report and prints its path.
-    let demo = crosswind(&["demo", "--seconds", "3"]);
-    assert_eq!(demo.status.code(), Some(0), "{}", stderr(&demo));
-    let text = stdout(&demo);
-    let field = |name: &str| -> PathBuf {
-        let line = text
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .unwrap_or_else(|| panic!("demo printed no {name:?}:\n{text}"));
-        PathBuf::from(line.split(' ').next().unwrap())
-    };
-    let report = field("report: ");
-    let store = field("store: ");
+    let (text, store) = run_demo();
+    let report = demo_field(&text, "report: ");
     let demo_dir = store.parent().unwrap().to_path_buf();
+    let chained = assert_demo_chain(&store);
     let store = store.to_str().unwrap().to_string();
 
     let findings = crosswind(&["--store", &store, "findings", "--format", "json"]);
@@ -160,6 +223,10 @@ fn demo_report_renders_in_a_browser_and_record_markup_stays_text() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert!(findings.len() >= 4, "the demo's attacks raise findings");
+    assert!(
+        findings.iter().any(|f| f["identity"] == chained.as_str()),
+        "the leaked-credentials chain is among the findings"
+    );
 
     let dom = headless(&browser, &report, "--dump-dom", "1400,2400");
     for section in ["summary", "findings", "identities", "ips"] {

@@ -6,7 +6,10 @@
 //! it (`report.html`), printing its path.
 //!
 //! The simulated traffic is the `mixed` scenario (every attack in a benign tenant) over the last
-//! six hours, its final stretch arriving live while the daemon runs.
+//! six hours, its final stretch arriving live while the daemon runs. Among its findings is a
+//! cross-cloud chain from Identity Protection evidence: a developer's credentials found leaked
+//! (an offline `leakedCredentials` detection, collected from the simulated `riskDetections`) and
+//! their AWS key's SES messaging burst (`leaked-credentials-messaging`).
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
