@@ -352,8 +352,8 @@ fn unused_region() {
 /// Identity Protection finds a developer's credentials leaked (offline, raised hours after the
 /// activity it is dated at, then confirmed compromised); meanwhile their key, linked to them by
 /// the identities file, makes SES checks and settings from a new IP: the detection (high, 64),
-/// the messaging burst (56: the key's GetCallerIdentity seconds before already made the IP
-/// known, so no ×1.5) and the cross-cloud chain (80) whose risky side is the detection —
+/// the messaging burst (56 × 1.5 = 84: the key's GetCallerIdentity seconds before is the same
+/// session, not history) and the cross-cloud chain (80) whose risky side is the detection —
 /// exactly those, in both orders (the detection is dated before the trail's calls
 /// but raised after them, in a file of its own).
 #[test]
@@ -374,7 +374,7 @@ fn leaked_credentials_messaging() {
         assert_eq!(
             names,
             [
-                ("aws_messaging_abuse", 56.0),
+                ("aws_messaging_abuse", 84.0),
                 ("azure_risk_detection", 64.0),
                 ("cross_cloud_risky_then_aws", 80.0)
             ],

@@ -1952,11 +1952,11 @@ fn leaked_credentials_then_messaging_truth() {
         signals,
         [
             ("azure_risk_detection", 64.0),
-            ("aws_messaging_abuse", 56.0),
+            ("aws_messaging_abuse", 84.0),
             ("cross_cloud_risky_then_aws", 80.0)
         ]
     );
-    assert_eq!(tr.expected_min_score, (64.0 + 56.0 + 80.0) * 1.5);
+    assert_eq!(tr.expected_min_score, (64.0 + 84.0 + 80.0) * 1.5);
 }
 
 #[test]

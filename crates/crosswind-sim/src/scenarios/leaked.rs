@@ -107,11 +107,9 @@ pub(super) fn leaked_credentials_messaging(world: &World, v: &Victims, sc: &mut 
     sc.truth.ips.push(ip.clone());
     // High level: the full score, at the time the leak was found (no IP: it names none).
     sc.expect(&name, "azure_risk_detection", 64.0, None);
-    // Two distinct account-level calls within 10 min. No ×1.5: the IP is new for the identity,
-    // but the GetCallerIdentity seconds before made it known by the time the SES calls come
-    // (docs/detections.md: new means not among the identity's earlier successful AWS activity,
-    // and a messaging burst is judged by its own calls).
-    sc.expect(&name, "aws_messaging_abuse", 56.0, Some(&ip));
+    // Two distinct account-level calls within 10 min, from an IP new for the identity (×1.5):
+    // the GetCallerIdentity seconds before is the same session, not history (docs/detections.md).
+    sc.expect(&name, "aws_messaging_abuse", 56.0 * 1.5, Some(&ip));
     // The detection (high) is the risky Entra side, the messaging burst the AWS side, < 8 h.
     sc.expect(&name, "cross_cloud_risky_then_aws", 80.0, Some(&ip));
 }
