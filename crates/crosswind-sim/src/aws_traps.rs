@@ -225,22 +225,25 @@ pub(crate) fn generate(
     let (sender, ip) = ses_sender(world, seed);
     let who = Actor::of(&Principal::IamKey(&sender));
     let region = ACCOUNTS[sender.account].region;
+    let ses = |o: &mut Out<'_>, t: i64, name: &str| {
+        let v = ses_call(
+            &mut o.rng,
+            t,
+            &who,
+            &ip,
+            SES_SENDER_UA,
+            region,
+            name,
+            serde_json::Value::Null,
+        );
+        o.ct(t, v);
+    };
     let mut wrote = false;
     let hours = start.div_euclid(HOUR)..end.div_euclid(HOUR) + 1;
     for hour in hours {
         let t = hour * HOUR + o.rng.range(0, 90 * SEC);
         if o.inside(t) {
-            let v = ses_call(
-                &mut o.rng,
-                t,
-                &who,
-                &ip,
-                SES_SENDER_UA,
-                region,
-                "GetSendQuota",
-                serde_json::Value::Null,
-            );
-            o.ct(t, v);
+            ses(&mut o, t, "GetSendQuota");
             wrote = true;
         }
         if hour.rem_euclid(24) == 7 {
@@ -250,20 +253,9 @@ pub(crate) fn generate(
                 .enumerate()
             {
                 let t = digest + k as i64 * o.rng.range(SEC, 4 * SEC);
-                if !o.inside(t) {
-                    continue;
+                if o.inside(t) {
+                    ses(&mut o, t, name);
                 }
-                let v = ses_call(
-                    &mut o.rng,
-                    t,
-                    &who,
-                    &ip,
-                    SES_SENDER_UA,
-                    region,
-                    name,
-                    serde_json::Value::Null,
-                );
-                o.ct(t, v);
             }
         }
     }

@@ -181,6 +181,12 @@ impl Sc<'_> {
         self.out.cloudtrail.push((t, v));
     }
 
+    /// A successful API call by the intruder's tooling (boto3) with `p`'s credentials.
+    fn attacker_call(&mut self, t: i64, p: &Principal<'_>, ip: &str, call: Call) {
+        let rec = cloudtrail::api_call(&mut self.rng, t, p, ip, ATTACKER_BOTO_UA, call, false);
+        self.ct(t, rec);
+    }
+
     fn note(&mut self, t: i64, v: &Value, key: &str) {
         let id = v
             .get(key)

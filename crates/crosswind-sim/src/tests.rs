@@ -52,6 +52,22 @@ fn truth_of<'a>(ds: &'a Dataset, name: &str) -> &'a ScenarioTruth {
         .expect("scenario present")
 }
 
+/// (signal, score) of each signal the scenario's truth expects, in order.
+fn expected_scores(tr: &ScenarioTruth) -> Vec<(&str, f64)> {
+    tr.expected_signals
+        .iter()
+        .map(|e| (e.signal.as_str(), e.score))
+        .collect()
+}
+
+/// No CloudTrail record outside the scenario's own comes from `ip`.
+fn only_the_attack_uses(ds: &Dataset, ct: &[&Value], ip: &str) -> bool {
+    ds.cloudtrail
+        .iter()
+        .filter(|v| !ct.contains(v))
+        .all(|v| s(v, &["sourceIPAddress"]) != ip)
+}
+
 fn ids(tr: &ScenarioTruth) -> BTreeSet<&str> {
     tr.signin_ids
         .iter()
@@ -1652,19 +1668,9 @@ fn stolen_key_persistence_truth() {
     assert_eq!(s(tried, &["userIdentity", "userName"]), target);
     assert_eq!(s(tried, &["sourceIPAddress"]), s(c, &["sourceIPAddress"]));
     let ip = s(c, &["sourceIPAddress"]);
-    assert!(
-        ds.cloudtrail
-            .iter()
-            .filter(|v| !ct.contains(v))
-            .all(|v| s(v, &["sourceIPAddress"]) != ip)
-    );
-    let signals: Vec<(&str, f64)> = tr
-        .expected_signals
-        .iter()
-        .map(|e| (e.signal.as_str(), e.score))
-        .collect();
+    assert!(only_the_attack_uses(&ds, &ct, ip));
     assert_eq!(
-        signals,
+        expected_scores(tr),
         [
             ("aws_recon_burst", 84.0),
             ("aws_credential_persistence", 48.0)
@@ -1728,13 +1734,8 @@ fn unused_region_needs_a_week_and_launches_where_the_account_never_was() {
             .filter(|v| s(v, &["awsRegion"]) == scenarios::MINER_REGION)
             .all(|v| ct.contains(&v))
     );
-    let signals: Vec<(&str, f64)> = tr
-        .expected_signals
-        .iter()
-        .map(|e| (e.signal.as_str(), e.score))
-        .collect();
     assert_eq!(
-        signals,
+        expected_scores(tr),
         [("aws_recon_burst", 84.0), ("aws_unused_region", 40.0)]
     );
     // mixed leaves it out of a day's window and carries it in eight days.
@@ -1937,19 +1938,9 @@ fn leaked_credentials_then_messaging_truth() {
     );
     let ip = s(ct[0], &["sourceIPAddress"]);
     assert!(ct.iter().all(|v| s(v, &["sourceIPAddress"]) == ip));
-    assert!(
-        ds.cloudtrail
-            .iter()
-            .filter(|v| !ct.contains(v))
-            .all(|v| s(v, &["sourceIPAddress"]) != ip)
-    );
-    let signals: Vec<(&str, f64)> = tr
-        .expected_signals
-        .iter()
-        .map(|e| (e.signal.as_str(), e.score))
-        .collect();
+    assert!(only_the_attack_uses(&ds, &ct, ip));
     assert_eq!(
-        signals,
+        expected_scores(tr),
         [
             ("azure_risk_detection", 64.0),
             ("aws_messaging_abuse", 84.0),

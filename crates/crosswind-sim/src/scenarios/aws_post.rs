@@ -58,16 +58,12 @@ pub(super) fn key_persistence(world: &World, v: &Victims, sc: &mut Sc<'_>, at: i
     let t = t + sc.rng.range(40 * SEC, 90 * SEC);
     let mut backdoor = target.clone();
     backdoor.access_key = new_key;
-    let rec = cloudtrail::api_call(
-        &mut sc.rng,
+    sc.attacker_call(
         t,
         &Principal::IamKey(&backdoor),
         &ip,
-        ATTACKER_BOTO_UA,
         Call::GetCallerIdentity,
-        false,
     );
-    sc.ct(t, rec);
 
     let name = user.canonical();
     sc.truth.identities.push(name.clone());
@@ -87,16 +83,7 @@ pub(super) fn unused_region(world: &World, v: &Victims, sc: &mut Sc<'_>, at: i64
     let home = ACCOUNTS[user.account].region;
     // Which account, which regions, what network: a miner's checks, in the CLI's default region.
     let mut t = at;
-    let rec = cloudtrail::api_call(
-        &mut sc.rng,
-        t,
-        &p,
-        &ip,
-        ATTACKER_BOTO_UA,
-        Call::GetCallerIdentity,
-        false,
-    );
-    sc.ct(t, rec);
+    sc.attacker_call(t, &p, &ip, Call::GetCallerIdentity);
     for name in ["DescribeRegions", "DescribeVpcs", "DescribeSecurityGroups"] {
         t += sc.rng.range(4 * SEC, 12 * SEC);
         let rec = post::ec2_describe(&mut sc.rng, t, &who, &ip, ATTACKER_BOTO_UA, name, home);

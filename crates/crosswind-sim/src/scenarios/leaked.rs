@@ -8,7 +8,7 @@
 use serde_json::json;
 
 use super::{ATTACKER_BOTO_UA, Sc, Victims, attack_ip, iam};
-use crate::cloudtrail::{self, Call, Principal};
+use crate::cloudtrail::{Call, Principal};
 use crate::cloudtrail_post::{Actor, ses_call};
 use crate::risk::{self, Detection};
 use crate::time::{HOUR, MIN, SEC};
@@ -62,16 +62,7 @@ pub(super) fn leaked_credentials_messaging(world: &World, v: &Victims, sc: &mut 
     let p = Principal::IamKey(user);
     let who = Actor::of(&p);
     let mut t = at + 100 * MIN + sc.rng.range(0, 30 * MIN);
-    let rec = cloudtrail::api_call(
-        &mut sc.rng,
-        t,
-        &p,
-        &ip,
-        ATTACKER_BOTO_UA,
-        Call::GetCallerIdentity,
-        false,
-    );
-    sc.ct(t, rec);
+    sc.attacker_call(t, &p, &ip, Call::GetCallerIdentity);
     let calls = [
         ("GetSendQuota", json!(null)),
         ("GetAccountSendingEnabled", json!(null)),
