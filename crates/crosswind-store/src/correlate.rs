@@ -107,6 +107,39 @@ pub fn insert_signals(batch: &mut Batch<'_>, signals: &[Signal]) -> Result<Vec<u
     Ok(new)
 }
 
+/// Replaces a stored signal with a new version of it (same id): a replay over late data
+/// concluded otherwise (see the driver's `reconcile`). Its event links are kept and extended.
+pub fn replace_signal(batch: &mut Batch<'_>, s: &Signal) -> Result<()> {
+    let tx = batch.transaction();
+    let body = serde_json::to_string(s).map_err(StoreError::Serialize)?;
+    let score = if s.risk_score.is_finite() {
+        s.risk_score
+    } else {
+        0.0
+    };
+    tx.prepare_cached(
+        "UPDATE signals SET signal = ?2, time = ?3, risk_object = ?4, risk_score = ?5,
+                threat_object = ?6, body = ?7
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        s.id,
+        s.signal,
+        s.time,
+        s.risk_object,
+        score,
+        s.threat_object,
+        body
+    ])?;
+    let mut link = tx.prepare_cached(
+        "INSERT OR IGNORE INTO signal_events (signal_id, record_id) VALUES (?1, ?2)",
+    )?;
+    for e in &s.event_ids {
+        link.execute(params![s.id, e])?;
+    }
+    Ok(())
+}
+
 /// Stores findings (`INSERT OR IGNORE` on the id); returns the indices of the new ones.
 pub fn insert_findings(batch: &mut Batch<'_>, findings: &[Finding]) -> Result<Vec<usize>> {
     let now = batch.now;
@@ -330,6 +363,20 @@ mod tests {
             entra: None,
             aws: None,
         }
+    }
+
+    #[test]
+    fn a_replaced_signal_is_read_back_in_its_new_version() {
+        let mut store = Store::open_in_memory().unwrap();
+        let mut b = store.begin().unwrap();
+        let mut s = sig("s1", "alice@corp.example", 10);
+        insert_signals(&mut b, std::slice::from_ref(&s)).unwrap();
+        s.risk_score /= 4.0;
+        s.habitual = true;
+        replace_signal(&mut b, &s).unwrap();
+        b.commit().unwrap();
+        let back = signals_between(&store, i64::MIN, i64::MAX).unwrap();
+        assert_eq!(back, [s]);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! whole look-back (14 days of history for the new-IP modifier). Records later than the window
 //! fall back to the full warm-up; the results are the same either way.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -23,6 +23,7 @@ use crosswind_store::outbox::Quota;
 use crosswind_store::{Store, StoreError};
 
 use crate::config::Config;
+use crate::reconcile::reconcile;
 
 /// How far behind the newest event the engine snapshot is kept: records arriving up to this
 /// late (Entra sign-ins routinely show up 30 minutes late) replay from the snapshot.
@@ -60,6 +61,10 @@ pub struct CorrelationStats {
     /// Events replayed (new ones and the ones after them in event time).
     pub events: u64,
     pub signals_new: u64,
+    /// Stored signals a replay over late data raised with another score, or no longer raised
+    /// (taken back); see [`crate::reconcile`].
+    pub signals_rescored: u64,
+    pub signals_withdrawn: u64,
     pub findings_new: Vec<Finding>,
     /// The run replayed from the engine snapshot instead of warming up on the full look-back.
     pub from_snapshot: bool,
@@ -139,8 +144,9 @@ impl Correlation {
         let (mut engine, replay_from) = match saved {
             Some(mut s) => {
                 // The snapshot knows what fired before it; signals stored since (by the runs
-                // after it) count from their own times, as for a fresh engine.
-                let stored = db::signals_between(store, s.at, i64::MAX)?;
+                // after it) count from their own times, as for a fresh engine. Those from
+                // `start` on are the replay's to conclude again (`reconcile`).
+                let stored = db::signals_between(store, s.at, start)?;
                 s.engine.seed_signals(stored.iter());
                 (s.engine, s.at)
             }
@@ -148,9 +154,10 @@ impl Correlation {
                 let mut engine = Engine::new(self.config.clone(), self.links.clone());
                 let warm_from = start.saturating_sub(engine.max_lookback_ms());
                 // What already fired, for the repeat rule: every stored signal from the seed
-                // look-back on (later ones too; the engine knows its own by id).
+                // look-back up to `start`; those after it are the replay's to conclude again
+                // (`reconcile`).
                 let seed_from = start.saturating_sub(engine.seed_lookback_ms());
-                let stored = db::signals_between(store, seed_from, i64::MAX)?;
+                let stored = db::signals_between(store, seed_from, start)?;
                 engine.seed_signals(stored.iter());
                 db::for_each_event_ordered(store, warm_from, start, |e| {
                     engine.warm_up(&e.event);
@@ -190,6 +197,18 @@ impl Correlation {
         })?;
         // Signals before `start` were stored by the runs that saw their events.
         signals.retain(|s| s.time >= start);
+        // Signals stored from `start` on were concluded before these events arrived: the replay
+        // is what counts now (late data; see `reconcile`).
+        let stored_later = db::signals_between(store, start, i64::MAX)?;
+        let reconciled = reconcile(&stored_later, &signals);
+        stats.signals_rescored = reconciled.rescored.len() as u64;
+        stats.signals_withdrawn = reconciled.withdrawals.len() as u64;
+        let stored_later: HashSet<&str> = stored_later.iter().map(|s| s.id.as_str()).collect();
+        let current: HashMap<&str, &Signal> = signals
+            .iter()
+            .chain(&reconciled.withdrawals)
+            .map(|s| (s.id.as_str(), s))
+            .collect();
         let next_snapshot = next_snapshot.unwrap_or(Snapshot {
             engine,
             at: snapshot_at.max(newest.saturating_add(1)),
@@ -199,6 +218,7 @@ impl Correlation {
         // plus what this run found (ids dedup the overlap).
         let identities: BTreeSet<&str> = signals
             .iter()
+            .chain(&reconciled.withdrawals)
             .map(|s| s.risk_object.as_str())
             .filter(|r| !r.is_empty())
             .collect();
@@ -209,11 +229,18 @@ impl Correlation {
         let mut behind: Vec<Signal> = Vec::new();
         for identity in identities {
             let mut history = db::signals_of(store, identity, score_from)?;
+            // The replay's version of a stored signal is the one that counts.
+            for h in history.iter_mut() {
+                if let Some(now) = current.get(h.id.as_str()) {
+                    *h = (*now).clone();
+                }
+            }
             let stored = history.len();
             history.extend(
                 signals
                     .iter()
-                    .filter(|s| s.risk_object == identity)
+                    .chain(&reconciled.withdrawals)
+                    .filter(|s| s.risk_object == identity && !stored_later.contains(s.id.as_str()))
                     .cloned(),
             );
             let prior_findings = db::findings_of(store, identity)?;
@@ -229,12 +256,21 @@ impl Correlation {
         for (alias, (first, last)) in &aliases {
             db::upsert_alias_seen(&mut batch, alias, *first, *last)?;
         }
+        for s in &reconciled.rescored {
+            db::replace_signal(&mut batch, s)?;
+        }
         let new_signals = db::insert_signals(&mut batch, &signals)?;
+        let new_withdrawals = db::insert_signals(&mut batch, &reconciled.withdrawals)?;
         let new_findings = db::insert_findings(&mut batch, &findings)?;
         if let Some(renderer) = renderer {
             let mut quota = Quota::check(&batch, self.max_outbox_rows)?;
-            for &i in &new_signals {
-                if let Some(r) = renderer.risk(&signals[i]) {
+            let to_splunk = new_signals
+                .iter()
+                .map(|&i| &signals[i])
+                .chain(reconciled.corrections.iter())
+                .chain(new_withdrawals.iter().map(|&i| &reconciled.withdrawals[i]));
+            for s in to_splunk {
+                if let Some(r) = renderer.risk(s) {
                     crosswind_hec::enqueue(&batch, &mut quota, &r)?;
                 }
             }
@@ -255,7 +291,7 @@ impl Correlation {
         if let Ok(mut s) = self.snapshot.lock() {
             *s = Some(next_snapshot);
         }
-        stats.signals_new = new_signals.len() as u64;
+        stats.signals_new = (new_signals.len() + new_withdrawals.len()) as u64;
         stats.findings_new = new_findings.iter().map(|&i| findings[i].clone()).collect();
         Ok(stats)
     }

@@ -15,6 +15,7 @@ pub mod feeder;
 pub mod hunt;
 pub mod import;
 pub mod output;
+pub mod reconcile;
 pub mod report;
 pub mod simulate;
 pub mod timearg;
