@@ -75,17 +75,9 @@ pub fn insert_signals(batch: &mut Batch<'_>, signals: &[Signal]) -> Result<Vec<u
            (id, signal, time, risk_object, risk_score, threat_object, created_at, body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
-    let mut link = tx.prepare_cached(
-        "INSERT OR IGNORE INTO signal_events (signal_id, record_id) VALUES (?1, ?2)",
-    )?;
     let mut new = Vec::new();
     for (i, s) in signals.iter().enumerate() {
-        let body = serde_json::to_string(s).map_err(StoreError::Serialize)?;
-        let score = if s.risk_score.is_finite() {
-            s.risk_score
-        } else {
-            0.0
-        };
+        let (body, score) = signal_row(s)?;
         let n = ins.execute(params![
             s.id,
             s.signal,
@@ -99,24 +91,39 @@ pub fn insert_signals(batch: &mut Batch<'_>, signals: &[Signal]) -> Result<Vec<u
         if n == 0 {
             continue;
         }
-        for e in &s.event_ids {
-            link.execute(params![s.id, e])?;
-        }
+        link_events(tx, s)?;
         new.push(i);
     }
     Ok(new)
 }
 
-/// Replaces a stored signal with a new version of it (same id): a replay over late data
-/// concluded otherwise (see the driver's `reconcile`). Its event links are kept and extended.
-pub fn replace_signal(batch: &mut Batch<'_>, s: &Signal) -> Result<()> {
-    let tx = batch.transaction();
+/// A signal's stored body and score (a non-finite score is stored as 0).
+fn signal_row(s: &Signal) -> Result<(String, f64)> {
     let body = serde_json::to_string(s).map_err(StoreError::Serialize)?;
     let score = if s.risk_score.is_finite() {
         s.risk_score
     } else {
         0.0
     };
+    Ok((body, score))
+}
+
+/// Links a signal to the records of its events.
+fn link_events(tx: &rusqlite::Transaction<'_>, s: &Signal) -> Result<()> {
+    let mut link = tx.prepare_cached(
+        "INSERT OR IGNORE INTO signal_events (signal_id, record_id) VALUES (?1, ?2)",
+    )?;
+    for e in &s.event_ids {
+        link.execute(params![s.id, e])?;
+    }
+    Ok(())
+}
+
+/// Replaces a stored signal with a new version of it (same id): a replay over late data
+/// concluded otherwise (see the driver's `reconcile`). Its event links are kept and extended.
+pub fn replace_signal(batch: &mut Batch<'_>, s: &Signal) -> Result<()> {
+    let tx = batch.transaction();
+    let (body, score) = signal_row(s)?;
     tx.prepare_cached(
         "UPDATE signals SET signal = ?2, time = ?3, risk_object = ?4, risk_score = ?5,
                 threat_object = ?6, body = ?7
@@ -131,13 +138,7 @@ pub fn replace_signal(batch: &mut Batch<'_>, s: &Signal) -> Result<()> {
         s.threat_object,
         body
     ])?;
-    let mut link = tx.prepare_cached(
-        "INSERT OR IGNORE INTO signal_events (signal_id, record_id) VALUES (?1, ?2)",
-    )?;
-    for e in &s.event_ids {
-        link.execute(params![s.id, e])?;
-    }
-    Ok(())
+    link_events(tx, s)
 }
 
 /// Stores findings (`INSERT OR IGNORE` on the id); returns the indices of the new ones.
