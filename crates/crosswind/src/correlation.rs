@@ -61,10 +61,6 @@ pub struct CorrelationStats {
     /// Events replayed (new ones and the ones after them in event time).
     pub events: u64,
     pub signals_new: u64,
-    /// Stored signals a replay over late data raised with another score, or no longer raised
-    /// (taken back); see [`crate::reconcile`].
-    pub signals_rescored: u64,
-    pub signals_withdrawn: u64,
     pub findings_new: Vec<Finding>,
     /// The run replayed from the engine snapshot instead of warming up on the full look-back.
     pub from_snapshot: bool,
@@ -201,8 +197,14 @@ impl Correlation {
         // is what counts now (late data; see `reconcile`).
         let stored_later = db::signals_between(store, start, i64::MAX)?;
         let reconciled = reconcile(&stored_later, &signals);
-        stats.signals_rescored = reconciled.rescored.len() as u64;
-        stats.signals_withdrawn = reconciled.withdrawals.len() as u64;
+        if !reconciled.rescored.is_empty() || !reconciled.withdrawals.is_empty() {
+            tracing::info!(
+                rescored = reconciled.rescored.len(),
+                withdrawn = reconciled.withdrawals.len(),
+                "Late events changed what was concluded after them: stored signals re-scored \
+                 or taken back, and Splunk told the difference."
+            );
+        }
         let stored_later: HashSet<&str> = stored_later.iter().map(|s| s.id.as_str()).collect();
         let current: HashMap<&str, &Signal> = signals
             .iter()
