@@ -42,11 +42,14 @@ impl Rows {
     }
 
     pub fn write(&self, format: OutputFormat, out: &mut (impl Write + ?Sized)) -> io::Result<()> {
+        // Stdout flushes at every newline: tens of thousands of rows would be as many writes.
+        let mut out = io::BufWriter::with_capacity(64 << 10, out);
         match format {
-            OutputFormat::Json => self.write_json(out),
-            OutputFormat::Csv => self.write_csv(out),
-            OutputFormat::Table => self.write_table(out),
-        }
+            OutputFormat::Json => self.write_json(&mut out),
+            OutputFormat::Csv => self.write_csv(&mut out),
+            OutputFormat::Table => self.write_table(&mut out),
+        }?;
+        out.flush()
     }
 
     fn write_json(&self, out: &mut (impl Write + ?Sized)) -> io::Result<()> {
