@@ -217,10 +217,14 @@ fn import_one(
     // slower half. The channel is bounded, so a slow store holds the reader back instead of
     // buffering.
     let (tx, rx) = mpsc::sync_channel(CHUNKS_IN_FLIGHT);
+    // Stored chunks go back to the reading thread, which frees them: memory is freed fastest
+    // by the thread that allocated it (mimalloc), and that thread is the less busy one.
+    let (stored_tx, stored_rx) = mpsc::channel();
     let packer = store.packer();
     let in_flight = Arc::new(AtomicUsize::new(0));
     let handover = Handover {
         tx,
+        stored: stored_rx,
         in_flight: Arc::clone(&in_flight),
     };
     let reader = std::thread::Builder::new()
@@ -229,11 +233,10 @@ fn import_one(
         .context("cannot start the reading thread")?;
     // On a store error `rx` is dropped and the reader stops at its next hand-over; it is not
     // waited for (it may be blocked reading stdin).
-    let items = rx.into_iter().flat_map(|chunk| {
+    let chunks = rx.into_iter().inspect(|_| {
         in_flight.fetch_sub(1, Ordering::Relaxed);
-        chunk
     });
-    let range = store_items(store, items, options, file, progress)?;
+    let range = store_items(store, chunks, &stored_tx, options, file, progress)?;
     // A reader that died early would look like the end of the input: say so instead.
     if reader.join().is_err() {
         anyhow::bail!("reading {} failed unexpectedly", file.path);
@@ -266,6 +269,8 @@ const CHUNKS_IN_FLIGHT: usize = 8;
 /// The reading thread's end of the hand-over, with a count of chunks not yet taken.
 struct Handover {
     tx: mpsc::SyncSender<Vec<Item>>,
+    /// Chunks the store is done with.
+    stored: mpsc::Receiver<Vec<Item>>,
     in_flight: Arc<AtomicUsize>,
 }
 
@@ -273,6 +278,16 @@ impl Handover {
     fn send(&self, chunk: Vec<Item>) -> bool {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         self.tx.send(chunk).is_ok()
+    }
+
+    /// An empty chunk to fill: one the store is done with (its items freed here), else new.
+    fn next_chunk(&self) -> Vec<Item> {
+        let mut reused = None;
+        while let Ok(mut chunk) = self.stored.try_recv() {
+            chunk.clear();
+            reused = Some(chunk);
+        }
+        reused.unwrap_or_else(|| Vec::with_capacity(CHUNK))
     }
 
     /// Compressing is about a fifth of the reading thread's work, and the storing thread
@@ -315,7 +330,7 @@ fn read_and_normalize<R: io::BufRead>(
         });
         if chunk.len() == CHUNK || chunk_bytes >= CHUNK_BYTES {
             chunk_bytes = 0;
-            if !handover.send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))) {
+            if !handover.send(std::mem::replace(&mut chunk, handover.next_chunk())) {
                 return;
             }
             compress = handover.store_is_behind();
@@ -329,7 +344,8 @@ fn read_and_normalize<R: io::BufRead>(
 /// Stores what the reading thread produced, in batches; returns the event-time range stored.
 fn store_items(
     store: &mut Store,
-    items: impl Iterator<Item = Item>,
+    chunks: impl Iterator<Item = Vec<Item>>,
+    stored: &mpsc::Sender<Vec<Item>>,
     options: &ImportOptions,
     file: &mut FileSummary,
     progress: bool,
@@ -350,121 +366,127 @@ fn store_items(
     // Outbox room, counted once per batch.
     let mut quota: Option<Quota> = None;
     let (mut in_batch, mut batch_bytes) = (0usize, 0usize);
-    for item in items {
-        match item {
-            Item::Record {
-                record,
-                normalized,
-                packed,
-            } => {
-                file.read += 1;
-                batch_bytes += record.bytes.len();
-                match normalized {
-                    Ok(normalized) => {
-                        let new = NewRecord {
-                            event: &normalized.event,
-                            format: normalized.format,
-                            raw: &record.bytes,
-                            origin: &origin,
-                        };
-                        let inserted = match &packed {
-                            Some(packed) => batch.insert_packed(&new, packed),
-                            None => batch.insert(&new),
-                        };
-                        let inserted = match inserted {
-                            Ok(inserted) => inserted,
-                            // Refused by the store (the transaction goes on): quarantined, its
-                            // neighbours kept.
-                            Err(e) if batch.is_open() => {
-                                let reason =
-                                    format!("cannot store ({} bytes): {e}", record.bytes.len());
-                                batch.quarantine(&QuarantineRecord {
-                                    origin: &origin,
-                                    position: Some(&record.position.to_string()),
-                                    reason: &reason,
-                                    raw: record
-                                        .bytes
-                                        .get(..KEPT_BYTES.min(record.bytes.len()))
-                                        .unwrap_or_default(),
-                                })?;
-                                continue;
-                            }
-                            Err(e) => return Err(e.into()),
-                        };
-                        if let (Inserted::New(_), Some((renderer, max_rows))) =
-                            (inserted, &options.splunk)
-                        {
-                            if quota.is_none() {
-                                quota = Some(Quota::check(&batch, *max_rows)?);
-                            }
-                            let rendered = [
-                                renderer.raw(new.format, new.raw, new.event, "import"),
-                                renderer.event(new.event, "import"),
-                            ];
-                            for r in rendered.iter().flatten() {
-                                if let Some(quota) = quota.as_mut() {
-                                    crosswind_hec::enqueue(&batch, quota, r)?;
+    'chunks: for chunk in chunks {
+        for item in &chunk {
+            match item {
+                Item::Record {
+                    record,
+                    normalized,
+                    packed,
+                } => {
+                    file.read += 1;
+                    batch_bytes += record.bytes.len();
+                    match normalized {
+                        Ok(normalized) => {
+                            let new = NewRecord {
+                                event: &normalized.event,
+                                format: normalized.format,
+                                raw: &record.bytes,
+                                origin: &origin,
+                            };
+                            let inserted = match packed {
+                                Some(packed) => batch.insert_packed(&new, packed),
+                                None => batch.insert(&new),
+                            };
+                            let inserted = match inserted {
+                                Ok(inserted) => inserted,
+                                // Refused by the store (the transaction goes on): quarantined, its
+                                // neighbours kept.
+                                Err(e) if batch.is_open() => {
+                                    let reason =
+                                        format!("cannot store ({} bytes): {e}", record.bytes.len());
+                                    batch.quarantine(&QuarantineRecord {
+                                        origin: &origin,
+                                        position: Some(&record.position.to_string()),
+                                        reason: &reason,
+                                        raw: record
+                                            .bytes
+                                            .get(..KEPT_BYTES.min(record.bytes.len()))
+                                            .unwrap_or_default(),
+                                    })?;
+                                    continue;
+                                }
+                                Err(e) => return Err(e.into()),
+                            };
+                            if let (Inserted::New(_), Some((renderer, max_rows))) =
+                                (inserted, &options.splunk)
+                            {
+                                if quota.is_none() {
+                                    quota = Some(Quota::check(&batch, *max_rows)?);
+                                }
+                                let rendered = [
+                                    renderer.raw(new.format, new.raw, new.event, "import"),
+                                    renderer.event(new.event, "import"),
+                                ];
+                                for r in rendered.iter().flatten() {
+                                    if let Some(quota) = quota.as_mut() {
+                                        crosswind_hec::enqueue(&batch, quota, r)?;
+                                    }
                                 }
                             }
                         }
-                    }
-                    Err(rejection) => {
-                        batch.quarantine(&QuarantineRecord {
-                            origin: &origin,
-                            position: Some(&record.position.to_string()),
-                            reason: &rejection.reason,
-                            raw: &record.bytes,
-                        })?;
+                        Err(rejection) => {
+                            batch.quarantine(&QuarantineRecord {
+                                origin: &origin,
+                                position: Some(&record.position.to_string()),
+                                reason: &rejection.reason,
+                                raw: &record.bytes,
+                            })?;
+                        }
                     }
                 }
-            }
-            Item::Unreadable(error) if error.is_fatal() => {
-                file.error = Some(error.to_string());
-                break;
-            }
-            Item::Unreadable(error) if error.raw_bytes().is_empty() && error.is_cut_short() => {
-                file.error = Some(error.to_string());
-            }
-            Item::Unreadable(error) => {
-                if error.is_cut_short() {
-                    // The file is incomplete: its records are kept, the import says so.
+                Item::Unreadable(error) if error.is_fatal() => {
+                    file.error = Some(error.to_string());
+                    break 'chunks;
+                }
+                Item::Unreadable(error) if error.raw_bytes().is_empty() && error.is_cut_short() => {
                     file.error = Some(error.to_string());
                 }
-                // A line that is not a record (malformed JSON, invalid UTF-8): kept with the
-                // reason so nothing read is ever silently dropped.
-                file.read += 1;
-                let position = error.line().map(|l| format!("line {l}"));
-                batch.quarantine(&QuarantineRecord {
-                    origin: &origin,
-                    position: position.as_deref(),
-                    reason: &error.to_string(),
-                    raw: error.raw_bytes(),
-                })?;
+                Item::Unreadable(error) => {
+                    if error.is_cut_short() {
+                        // The file is incomplete: its records are kept, the import says so.
+                        file.error = Some(error.to_string());
+                    }
+                    // A line that is not a record (malformed JSON, invalid UTF-8): kept with the
+                    // reason so nothing read is ever silently dropped.
+                    file.read += 1;
+                    let position = error.line().map(|l| format!("line {l}"));
+                    batch.quarantine(&QuarantineRecord {
+                        origin: &origin,
+                        position: position.as_deref(),
+                        reason: &error.to_string(),
+                        raw: error.raw_bytes(),
+                    })?;
+                }
+            }
+            in_batch += 1;
+            // A new dictionary reaches the reading thread's packer only once committed: commit
+            // early rather than compress the rest of the batch on this thread.
+            if in_batch >= BATCH_RECORDS
+                || batch_bytes >= BATCH_BYTES
+                || batch.stats().dictionaries > 0
+            {
+                add(file, batch.commit()?);
+                batch = store.begin()?;
+                quota = None;
+                (in_batch, batch_bytes) = (0, 0);
+            }
+            // Batches take seconds; the progress line moves more often than they commit.
+            if progress
+                && in_batch % 1_000 == 0
+                && last_progress.elapsed() >= Duration::from_millis(500)
+            {
+                last_progress = Instant::now();
+                let rate = file.read as f64 / started.elapsed().as_secs_f64().max(1e-3);
+                let _ = write!(
+                    std::io::stderr(),
+                    "\r{origin}: {} records ({rate:.0}/s)   ",
+                    file.read
+                );
             }
         }
-        in_batch += 1;
-        // A new dictionary reaches the reading thread's packer only once committed: commit
-        // early rather than compress the rest of the batch on this thread.
-        if in_batch >= BATCH_RECORDS || batch_bytes >= BATCH_BYTES || batch.stats().dictionaries > 0
-        {
-            add(file, batch.commit()?);
-            batch = store.begin()?;
-            quota = None;
-            (in_batch, batch_bytes) = (0, 0);
-        }
-        // Batches take seconds; the progress line moves more often than they commit.
-        if progress
-            && in_batch % 1_000 == 0
-            && last_progress.elapsed() >= Duration::from_millis(500)
-        {
-            last_progress = Instant::now();
-            let rate = file.read as f64 / started.elapsed().as_secs_f64().max(1e-3);
-            let _ = write!(
-                std::io::stderr(),
-                "\r{origin}: {} records ({rate:.0}/s)   ",
-                file.read
-            );
-        }
+        // Freed on the reading thread (see `Handover::next_chunk`); gone if it has ended.
+        let _ = stored.send(chunk);
     }
     add(file, batch.commit()?);
     if progress && started.elapsed() >= Duration::from_millis(500) {
