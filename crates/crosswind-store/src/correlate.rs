@@ -168,7 +168,7 @@ pub fn for_each_event_ordered<E>(
     store: &Store,
     since: i64,
     until: i64,
-    f: impl FnMut(StoredEvent) -> std::result::Result<bool, E>,
+    f: impl FnMut(&StoredEvent) -> std::result::Result<bool, E>,
 ) -> std::result::Result<(), E>
 where
     E: From<StoreError>,
@@ -183,7 +183,7 @@ where
     let rows = stmt
         .query(params![since, until])
         .map_err(StoreError::from)?;
-    crate::decode::stream_events_decoding_ahead(store, rows, f)
+    crate::decode::stream_event_refs_decoding_ahead(store, rows, f)
 }
 
 fn collect<T>(
@@ -469,7 +469,7 @@ mod tests {
 
         let mut order = Vec::new();
         for_each_event_ordered(&store, 0, 100, |e| {
-            order.push(e.event.metadata.uid);
+            order.push(e.event.metadata.uid.clone());
             Ok::<_, StoreError>(true)
         })
         .unwrap();

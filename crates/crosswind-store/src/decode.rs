@@ -29,20 +29,74 @@ struct Chunk {
     rows: Vec<Result<RawRow>>,
 }
 
+/// Events as decoded, in row order.
+type Decoded = Vec<Result<StoredEvent>>;
+
 /// Streams the rows of a prepared `SELECT id, event, event_dict …` into `f` until it returns
 /// `Ok(false)`, decoding on a second thread.
 pub(crate) fn stream_events_decoding_ahead<E>(
     store: &Store,
-    mut rows: rusqlite::Rows<'_>,
+    rows: rusqlite::Rows<'_>,
     mut f: impl FnMut(StoredEvent) -> std::result::Result<bool, E>,
+) -> std::result::Result<(), E>
+where
+    E: From<StoreError>,
+{
+    stream(store, rows, |events| {
+        for event in events.drain(..) {
+            if !f(event?)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })
+}
+
+/// Like [`stream_events_decoding_ahead`], lending each event to `f`: the decoding thread, which
+/// allocated them, frees them too (mimalloc frees across threads on a slow path), so the
+/// caller's thread keeps to its own work.
+pub(crate) fn stream_event_refs_decoding_ahead<E>(
+    store: &Store,
+    rows: rusqlite::Rows<'_>,
+    mut f: impl FnMut(&StoredEvent) -> std::result::Result<bool, E>,
+) -> std::result::Result<(), E>
+where
+    E: From<StoreError>,
+{
+    stream(store, rows, |events| {
+        for i in 0..events.len() {
+            let go_on = match events.get(i) {
+                Some(Ok(event)) => f(event)?,
+                // The error at its place, after every event before it.
+                Some(Err(_)) => match events.swap_remove(i) {
+                    Err(e) => return Err(e.into()),
+                    Ok(_) => false,
+                },
+                None => false,
+            };
+            if !go_on {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })
+}
+
+/// Reads rows on this thread and decodes them on a second one; `deliver` takes each decoded
+/// chunk (`Ok(false)`: stop), which then goes back to the decoding thread to be freed.
+fn stream<E>(
+    store: &Store,
+    mut rows: rusqlite::Rows<'_>,
+    mut deliver: impl FnMut(&mut Decoded) -> std::result::Result<bool, E>,
 ) -> std::result::Result<(), E>
 where
     E: From<StoreError>,
 {
     std::thread::scope(|scope| {
         let (to_decoder, chunks) = mpsc::sync_channel::<Chunk>(IN_FLIGHT);
-        let (to_caller, decoded) = mpsc::sync_channel::<Vec<Result<StoredEvent>>>(IN_FLIGHT);
-        scope.spawn(move || decode_chunks(chunks, to_caller));
+        let (to_caller, decoded) = mpsc::sync_channel::<Decoded>(IN_FLIGHT);
+        let (give_back, delivered) = mpsc::channel::<Decoded>();
+        scope.spawn(move || decode_chunks(chunks, to_caller, delivered));
         let mut sent_dicts = HashSet::new();
         let mut pending = 0usize;
         let mut done_reading = false;
@@ -93,27 +147,33 @@ where
             if pending == 0 {
                 break;
             }
-            let Ok(events) = decoded.recv() else {
+            let Ok(mut events) = decoded.recv() else {
                 break;
             };
             pending -= 1;
-            for event in events {
-                if !f(event?)? {
-                    // Dropping the senders stops the decoder at its next hand-over.
-                    return Ok(());
-                }
+            if !deliver(&mut events)? {
+                // Dropping the senders stops the decoder at its next hand-over.
+                return Ok(());
             }
+            let _ = give_back.send(events);
         }
         Ok(())
     })
 }
 
 /// The decoding thread: decompresses and parses each chunk, in order, until either side hangs up.
-fn decode_chunks(chunks: mpsc::Receiver<Chunk>, out: mpsc::SyncSender<Vec<Result<StoredEvent>>>) {
+fn decode_chunks(
+    chunks: mpsc::Receiver<Chunk>,
+    out: mpsc::SyncSender<Decoded>,
+    delivered: mpsc::Receiver<Decoded>,
+) {
     let mut readers: HashMap<i64, std::result::Result<Decompressor<'static>, String>> =
         HashMap::new();
     let mut buf = Vec::new();
     for chunk in chunks {
+        while let Ok(events) = delivered.try_recv() {
+            drop(events);
+        }
         for (id, dict) in chunk.dicts {
             // A dictionary zstd refuses fails each row that names it, not the thread.
             readers.insert(id, codec::decompressor(&dict).map_err(|e| e.to_string()));

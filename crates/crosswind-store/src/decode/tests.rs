@@ -11,7 +11,7 @@ const ROWS: usize = 3 * super::CHUNK + 17;
 fn uids(store: &Store, stop_after: Option<usize>) -> Result<Vec<String>> {
     let mut seen = Vec::new();
     crate::correlate::for_each_event_ordered(store, i64::MIN, i64::MAX, |e| {
-        seen.push(e.event.metadata.uid);
+        seen.push(e.event.metadata.uid.clone());
         Ok::<_, StoreError>(stop_after != Some(seen.len()))
     })?;
     Ok(seen)
