@@ -328,6 +328,13 @@ fn create_private(path: &Path) -> std::io::Result<()> {
 
 // === impl Store ===
 
+/// SQLite's page cache, per connection.
+const PAGE_CACHE_BYTES: i64 = 64 << 20;
+/// The page cache while importing (see [`Store::bulk_import_cache`]). SQLite's freed pages stay
+/// with the C allocator after the import, so this adds to the correlator's peak: 244 MB peak
+/// RSS at a million sign-ins (203 MB with 64 MiB; the aim is under 300 MB).
+const BULK_PAGE_CACHE_BYTES: i64 = 96 << 20;
+
 impl Store {
     /// Opens (creating if needed) the store at `path`, enables WAL and applies migrations.
     ///
@@ -389,7 +396,7 @@ impl Store {
             .map_err(open_err)?;
         conn.pragma_update(None, "temp_store", "MEMORY")
             .map_err(open_err)?;
-        conn.pragma_update(None, "cache_size", -65_536i64) // 64 MiB page cache
+        conn.pragma_update(None, "cache_size", -(PAGE_CACHE_BYTES >> 10))
             .map_err(open_err)?;
         // Checkpoint every ~64 MiB of WAL instead of 4 MiB: hot index pages are copied into the
         // database once per checkpoint, not once per few commits.
@@ -441,6 +448,27 @@ impl Store {
             packed_event: Vec::with_capacity(4096),
             packed_raw: Vec::with_capacity(4096),
         })
+    }
+
+    /// Gives SQLite a larger page cache for a bulk import (`true`) or takes it back, freeing the
+    /// pages over the usual size (`false`).
+    ///
+    /// An import inserts into indexes keyed by user, IP and record key, each page of them as
+    /// likely as the next: once they outgrow the cache, inserts read their pages back from the
+    /// file. At a million sign-ins those indexes hold about 100 MB. Measured there, interleaved:
+    /// 64 MiB 21.8/21.4 s wall with 3.6-4.0 s in the kernel; 96 MiB 20.6 s with 2.5 s.
+    pub fn bulk_import_cache(&self, on: bool) -> Result<()> {
+        let bytes = if on {
+            BULK_PAGE_CACHE_BYTES
+        } else {
+            PAGE_CACHE_BYTES
+        };
+        self.conn
+            .pragma_update(None, "cache_size", -(bytes >> 10))?;
+        if !on {
+            self.conn.execute_batch("PRAGMA shrink_memory")?;
+        }
+        Ok(())
     }
 
     /// A [`Packer`] for another thread: it serialises and compresses records with the

@@ -164,6 +164,19 @@ pub fn import_files(
     options: &ImportOptions,
     progress: bool,
 ) -> anyhow::Result<ImportSummary> {
+    store.bulk_import_cache(true)?;
+    let imported = import_each(store, paths, options, progress);
+    // Back to the usual cache before the correlator builds its state, whatever happened.
+    store.bulk_import_cache(false)?;
+    imported
+}
+
+fn import_each(
+    store: &mut Store,
+    paths: &[String],
+    options: &ImportOptions,
+    progress: bool,
+) -> anyhow::Result<ImportSummary> {
     let mut summary = ImportSummary::default();
     for path in paths {
         let mut file = FileSummary {
