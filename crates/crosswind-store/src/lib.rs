@@ -297,6 +297,12 @@ pub(crate) fn event_query_sql(subset: Option<Subset>) -> String {
                AND (?4 IS NULL OR class_uid = ?4) AND (?5 = 0 OR status_id = 1)
              ORDER BY time, id"
             .to_owned(),
+        // Every stored detection, then the window: far fewer rows than the window's events.
+        Some(Subset::RiskDetections) => format!(
+            "SELECT id, event, event_dict FROM events INDEXED BY events_risk_states
+             WHERE source = 'entra_risk_detection' AND {FILTERS}
+             ORDER BY time, id"
+        ),
     }
 }
 

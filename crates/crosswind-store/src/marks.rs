@@ -24,6 +24,9 @@ pub enum Subset {
     EntraRisk,
     /// AWS `ConsoleLogin` events (a partial index on the plain columns).
     AwsConsoleLogins,
+    /// Identity Protection risk detections, every stored state (the partial index on their
+    /// record source): a few per thousand events, where a scan of the window reads them all.
+    RiskDetections,
 }
 
 /// The marks of one event (0 when it meets none).

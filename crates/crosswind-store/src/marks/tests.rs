@@ -26,6 +26,13 @@ fn console_login(uid: &str, time: i64) -> Event {
     }
 }
 
+fn detection(uid: &str, time: i64) -> Event {
+    let mut e = event(uid, time, CloudProvider::Azure, true);
+    e.class_uid = CLASS_DETECTION_FINDING;
+    e.metadata.log_name = SourceFormat::GraphRiskDetection;
+    e
+}
+
 fn high_risk() -> EntraDetail {
     EntraDetail {
         risk_level_during_signin: Some(" High ".into()),
@@ -196,10 +203,18 @@ fn subsets_read_only_their_candidates_through_partial_indexes() {
             signin("risky-failed", 1_000, false, high_risk()),
             console_login("console", 4_000),
             event("api", 5_000, CloudProvider::Aws, true),
+            detection("detection@2", 6_000),
+            detection("detection@1", 500),
         ],
     );
     assert_eq!(subset_uids(&store, Subset::EntraRisk), ["risky"]);
     assert_eq!(subset_uids(&store, Subset::AwsConsoleLogins), ["console"]);
+    assert_eq!(
+        subset_uids(&store, Subset::RiskDetections),
+        ["detection@1", "detection@2"]
+    );
+    let detections = query_plan(&store, Subset::RiskDetections);
+    assert!(detections.contains("events_risk_states"), "{detections}");
     let entra = query_plan(&store, Subset::EntraRisk);
     // Covering: the candidates come from the index alone, not one table page each.
     assert!(

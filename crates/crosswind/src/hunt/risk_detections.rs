@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crosswind_model::{CLASS_DETECTION_FINDING, CloudProvider, Event};
-use crosswind_store::{EventQuery, Store, StoreError};
+use crosswind_store::{EventQuery, Store, StoreError, Subset};
 use serde_json::{Value, json};
 
 use super::{Filters, Range};
@@ -34,7 +34,7 @@ pub(super) fn run(store: &Store, range: Range, filters: &Filters) -> anyhow::Res
         provider: Some(CloudProvider::Azure),
         class_uid: Some(CLASS_DETECTION_FINDING),
         success_only: false,
-        subset: None,
+        subset: Some(Subset::RiskDetections),
     };
     // Latest state per detection id; the filters apply to that state (a detection dismissed
     // later is listed as dismissed, not as the atRisk it was).
