@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_events_ids_never_reused.sql"),
     include_str!("../migrations/0007_hunt_marks.sql"),
     include_str!("../migrations/0008_integer_dedup_key.sql"),
+    include_str!("../migrations/0009_ip_index_covers_provider.sql"),
 ];
 
 /// Applies every migration newer than the store's version up to schema version `target` (the

@@ -203,15 +203,16 @@ pub fn activity(
     })
 }
 
+/// The newest Entra sign-ins from one IP in a window (a seek on the IP index).
+pub(crate) const PLACE_OF_IP: &str = "SELECT id, event, event_dict FROM events
+     WHERE src_ip = ?1 AND time >= ?2 AND time < ?3 AND provider = 'Azure'
+     ORDER BY time DESC LIMIT ?4";
+
 /// Where `ip` was placed by the newest Entra sign-in from it (CloudTrail carries no place)
 /// that has a location, looking at most a few sign-ins back.
 pub fn place_of_ip(store: &Store, ip: &str, since: i64, until: i64) -> Result<Option<Location>> {
     const LOOK_BACK: i64 = 8;
-    let mut stmt = store.conn.prepare_cached(
-        "SELECT id, event, event_dict FROM events
-         WHERE src_ip = ?1 AND time >= ?2 AND time < ?3 AND provider = 'Azure'
-         ORDER BY time DESC LIMIT ?4",
-    )?;
+    let mut stmt = store.conn.prepare_cached(PLACE_OF_IP)?;
     let mut rows = stmt.query(params![ip, since, until, LOOK_BACK])?;
     while let Some(row) = rows.next()? {
         let stored = crate::stored_event(store, row)?;

@@ -152,7 +152,8 @@ fn version_7_store_with_data_comes_through_the_dedup_key_rebuild() {
         assert!(sql.contains("UNIQUE (source, record_id)"), "{sql}");
     }
 
-    let mut store = Store::open(&path).unwrap();
+    // Version 8 as it was: version 9 has its own test.
+    let mut store = Store::open_at_version(&path, 8).unwrap();
     assert_eq!(scalar::<i64>(&store, "PRAGMA user_version"), 8);
     assert_exact(&store, 600);
     assert_eq!(
@@ -246,4 +247,40 @@ fn version_7_store_with_data_comes_through_the_dedup_key_rebuild() {
         scalar::<i64>(&store, "SELECT min(id) FROM events WHERE id > 600"),
         701
     );
+}
+
+/// Version 9 rebuilds the IP index to cover the cloud, for events with an IP only: a version-8
+/// store keeps its rows and gets an index holding exactly those with an IP.
+#[test]
+fn version_8_store_gets_the_covering_ip_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cw.db");
+    {
+        let mut store = Store::open_at_version(&path, 8).unwrap();
+        insert_range(&mut store, 0..300);
+        // AWS service calls carry a host name, not an IP.
+        store
+            .connection()
+            .execute("UPDATE events SET src_ip = NULL WHERE id % 3 = 0", [])
+            .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(scalar::<i64>(&store, "PRAGMA user_version"), 9);
+    let sql: String = scalar(
+        &store,
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'events_ip_time'",
+    );
+    assert!(
+        sql.contains("(src_ip, provider, time) WHERE src_ip IS NOT NULL"),
+        "{sql}"
+    );
+    assert_eq!(scalar::<i64>(&store, "SELECT count(*) FROM events"), 300);
+    assert_eq!(
+        scalar::<i64>(
+            &store,
+            "SELECT count(*) FROM events INDEXED BY events_ip_time WHERE src_ip IS NOT NULL"
+        ),
+        200
+    );
+    assert_eq!(scalar::<String>(&store, "PRAGMA integrity_check"), "ok");
 }
