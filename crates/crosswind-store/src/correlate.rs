@@ -645,7 +645,10 @@ mod tests {
             "{by_index}"
         );
         let users = plan(USERS_OF_IP, 3);
-        assert!(users.contains("events_ip_time (src_ip=?)"), "{users}");
+        assert!(
+            users.contains("COVERING INDEX events_ip_time (src_ip=?)"),
+            "{users}"
+        );
         let place = plan(crate::report::PLACE_OF_IP, 4);
         assert!(
             place.contains("events_ip_time (src_ip=? AND provider=?"),
@@ -704,7 +707,7 @@ pub(crate) const IPS_BY_INDEX: &str = "SELECT src_ip, provider, time FROM events
 /// The same by the time index, which reads each event's table row.
 const IPS_BY_TIME: &str = "SELECT src_ip, provider, time FROM events INDEXED BY events_time
      WHERE time >= ?1 AND time < ?2 AND src_ip IS NOT NULL";
-/// The users seen from one IP in a window.
+/// The users seen from one IP in a window (from the IP index alone).
 pub(crate) const USERS_OF_IP: &str = "SELECT DISTINCT provider, user_name FROM events
      INDEXED BY events_ip_time
      WHERE src_ip = ?1 AND time >= ?2 AND time < ?3 AND user_name IS NOT NULL
@@ -712,8 +715,8 @@ pub(crate) const USERS_OF_IP: &str = "SELECT DISTINCT provider, user_name FROM e
 
 /// Source IPs with events in both Entra and AWS within `[since, until)`, busiest first.
 ///
-/// A window holding a good part of the store is read from the IP index (src_ip, provider, time)
-/// alone, which is in IP order, so each IP is counted and done with before the next; a narrow
+/// A window holding a good part of the store is read from the IP index (src_ip, provider, time,
+/// user_name) alone, which is in IP order, so each IP is counted and done with before the next; a narrow
 /// window of a large store is read through the time index instead (its rows only, at a table
 /// lookup each) and counted in a hash map. Only the few IPs seen in both clouds are read again
 /// for their users.

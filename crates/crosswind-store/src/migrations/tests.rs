@@ -271,7 +271,8 @@ fn version_8_store_gets_the_covering_ip_index() {
         "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'events_ip_time'",
     );
     assert!(
-        sql.contains("(src_ip, provider, time) WHERE src_ip IS NOT NULL"),
+        sql.contains("(src_ip, provider, time, user_name)")
+            && sql.contains("WHERE src_ip IS NOT NULL"),
         "{sql}"
     );
     assert_eq!(scalar::<i64>(&store, "SELECT count(*) FROM events"), 300);
