@@ -10,3 +10,7 @@
 DROP INDEX events_ip_time;
 CREATE INDEX events_ip_time ON events (src_ip, provider, time, user_name)
     WHERE src_ip IS NOT NULL;
+
+-- The hunts that list one or a few kinds of signal (spray sources, recon bursts, post-compromise)
+-- read those kinds only, not every signal's body.
+CREATE INDEX signals_signal_time ON signals (signal, time);

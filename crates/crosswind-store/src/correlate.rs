@@ -220,6 +220,27 @@ pub fn signals_between(store: &Store, since: i64, until: i64) -> Result<Vec<Sign
     )
 }
 
+/// The signals named in `kinds` with `since <= time < until`, by time then id: an index range
+/// per kind (`signals_signal_time`), so a hunt for a rare kind does not decode every signal.
+pub fn signals_of_kinds_between(
+    store: &Store,
+    kinds: &[&str],
+    since: i64,
+    until: i64,
+) -> Result<Vec<Signal>> {
+    let kinds = serde_json::to_string(kinds).map_err(StoreError::Serialize)?;
+    collect(
+        store,
+        SIGNALS_OF_KINDS,
+        params![kinds, since, until],
+        signal,
+    )
+}
+
+pub(crate) const SIGNALS_OF_KINDS: &str = "SELECT id, body FROM signals
+     WHERE signal IN (SELECT value FROM json_each(?1)) AND time >= ?2 AND time < ?3
+     ORDER BY time, id";
+
 /// One identity's signals with `time >= since`, by time then id.
 pub fn signals_of(store: &Store, identity: &str, since: i64) -> Result<Vec<Signal>> {
     collect(
@@ -366,6 +387,44 @@ mod tests {
             entra: None,
             aws: None,
         }
+    }
+
+    #[test]
+    fn signals_of_kinds_are_read_by_kind_and_window() {
+        let mut store = Store::open_in_memory().unwrap();
+        let mut b = store.begin().unwrap();
+        let kinds = [
+            ("a", "aws_recon_burst", 10),
+            ("b", "azure_password_spray", 20),
+            ("c", "azure_risky_event", 30),
+            ("d", "aws_recon_burst", 40),
+            ("e", "azure_password_spray", 50),
+        ];
+        let all: Vec<Signal> = kinds
+            .iter()
+            .map(|&(id, kind, time)| {
+                let mut s = sig(id, "alice@corp.example", time);
+                s.signal = kind.into();
+                s
+            })
+            .collect();
+        insert_signals(&mut b, &all).unwrap();
+        b.commit().unwrap();
+        let ids = |kinds: &[&str], since, until| -> Vec<String> {
+            signals_of_kinds_between(&store, kinds, since, until)
+                .unwrap()
+                .into_iter()
+                .map(|s| s.id)
+                .collect()
+        };
+        assert_eq!(
+            ids(&["aws_recon_burst", "azure_password_spray"], 0, 100),
+            ["a", "b", "d", "e"]
+        );
+        assert_eq!(ids(&["azure_password_spray"], 20, 50), ["b"]);
+        assert_eq!(ids(&["azure_risky_event"], i64::MIN, i64::MAX), ["c"]);
+        assert!(ids(&[], i64::MIN, i64::MAX).is_empty());
+        assert!(ids(&["aws_recon_burst"], 41, 100).is_empty());
     }
 
     #[test]
@@ -649,6 +708,8 @@ mod tests {
             users.contains("COVERING INDEX events_ip_time (src_ip=?)"),
             "{users}"
         );
+        let kinds = plan(SIGNALS_OF_KINDS, 3);
+        assert!(kinds.contains("signals_signal_time (signal=?"), "{kinds}");
         let place = plan(crate::report::PLACE_OF_IP, 4);
         assert!(
             place.contains("events_ip_time (src_ip=? AND provider=?"),

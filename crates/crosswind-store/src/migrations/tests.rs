@@ -249,8 +249,9 @@ fn version_7_store_with_data_comes_through_the_dedup_key_rebuild() {
     );
 }
 
-/// Version 9 rebuilds the IP index to cover the cloud, for events with an IP only: a version-8
-/// store keeps its rows and gets an index holding exactly those with an IP.
+/// Version 9 rebuilds the IP index to cover the cloud and user, for events with an IP only, and
+/// indexes signals by kind: a version-8 store keeps its rows and gets an IP index holding exactly
+/// those with an IP.
 #[test]
 fn version_8_store_gets_the_covering_ip_index() {
     let dir = tempfile::tempdir().unwrap();
@@ -275,6 +276,7 @@ fn version_8_store_gets_the_covering_ip_index() {
             && sql.contains("WHERE src_ip IS NOT NULL"),
         "{sql}"
     );
+    assert!(index_names(&store, "signals").contains(&"signals_signal_time".to_string()));
     assert_eq!(scalar::<i64>(&store, "SELECT count(*) FROM events"), 300);
     assert_eq!(
         scalar::<i64>(

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crosswind_correlate::SignalKind;
 use crosswind_model::Signal;
 use crosswind_store::Store;
-use crosswind_store::correlate::signals_between;
+use crosswind_store::correlate::signals_of_kinds_between;
 use serde_json::{Value, json};
 
 use super::{Filters, Range};
@@ -53,8 +53,10 @@ pub(super) fn run(store: &Store, range: Range, filters: &Filters) -> anyhow::Res
     let since = range.since.unwrap_or(i64::MIN);
     let until = range.until.unwrap_or(i64::MAX);
     let wanted = filters.user.as_deref().map(str::to_lowercase);
+    let from = since.saturating_sub(EVIDENCE_LOOKBACK_MS);
     let mut by_identity: BTreeMap<String, Vec<Signal>> = BTreeMap::new();
-    for s in signals_between(store, since.saturating_sub(EVIDENCE_LOOKBACK_MS), until)? {
+    let post_names: Vec<&str> = post.iter().copied().collect();
+    for s in signals_of_kinds_between(store, &post_names, from, until)? {
         if s.risk_object.is_empty()
             || wanted
                 .as_deref()
@@ -62,11 +64,18 @@ pub(super) fn run(store: &Store, range: Range, filters: &Filters) -> anyhow::Res
         {
             continue;
         }
-        if post.contains(s.signal.as_str()) || evidence.contains(s.signal.as_str()) {
-            by_identity
-                .entry(s.risk_object.clone())
-                .or_default()
-                .push(s);
+        by_identity
+            .entry(s.risk_object.clone())
+            .or_default()
+            .push(s);
+    }
+    // Entra evidence (by far the more numerous signals) only for identities with AWS activity.
+    if !by_identity.is_empty() {
+        let evidence_names: Vec<&str> = evidence.iter().copied().collect();
+        for s in signals_of_kinds_between(store, &evidence_names, from, until)? {
+            if let Some(signals) = by_identity.get_mut(&s.risk_object) {
+                signals.push(s);
+            }
         }
     }
     let mut timelines = Vec::new();

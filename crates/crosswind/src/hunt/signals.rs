@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use crosswind_correlate::{CorrelateConfig, SignalKind, score_at, score_identity};
 use crosswind_model::{CloudProvider, Signal};
 use crosswind_store::Store;
-use crosswind_store::correlate::{findings_of, signals_between};
+use crosswind_store::correlate::{findings_of, signals_between, signals_of_kinds_between};
 use serde_json::{Value, json};
 
 use super::Range;
@@ -15,12 +15,12 @@ use crate::timearg::format_time;
 
 fn signals_in(store: &Store, range: Range, kinds: &[SignalKind]) -> anyhow::Result<Vec<Signal>> {
     let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
-    let mut signals = signals_between(
+    let mut signals = signals_of_kinds_between(
         store,
+        &names,
         range.since.unwrap_or(i64::MIN),
         range.until.unwrap_or(i64::MAX),
     )?;
-    signals.retain(|s| names.contains(&s.signal.as_str()));
     signals.sort_by(|a, b| b.time.cmp(&a.time).then(a.id.cmp(&b.id)));
     Ok(signals)
 }
