@@ -261,6 +261,15 @@ pub fn findings_of(store: &Store, identity: &str) -> Result<Vec<Finding>> {
     )
 }
 
+/// How many findings were raised on one identity (from the index, no body decoded).
+pub fn findings_count_of(store: &Store, identity: &str) -> Result<u64> {
+    Ok(store
+        .conn
+        .prepare_cached("SELECT count(*) FROM findings WHERE identity = ?1")?
+        .query_row([identity], |r| r.get::<_, i64>(0))?
+        .unsigned_abs())
+}
+
 /// Findings raised at or after `since`, newest first.
 pub fn findings_since(store: &Store, since: i64) -> Result<Vec<Finding>> {
     collect(
@@ -498,6 +507,11 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(findings_of(&store, "alice@corp.example").unwrap(), f);
+        assert_eq!(
+            findings_count_of(&store, "alice@corp.example").unwrap(),
+            f.len() as u64
+        );
+        assert_eq!(findings_count_of(&store, "nobody@corp.example").unwrap(), 0);
         assert_eq!(findings_since(&store, 0).unwrap().len(), 1);
         let mut got = aliases_of(&store, "alice@corp.example").unwrap();
         got.sort();

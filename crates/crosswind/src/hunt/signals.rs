@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use crosswind_correlate::{CorrelateConfig, SignalKind, score_at, score_identity};
 use crosswind_model::{CloudProvider, Signal};
 use crosswind_store::Store;
-use crosswind_store::correlate::{findings_of, signals_between, signals_of_kinds_between};
+use crosswind_store::correlate::{findings_count_of, signals_between, signals_of_kinds_between};
 use serde_json::{Value, json};
 
 use super::Range;
@@ -130,7 +130,7 @@ pub fn identity_risks(
             .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)))
             .unwrap_or((0.0, until));
         let clouds = clouds_of(&signals);
-        let findings = findings_of(store, &identity)?.len();
+        let findings = findings_count_of(store, &identity)? as usize;
         let last_signal = signals.iter().map(|s| s.time).max().unwrap_or(until);
         scored.push(IdentityRisk {
             signals: signals.len(),
