@@ -341,6 +341,10 @@ const PAGE_CACHE_BYTES: i64 = 64 << 20;
 /// RSS at a million sign-ins (203 MB with 64 MiB; the aim is under 300 MB).
 const BULK_PAGE_CACHE_BYTES: i64 = 96 << 20;
 
+/// How much of the file a read-only process maps ([`Store::map_for_reading`]); SQLite clamps
+/// it to its compile-time limit.
+const READ_MAP_BYTES: i64 = 1 << 40;
+
 impl Store {
     /// Opens (creating if needed) the store at `path`, enables WAL and applies migrations.
     ///
@@ -474,6 +478,20 @@ impl Store {
         if !on {
             self.conn.execute_batch("PRAGMA shrink_memory")?;
         }
+        Ok(())
+    }
+
+    /// Reads the file through a memory map (up to SQLite's limit, 2 GiB in this build), for a
+    /// process that only reads: `hunt`, `report`, `findings`, `explain`.
+    ///
+    /// A hunt over most of the store reads hundreds of MB of index and table pages; through
+    /// `pread` each 16 KiB page is a system call and a copy, through the map a page-cache hit.
+    /// Measured on a 1M+1M-event store, interleaved: `cross-cloud-ips` 0.63-0.86 s (0.31-0.55 s
+    /// in the kernel) against 0.39-0.41 s (0.03 s); `identity-risk` 0.49 against 0.20 s.
+    /// Writers (the daemon, `import`, `collect`) keep `pread`: a mapped read of a page the disk
+    /// cannot return is a SIGBUS, not an error the collector can retry.
+    pub fn map_for_reading(&self) -> Result<()> {
+        self.conn.pragma_update(None, "mmap_size", READ_MAP_BYTES)?;
         Ok(())
     }
 

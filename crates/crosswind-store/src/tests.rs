@@ -527,3 +527,28 @@ fn dedup_is_exact_when_keys_collide_or_are_missing() {
         ["a", "b"]
     );
 }
+
+/// A store mapped for reading reads the same events, including what another connection writes
+/// after the map was set up (WAL frames are read as before).
+#[test]
+fn a_store_mapped_for_reading_sees_every_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cw.db");
+    let mut writer = Store::open(&path).unwrap();
+    insert(&mut writer, &[event("a", 10, CloudProvider::Azure, true)]);
+    let reader = Store::open(&path).unwrap();
+    reader.map_for_reading().unwrap();
+    let mapped: i64 = reader
+        .connection()
+        .query_row("PRAGMA mmap_size", [], |r| r.get(0))
+        .unwrap();
+    assert!(mapped > 0, "mmap_size {mapped}");
+    insert(&mut writer, &[event("b", 20, CloudProvider::Aws, true)]);
+    let uids: Vec<String> = reader
+        .events(&EventQuery::default())
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event.metadata.uid)
+        .collect();
+    assert_eq!(uids, ["a", "b"]);
+}

@@ -305,7 +305,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             })?;
             let range = parse_range(since.as_deref(), until.as_deref())?;
             let (config, _) = load_config(cli.config.clone())?;
-            let store = open_store(&cli, &config)?;
+            let store = open_store_for_reading(&cli, &config)?;
             let correlate = config
                 .correlate_config()
                 .map_err(|e| Failure::usage(anyhow!(e)))?;
@@ -379,7 +379,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Findings { ref since, format } => {
             let range = parse_range(since.as_deref(), None)?;
             let (config, _) = load_config(cli.config.clone())?;
-            let store = open_store(&cli, &config)?;
+            let store = open_store_for_reading(&cli, &config)?;
             let findings = crosswind_store::correlate::findings_since(
                 &store,
                 range.since.unwrap_or(i64::MIN),
@@ -406,7 +406,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let correlate = config
                 .correlate_config()
                 .map_err(|e| Failure::usage(anyhow!(e)))?;
-            let store = open_store(&cli, &config)?;
+            let store = open_store_for_reading(&cli, &config)?;
             crate::explain::print_explain(&store, identity, &correlate, format)?;
             Ok(())
         }
@@ -421,7 +421,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let correlate = config
                 .correlate_config()
                 .map_err(|e| Failure::usage(anyhow!(e)))?;
-            let store = open_store(&cli, &config)?;
+            let store = open_store_for_reading(&cli, &config)?;
             let options = crate::report::ReportOptions {
                 range,
                 identities: identities.clone(),
@@ -501,6 +501,13 @@ fn open_store(cli: &Cli, config: &Config) -> Result<Store, Failure> {
         .clone()
         .unwrap_or_else(|| config.store.path.clone());
     Ok(Store::open(&path)?)
+}
+
+/// The store for a command that only reads it, mapped into memory (`Store::map_for_reading`).
+fn open_store_for_reading(cli: &Cli, config: &Config) -> Result<Store, Failure> {
+    let store = open_store(cli, config)?;
+    store.map_for_reading()?;
+    Ok(store)
 }
 
 fn parse_range(since: Option<&str>, until: Option<&str>) -> Result<Range, Failure> {
