@@ -790,10 +790,10 @@ pub(crate) const USERS_OF_IP: &str = "SELECT DISTINCT provider, user_name FROM e
 
 /// Source IPs with events in both Entra and AWS within `[since, until)`, busiest first.
 ///
-/// A window holding a good part of the store is read from the IP index (src_ip, provider, time,
-/// user_name) alone, which is in IP order, so each IP is counted and done with before the next; a narrow
-/// window of a large store is read through the time index instead (its rows only, at a table
-/// lookup each) and counted in a hash map. Only the few IPs seen in both clouds are read again
+/// A window holding a good part of the store is read from the IP index (src_ip, provider,
+/// time, user_name) alone, which is in IP order, so each IP is counted and done with before the
+/// next; a narrow window of a large store is read through the time index instead (its rows
+/// only, at a table lookup each) and counted in a hash map. Only the few IPs seen in both clouds are read again
 /// for their users.
 pub fn cross_cloud_ips(store: &Store, since: i64, until: i64) -> Result<Vec<CrossCloudIp>> {
     let by_ip_index = reads_most_of_the_store(store, since, until)?;
@@ -831,55 +831,42 @@ fn cross_cloud_ips_via(
             }
         }
     }
+    let in_both = |seen: &Seen| seen.azure > 0 && seen.aws > 0;
     let mut both: Vec<(Box<str>, Seen)> = Vec::new();
-    if by_ip_index {
-        let mut stmt = store.conn.prepare_cached(IPS_BY_INDEX)?;
-        let mut rows = stmt.query(params![since, until])?;
-        let mut current: Option<(Box<str>, Seen)> = None;
-        let mut keep = |done: Option<(Box<str>, Seen)>| {
-            if let Some((ip, seen)) = done
-                && seen.azure > 0
-                && seen.aws > 0
-            {
-                both.push((ip, seen));
-            }
-        };
-        while let Some(row) = rows.next()? {
-            let Ok(ip) = row.get_ref(0)?.as_str() else {
-                continue;
-            };
-            let provider = row.get_ref(1)?.as_str().unwrap_or_default();
-            let time: i64 = row.get(2)?;
-            match current.as_mut() {
-                Some((at, seen)) if **at == *ip => seen.add(provider, time),
-                _ => {
-                    let mut seen = Seen::new(time);
-                    seen.add(provider, time);
-                    keep(current.replace((ip.into(), seen)));
-                }
-            }
-        }
-        keep(current);
+    let mut stmt = store.conn.prepare_cached(if by_ip_index {
+        IPS_BY_INDEX
     } else {
-        let mut by_ip: HashMap<Box<str>, Seen> = HashMap::new();
-        let mut stmt = store.conn.prepare_cached(IPS_BY_TIME)?;
-        let mut rows = stmt.query(params![since, until])?;
-        while let Some(row) = rows.next()? {
-            let Ok(ip) = row.get_ref(0)?.as_str() else {
-                continue;
-            };
-            let provider = row.get_ref(1)?.as_str().unwrap_or_default();
-            let time: i64 = row.get(2)?;
-            match by_ip.get_mut(ip) {
-                Some(seen) => seen.add(provider, time),
-                None => by_ip
-                    .entry(ip.into())
-                    .or_insert(Seen::new(time))
-                    .add(provider, time),
+        IPS_BY_TIME
+    })?;
+    let mut rows = stmt.query(params![since, until])?;
+    // In IP order, one IP at a time; in time order, every IP of the window at once.
+    let mut current: Option<(Box<str>, Seen)> = None;
+    let mut by_ip: HashMap<Box<str>, Seen> = HashMap::new();
+    while let Some(row) = rows.next()? {
+        let Ok(ip) = row.get_ref(0)?.as_str() else {
+            continue;
+        };
+        let provider = row.get_ref(1)?.as_str().unwrap_or_default();
+        let time: i64 = row.get(2)?;
+        let seen = if by_ip_index {
+            if current.as_ref().is_none_or(|(at, _)| **at != *ip)
+                && let Some((done, seen)) = current.replace((ip.into(), Seen::new(time)))
+                && in_both(&seen)
+            {
+                both.push((done, seen));
             }
+            current.as_mut().map(|(_, seen)| seen)
+        } else {
+            Some(match by_ip.get_mut(ip) {
+                Some(seen) => seen,
+                None => by_ip.entry(ip.into()).or_insert(Seen::new(time)),
+            })
+        };
+        if let Some(seen) = seen {
+            seen.add(provider, time);
         }
-        both.extend(by_ip.into_iter().filter(|(_, s)| s.azure > 0 && s.aws > 0));
     }
+    both.extend(current.into_iter().chain(by_ip).filter(|(_, s)| in_both(s)));
     let mut users = store.conn.prepare_cached(USERS_OF_IP)?;
     let mut out = Vec::new();
     for (ip, seen) in both {
